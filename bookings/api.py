@@ -1,0 +1,207 @@
+"""REST API for bookings: an idempotent upsert, and reads with the access each stay has."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from bookings.models import Booking, BookingStatus, Language
+from bookings.selectors import access_by_booking
+from bookings.services import BookingData, booking_upsert
+from portal.api import TenantViewSetMixin
+from properties.models import Property
+
+
+class DateOrDateTimeField(serializers.Field):
+    """A date (2026-07-01) or a datetime with an offset (2026-07-01T15:00:00+02:00)."""
+
+    default_error_messages = {
+        "invalid": "Expected a date (YYYY-MM-DD) or a datetime with an offset.",
+        "naive": "A datetime needs an offset such as +02:00 or Z.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            if len(data) == 10:
+                return dt.date.fromisoformat(data)
+            value = dt.datetime.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid")
+        if value.tzinfo is None:
+            self.fail("naive")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class GuestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    language = serializers.ChoiceField(choices=Language.choices, required=False, default="en")
+
+
+class BookingInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=120)
+    property = serializers.JSONField(help_text="The property's id, or its external_ref.")
+    status = serializers.ChoiceField(choices=BookingStatus.choices)
+    check_in = DateOrDateTimeField()
+    check_out = DateOrDateTimeField()
+    check_in_time = serializers.TimeField(required=False, allow_null=True, default=None)
+    check_out_time = serializers.TimeField(required=False, allow_null=True, default=None)
+    guest = GuestSerializer(required=False)
+
+    def validate_property(self, value) -> Property:
+        org = self.context["tenant"].organization
+        qs = Property.objects.filter(organization=org)
+        found = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            found = qs.filter(pk=value).first()
+        elif isinstance(value, str) and value.strip():
+            found = qs.filter(external_ref=value.strip()).first()
+            if found is None and value.strip().isdigit():
+                found = qs.filter(pk=int(value)).first()
+        else:
+            raise serializers.ValidationError("Give the property's id or its external_ref.")
+        if found is None:
+            raise serializers.ValidationError("No such property.")
+        return found
+
+    def validate(self, attrs):
+        check_in, check_out = attrs["check_in"], attrs["check_out"]
+        in_at = check_in if isinstance(check_in, dt.datetime) else None
+        out_at = check_out if isinstance(check_out, dt.datetime) else None
+        in_day = check_in.date() if in_at else check_in
+        out_day = check_out.date() if out_at else check_out
+        if in_at and out_at:
+            ok = out_at > in_at
+        else:
+            ok = out_day > in_day if not (in_at or out_at) else out_day >= in_day
+        if not ok:
+            raise ValidationError({"check_out": "check_out must be after check_in."})
+        guest = attrs.get("guest") or {}
+        return BookingData(
+            external_id=attrs["external_id"].strip(),
+            property=attrs["property"],
+            status=attrs["status"],
+            check_in=in_day,
+            check_out=out_day,
+            check_in_time=attrs.get("check_in_time"),
+            check_out_time=attrs.get("check_out_time"),
+            check_in_at=in_at,
+            check_out_at=out_at,
+            guest_name=guest.get("name", ""),
+            guest_email=guest.get("email", ""),
+            guest_phone=guest.get("phone", ""),
+            guest_language=guest.get("language", "en"),
+        )
+
+
+class AccessSerializer(serializers.Serializer):
+    lock = serializers.IntegerField()
+    lock_name = serializers.CharField()
+    code = serializers.CharField()
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+    state = serializers.CharField()
+    last_error = serializers.CharField()
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    guest = serializers.SerializerMethodField()
+    access = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "external_id",
+            "source",
+            "status",
+            "property",
+            "check_in",
+            "check_out",
+            "check_in_time",
+            "check_out_time",
+            "guest",
+            "access",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(GuestSerializer)
+    def get_guest(self, booking: Booking) -> dict:
+        return {
+            "name": booking.guest_name,
+            "email": booking.guest_email,
+            "phone": booking.guest_phone,
+            "language": booking.guest_language,
+        }
+
+    @extend_schema_field(AccessSerializer(many=True))
+    def get_access(self, booking: Booking) -> list[dict]:
+        access = self.context.get("access")
+        if access is None:
+            access = access_by_booking([booking])
+        return AccessSerializer(access.get(booking.pk, []), many=True).data
+
+
+class BookingFilter(serializers.Serializer):
+    property = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
+    start = serializers.DateField(required=False, help_text="Stays that end on or after this day.")
+    end = serializers.DateField(required=False, help_text="Stays that begin on or before this day.")
+
+
+class BookingViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    model = Booking
+    serializer_class = BookingSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset().order_by("check_in", "pk")
+        if self.action != "list":
+            return qs
+        params = BookingFilter(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        if "property" in f:
+            qs = qs.filter(property_id=f["property"])
+        if "status" in f:
+            qs = qs.filter(status=f["status"])
+        if "start" in f:
+            qs = qs.filter(check_out__gte=f["start"])
+        if "end" in f:
+            qs = qs.filter(check_in__lte=f["end"])
+        return qs
+
+    @extend_schema(parameters=[BookingFilter])
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "access": access_by_booking(page)}
+        return self.get_paginated_response(BookingSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        request=BookingInputSerializer,
+        responses={200: BookingSerializer, 201: BookingSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        """Create or update a booking by external_id: 201 when created, 200 when updated."""
+        incoming = BookingInputSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        booking, created, _changed = booking_upsert(
+            organization=self.tenant.organization, source="api", data=incoming.validated_data
+        )
+        body = BookingSerializer(booking, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,97 @@
+"""manage.py seed_demo: a demo organization with a property, two virtual locks and a few stays.
+
+Safe to run again: it reuses what exists and gives the manager a fresh password each time
+(passwords are stored hashed, so the old one cannot be shown).
+"""
+
+import datetime as dt
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from bookings.services import BookingData, booking_upsert
+from locks.models import Lock
+from locks.services import lock_create
+from portal.models import Organization, Role
+from portal.services import api_key_create, membership_add, organization_create
+from properties.models import Property
+
+DEMO_EMAIL = "manager@demo.latchkey.local"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo organization and print a manager login."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        org = Organization.objects.filter(slug="demo-rentals").first()
+        if org is None:
+            org, _, _ = organization_create(
+                name="Demo Rentals", owner_email="owner@demo.latchkey.local"
+            )
+        user_model = get_user_model()
+        manager, _ = user_model.objects.get_or_create(
+            username=DEMO_EMAIL, defaults={"email": DEMO_EMAIL}
+        )
+        password = secrets.token_urlsafe(9)
+        manager.set_password(password)
+        manager.save()
+        membership_add(organization=org, user=manager, role=Role.MANAGER)
+
+        prop, _ = Property.objects.get_or_create(
+            organization=org,
+            external_ref="alpine-loft",
+            defaults={
+                "name": "Alpine Loft",
+                "timezone": "Europe/Vienna",
+                "address": "Mariahilfer Straße 1\n1060 Wien",
+                "house_instructions": "The building door is on the left. Flat 4, second floor.",
+                "lead_minutes": 30,
+                "lag_minutes": 30,
+            },
+        )
+        if not Lock.objects.filter(property=prop).exists():
+            lock_create(
+                organization=org,
+                property=prop,
+                name="Building door",
+                driver="virtual",
+                config={"delay_ms": 700},
+            )
+            lock_create(
+                organization=org,
+                property=prop,
+                name="Flat door",
+                driver="virtual",
+                config={"delay_ms": 1200, "failure_rate": 0.3},
+            )
+        today = timezone.localdate(timezone=prop.tz)
+        stays = [
+            ("demo-1001", "Anna Gruber", "anna@example.com", "de", 0, 2, "confirmed"),
+            ("demo-1002", "Ben Carter", "ben@example.com", "en", 2, 5, "confirmed"),
+            ("demo-1003", "Chloé Martin", "chloe@example.com", "en", 9, 12, "confirmed"),
+            ("demo-1004", "Dev Patel", "dev@example.com", "en", 5, 7, "tentative"),
+        ]
+        for ext, name, email, lang, start, end, status in stays:
+            booking_upsert(
+                organization=org,
+                source="demo",
+                data=BookingData(
+                    external_id=ext,
+                    property=prop,
+                    status=status,
+                    check_in=today + dt.timedelta(days=start),
+                    check_out=today + dt.timedelta(days=end),
+                    guest_name=name,
+                    guest_email=email,
+                    guest_language=lang,
+                ),
+            )
+        _, api_key = api_key_create(organization=org, scope="write", name="demo")
+        self.stdout.write(self.style.SUCCESS("Demo ready. Sign in as the manager:"))
+        self.stdout.write(f"email: {DEMO_EMAIL}")
+        self.stdout.write(f"password: {password}")
+        self.stdout.write(f"API key (write): {api_key}")

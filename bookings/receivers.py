@@ -1,0 +1,49 @@
+"""Listen to the locks app: when every code of a stay is set, queue the guest's email."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from bookings.models import AccessGrant
+from locks.models import CodeState
+from locks.signals import access_code_state_changed, lock_property_changed
+from properties.signals import property_times_changed
+
+
+@receiver(access_code_state_changed)
+def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
+    grant_id = AccessGrant.id_from_holder(access_code.holder)
+    if grant_id is None or access_code.state != CodeState.SET:
+        return
+    from bookings.tasks import send_access_email
+
+    transaction.on_commit(lambda: send_access_email.delay(grant_id))
+
+
+def _replan_property(property_id: int | None) -> None:
+    """Re-plan every stay of a property that has not ended (its locks or times changed)."""
+    if property_id is None:
+        return
+    from django.utils import timezone
+
+    from bookings.models import Booking
+    from bookings.services import grant_sync
+
+    today = timezone.now().date()
+    stays = Booking.objects.filter(property_id=property_id, check_out__gte=today).select_related(
+        "property", "organization"
+    )
+    for booking in stays:
+        grant_sync(booking=booking)
+
+
+@receiver(lock_property_changed)
+def on_lock_property_changed(sender, lock, old_property_id, **kwargs) -> None:
+    _replan_property(old_property_id)
+    _replan_property(lock.property_id)
+
+
+@receiver(property_times_changed)
+def on_property_times_changed(sender, property, **kwargs) -> None:
+    _replan_property(property.pk)

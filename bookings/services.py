@@ -1,0 +1,177 @@
+"""Writes for bookings: upsert a booking, keep its AccessGrant and the locks' desired codes
+in line with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bookings.codes import draw_code
+from bookings.models import AccessGrant, Booking, BookingStatus
+from bookings.planning import stay_window
+from locks.drivers import Capability
+from locks.models import Lock
+from locks.sync.desired import access_put, access_withdraw, codes_in_use
+from portal.models import Organization
+from properties.models import Property
+
+
+@dataclass(frozen=True)
+class BookingData:
+    """A booking as a source describes it, already validated."""
+
+    external_id: str
+    property: Property
+    status: str
+    check_in: dt.date
+    check_out: dt.date
+    check_in_time: dt.time | None = None
+    check_out_time: dt.time | None = None
+    check_in_at: dt.datetime | None = None
+    check_out_at: dt.datetime | None = None
+    guest_name: str = ""
+    guest_email: str = ""
+    guest_phone: str = ""
+    guest_language: str = "en"
+
+    def fields(self) -> dict:
+        return {
+            "property": self.property,
+            "status": self.status,
+            "check_in": self.check_in,
+            "check_out": self.check_out,
+            "check_in_time": self.check_in_time,
+            "check_out_time": self.check_out_time,
+            "check_in_at": self.check_in_at,
+            "check_out_at": self.check_out_at,
+            "guest_name": self.guest_name,
+            "guest_email": self.guest_email,
+            "guest_phone": self.guest_phone,
+            "guest_language": self.guest_language,
+        }
+
+
+def booking_upsert(
+    *, organization: Organization, source: str, data: BookingData
+) -> tuple[Booking, bool, bool]:
+    """Create or update a booking by (source, external_id). Returns (booking, created, changed).
+
+    Replaying an identical booking changes nothing and queues nothing.
+    """
+    for _ in range(3):
+        try:
+            return _upsert(organization=organization, source=source, data=data)
+        except IntegrityError:  # a concurrent delivery created it first: update instead
+            continue
+    raise RuntimeError("Booking upsert kept colliding.")
+
+
+@transaction.atomic
+def _upsert(*, organization: Organization, source: str, data: BookingData):
+    booking = (
+        Booking.objects.select_for_update()
+        .filter(organization=organization, source=source, external_id=data.external_id)
+        .first()
+    )
+    fields = data.fields()
+    created = booking is None
+    if created:
+        with transaction.atomic():
+            booking = Booking.objects.create(
+                organization=organization, source=source, external_id=data.external_id, **fields
+            )
+    else:
+        current = {name: getattr(booking, name) for name in fields}
+        current["property"] = booking.property_id
+        wanted = {**fields, "property": data.property.pk}
+        if current == wanted:
+            return booking, False, False
+        for name, value in fields.items():
+            setattr(booking, name, value)
+        booking.updated_at = timezone.now()
+        booking.save()
+    grant_sync(booking=booking)
+    return booking, created, True
+
+
+def _stay_locks(booking: Booking) -> list[Lock]:
+    from locks.drivers import driver_class
+
+    return [
+        lock
+        for lock in Lock.objects.filter(property=booking.property_id).order_by("pk")
+        if Capability.CODES in driver_class(lock.driver).capabilities
+    ]
+
+
+def booking_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
+    prop = booking.property
+    return stay_window(
+        tz=prop.tz,
+        check_in=booking.check_in,
+        check_out=booking.check_out,
+        check_in_time=booking.check_in_time or prop.check_in_time,
+        check_out_time=booking.check_out_time or prop.check_out_time,
+        lead_minutes=prop.lead_minutes,
+        lag_minutes=prop.lag_minutes,
+        check_in_at=booking.check_in_at,
+        check_out_at=booking.check_out_at,
+    )
+
+
+def _code_name(grant: AccessGrant, booking: Booking) -> str:
+    """Name on the lock (at most 20 characters): our tag first, so it is unique and ours."""
+    return f"LK{grant.pk} {booking.guest_name}".strip()[:20]
+
+
+@transaction.atomic
+def grant_sync(*, booking: Booking) -> AccessGrant | None:
+    """Make the stay's grant and the desired codes on its locks follow the booking.
+
+    Confirmed: one code for the stay, kept across date changes unless the new window would
+    clash with another code on one of the locks. Tentative or cancelled: codes withdrawn.
+    """
+    grant = AccessGrant.objects.select_for_update().filter(booking=booking).first()
+    if booking.status != BookingStatus.CONFIRMED:
+        if grant is not None and grant.active:
+            grant.active = False
+            grant.save(update_fields=["active"])
+            access_withdraw(holder=grant.holder)
+        return grant
+    valid_from, valid_until = booking_window(booking)
+    locks = _stay_locks(booking)
+    # Lock the stay's locks so two bookings cannot draw the same free code at the same time.
+    list(Lock.objects.select_for_update().filter(pk__in=[lock.pk for lock in locks]))
+    holder = grant.holder if grant is not None else None
+    in_use = codes_in_use(
+        lock_ids=[lock.pk for lock in locks],
+        valid_from=valid_from,
+        valid_until=valid_until,
+        exclude_holder=holder,
+    )
+    if grant is None:
+        grant = AccessGrant.objects.create(
+            organization=booking.organization,
+            booking=booking,
+            code=draw_code(avoid=in_use),
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+    else:
+        if grant.code in in_use:
+            grant.code = draw_code(avoid=in_use)
+        grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True
+        grant.save(update_fields=["code", "valid_from", "valid_until", "active"])
+    access_put(
+        organization=booking.organization,
+        holder=grant.holder,
+        locks=locks,
+        code=grant.code,
+        name=_code_name(grant, booking),
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    return grant

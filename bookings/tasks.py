@@ -1,0 +1,17 @@
+"""Celery tasks for bookings: thin, load by id, call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bookings import alerts, emails
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_access_email(grant_id: int) -> bool:
+    return emails.access_email_send(grant_id=grant_id) is not None
+
+
+@shared_task(ignore_result=True)
+def alert_unset_codes() -> int:
+    return alerts.alert_unset_codes()

@@ -1,0 +1,53 @@
+"""Lock drivers, by kind. The planner and UI ask a driver's capabilities, never its kind."""
+
+from __future__ import annotations
+
+from locks.drivers.base import (
+    Applied,
+    Capability,
+    CodeSpec,
+    Driver,
+    DriverError,
+    LockCode,
+    NotFoundOnLock,
+)
+from locks.drivers.virtual import VirtualDriver
+
+_DRIVERS: dict[str, type[Driver]] = {VirtualDriver.kind: VirtualDriver}
+
+
+def register(driver: type[Driver]) -> type[Driver]:
+    _DRIVERS[driver.kind] = driver
+    return driver
+
+
+def driver_class(kind: str) -> type[Driver]:
+    try:
+        return _DRIVERS[kind]
+    except KeyError:
+        raise DriverError(
+            f"The driver {kind!r} is not available in this installation.", permanent=True
+        ) from None
+
+
+def driver_for(lock) -> Driver:
+    return driver_class(lock.driver)(lock)
+
+
+def available_kinds() -> list[str]:
+    return sorted(_DRIVERS)
+
+
+__all__ = [
+    "Applied",
+    "Capability",
+    "CodeSpec",
+    "Driver",
+    "DriverError",
+    "LockCode",
+    "NotFoundOnLock",
+    "available_kinds",
+    "driver_class",
+    "driver_for",
+    "register",
+]

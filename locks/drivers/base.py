@@ -1,0 +1,104 @@
+"""The interface every lock driver implements, in the spirit of healthchecks' transports:
+one small class per integration, a common set of methods, and errors that say whether
+trying again can help (`permanent`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from locks.models import Lock
+
+
+class Capability(StrEnum):
+    CODES = "codes"  # can program keypad codes
+    ACTIONS = "actions"  # remote lock / unlock
+    STATE = "state"  # reports lock state, battery, door
+    LOGS = "logs"  # reads the lock's activity log
+    OFFLINE = "offline"  # keeps working without the property's internet
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """A code as it should be on the lock."""
+
+    code: str
+    name: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True)
+class LockCode:
+    """A code as the lock reports it. `code` may be None where the lock hides it."""
+
+    remote_id: str
+    code: str | None
+    name: str
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+
+    def matches(self, spec: CodeSpec) -> bool:
+        return (
+            self.code == spec.code
+            and self.valid_from == spec.valid_from
+            and self.valid_until == spec.valid_until
+        )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The result of a write. `confirmed` is False when the lock (or cloud) only queued it;
+    the code then stays `setting` until a webhook or a read-back confirms it."""
+
+    remote_id: str
+    confirmed: bool = True
+
+
+class DriverError(Exception):
+    """A driver call failed. `reason` and `fix` are shown to the manager as written."""
+
+    def __init__(self, reason: str, *, fix: str = "", permanent: bool = False, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+        self.permanent = permanent
+        self.detail = detail or reason
+
+
+class NotFoundOnLock(DriverError):
+    """The code is not on the lock (for a removal, that is success)."""
+
+    def __init__(self, remote_id: str):
+        super().__init__(f"The lock holds no code with id {remote_id}.", permanent=True)
+
+
+class Driver:
+    kind: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, lock: Lock):
+        self.lock = lock
+
+    # Codes ---------------------------------------------------------------------------------
+    def list_codes(self) -> list[LockCode]:
+        raise DriverError("This lock cannot report its keypad codes.", permanent=True)
+
+    def find_code(self, spec: CodeSpec) -> LockCode | None:
+        """A code already on the lock with the same digits and name (adopted after a crash)."""
+        for code in self.list_codes():
+            if code.code == spec.code and code.name == spec.name:
+                return code
+        return None
+
+    def add_code(self, spec: CodeSpec) -> Applied:
+        raise DriverError("This lock cannot hold keypad codes.", permanent=True)
+
+    def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
+        raise DriverError("This lock cannot hold keypad codes.", permanent=True)
+
+    def remove_code(self, remote_id: str) -> None:
+        raise DriverError("This lock cannot hold keypad codes.", permanent=True)

@@ -1,0 +1,138 @@
+"""A lock that lives in the database: keypad memory, state, battery and activity log.
+
+Its writes commit on their own (like a real lock acting on a radio message, independent of
+the portal's bookkeeping), then it waits `delay_ms` before answering, so a worker killed
+mid-command leaves the lock changed but the command unrecorded: the case the sync engine must
+survive without setting a code twice. `failure_rate` makes it fail transiently at random so
+the demo and tests can show retries.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from locks.drivers.base import (
+    Applied,
+    Capability,
+    CodeSpec,
+    Driver,
+    DriverError,
+    LockCode,
+    NotFoundOnLock,
+)
+
+
+class VirtualDriver(Driver):
+    kind = "virtual"
+    capabilities = frozenset(
+        {Capability.CODES, Capability.ACTIONS, Capability.STATE, Capability.LOGS}
+    )
+
+    # Settings ------------------------------------------------------------------------------
+    @property
+    def delay_seconds(self) -> float:
+        return max(0.0, float(self.lock.config.get("delay_ms", 0))) / 1000
+
+    @property
+    def failure_rate(self) -> float:
+        return min(1.0, max(0.0, float(self.lock.config.get("failure_rate", 0.0))))
+
+    def _radio(self) -> None:
+        """Refuse like an unreachable or flaky lock would, before anything changes."""
+        if self.lock.config.get("offline"):
+            raise DriverError(
+                "The lock is offline.",
+                fix="Check the lock's batteries and its connection; the portal keeps retrying.",
+            )
+        if self.failure_rate and random.random() < self.failure_rate:
+            raise DriverError(
+                "The lock did not answer in time.",
+                fix="Nothing to do yet: the portal retries automatically.",
+            )
+
+    def _answer(self) -> None:
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+
+    def _event(self, kind: str, message: str, **detail) -> None:
+        from locks.models import LockEvent
+
+        LockEvent.objects.create(
+            organization_id=self.lock.organization_id,
+            lock=self.lock,
+            kind=kind,
+            source=self.kind,
+            message=message,
+            detail=detail,
+        )
+
+    # Codes ---------------------------------------------------------------------------------
+    def list_codes(self) -> list[LockCode]:
+        self._radio()
+        codes = [
+            LockCode(str(c.slot), c.code, c.name, c.valid_from, c.valid_until)
+            for c in self.lock.virtual_codes.order_by("slot")
+        ]
+        self._answer()
+        return codes
+
+    def find_code(self, spec: CodeSpec) -> LockCode | None:
+        row = self.lock.virtual_codes.filter(code=spec.code, name=spec.name).first()
+        if row is None:
+            return None
+        return LockCode(str(row.slot), row.code, row.name, row.valid_from, row.valid_until)
+
+    def add_code(self, spec: CodeSpec) -> Applied:
+        from locks.models import VirtualLockCode
+
+        self._radio()
+        with transaction.atomic():
+            if self.lock.virtual_codes.count() >= self.lock.capacity:
+                raise DriverError(
+                    "The lock's keypad memory is full.",
+                    fix="Remove codes that are no longer needed from this lock.",
+                    permanent=True,
+                )
+            slot = (self.lock.virtual_codes.aggregate(m=Max("slot"))["m"] or 0) + 1
+            try:
+                with transaction.atomic():
+                    VirtualLockCode.objects.create(
+                        lock=self.lock,
+                        slot=slot,
+                        code=spec.code,
+                        name=spec.name,
+                        valid_from=spec.valid_from,
+                        valid_until=spec.valid_until,
+                    )
+            except IntegrityError:
+                raise DriverError(
+                    "The lock already holds this code.",
+                    fix="Generate a new code for this stay.",
+                    permanent=True,
+                ) from None
+            self._event("code_added", f"Keypad code added: {spec.name}", slot=slot)
+        self._answer()
+        return Applied(remote_id=str(slot))
+
+    def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
+        self._radio()
+        changed = self.lock.virtual_codes.filter(slot=int(remote_id)).update(
+            code=spec.code, name=spec.name, valid_from=spec.valid_from, valid_until=spec.valid_until
+        )
+        if not changed:
+            raise NotFoundOnLock(remote_id)
+        self._event("code_updated", f"Keypad code changed: {spec.name}", slot=int(remote_id))
+        self._answer()
+        return Applied(remote_id=remote_id)
+
+    def remove_code(self, remote_id: str) -> None:
+        self._radio()
+        deleted, _ = self.lock.virtual_codes.filter(slot=int(remote_id)).delete()
+        if not deleted:
+            raise NotFoundOnLock(remote_id)
+        self._event("code_removed", "Keypad code removed", slot=int(remote_id))
+        self._answer()

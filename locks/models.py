@@ -1,0 +1,206 @@
+"""Locks, the codes they should hold (desired state), what they report (observed state),
+the outbox of commands that moves one towards the other, and the activity log."""
+
+from __future__ import annotations
+
+import builtins
+
+from django.db import models
+from django.utils import timezone
+
+from portal.models import Organization
+from properties.models import Property
+
+
+class DriverKind(models.TextChoices):
+    VIRTUAL = "virtual", "Virtual lock (demo and tests)"
+    NUKI_WEB = "nuki_web", "Nuki Web (cloud)"
+    BRIDGE_HTTP = "bridge_http", "Nuki Bridge (LAN)"
+    BLE_AGENT = "ble_agent", "On-site Bluetooth agent"
+
+
+class Lock(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="locks")
+    property = models.ForeignKey(
+        Property, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
+    )
+    name = models.CharField(max_length=80)
+    driver = models.CharField(max_length=20, choices=DriverKind.choices)
+    config = models.JSONField(default=dict, blank=True, help_text="Driver settings (no secrets).")
+    capacity = models.PositiveIntegerField(default=100, help_text="Keypad codes the lock can hold.")
+    # Observed state, as last reported by the lock or the cloud.
+    state = models.CharField(max_length=24, default="unknown")
+    battery_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    battery_critical = models.BooleanField(default=False)
+    door_state = models.CharField(max_length=24, default="unknown")
+    online = models.BooleanField(default=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @builtins.property  # the field named `property` shadows the builtin in this class body
+    def capabilities(self) -> frozenset[str]:
+        from locks.drivers import driver_class
+
+        return driver_class(self.driver).capabilities
+
+
+class CodeState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SETTING = "setting", "Setting"
+    SET = "set", "Set"
+    REMOVING = "removing", "Removing"
+    REMOVED = "removed", "Removed"
+    FAILED = "failed", "Failed"
+
+
+class AccessCode(models.Model):
+    """A keypad code one lock should hold (desired state) and how far the lock is with it.
+
+    `holder` says who it is for in the words of the app that asked ("grant:42"), so the sync
+    engine serves any access (guests, cleaners, owners) without knowing about bookings.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="access_codes")
+    holder = models.CharField(max_length=64)
+    name = models.CharField(max_length=20)
+    code = models.CharField(max_length=6)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    push_after = models.DateTimeField(help_text="Earliest moment to put the code on the lock.")
+    wanted = models.BooleanField(default=True, help_text="False once it should leave the lock.")
+    state = models.CharField(max_length=10, choices=CodeState.choices, default=CodeState.PLANNED)
+    remote_id = models.CharField(max_length=64, blank=True, default="")
+    applied = models.JSONField(null=True, blank=True, help_text="What the lock confirmed holding.")
+    last_error = models.TextField(blank=True, default="")
+    set_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lock", "holder"], name="one_code_per_holder_and_lock")
+        ]
+        indexes = [
+            models.Index(fields=["holder"]),
+            models.Index(fields=["state", "push_after"]),
+            models.Index(fields=["wanted", "valid_until"]),
+            models.Index(fields=["lock", "wanted", "valid_from"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.lock_id} ({self.state})"
+
+    def desired_snapshot(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": self.valid_until.isoformat(),
+        }
+
+
+class CommandKind(models.TextChoices):
+    SYNC_CODE = "sync_code", "Bring a code on the lock in line"
+    RECONCILE = "reconcile", "Compare the lock's codes with ours"
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class LockCommand(models.Model):
+    """The outbox: written in the same transaction as the change, claimed by a worker with a
+    conditional update, retried with backoff, and re-dispatched by a sweep if its message is lost.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="commands")
+    access_code = models.ForeignKey(
+        AccessCode, on_delete=models.CASCADE, null=True, blank=True, related_name="commands"
+    )
+    kind = models.CharField(max_length=16, choices=CommandKind.choices)
+    status = models.CharField(
+        max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="", help_text="Technical detail (no codes).")
+    reason = models.TextField(blank=True, default="", help_text="What went wrong, plain words.")
+    fix = models.TextField(blank=True, default="", help_text="What the manager can do.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["lock", "status"]),
+            models.Index(fields=["organization", "status", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class ObservedCode(models.Model):
+    """A code the lock reported holding, ours (access_code set) or one we did not create."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="observed_codes")
+    remote_id = models.CharField(max_length=64)
+    code = models.CharField(max_length=6, blank=True, default="")
+    name = models.CharField(max_length=40, blank=True, default="")
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    access_code = models.ForeignKey(
+        AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="observed"
+    )
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lock", "remote_id"], name="one_observation_per_code")
+        ]
+
+
+class LockEvent(models.Model):
+    """The activity log: what happened at or to a lock, and through what."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32)
+    source = models.CharField(max_length=20, default="")
+    message = models.CharField(max_length=200, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["lock", "-occurred_at"])]
+
+
+class VirtualLockCode(models.Model):
+    """The keypad memory of a virtual lock (the lock itself lives in the database)."""
+
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="virtual_codes")
+    slot = models.PositiveIntegerField()
+    code = models.CharField(max_length=6)
+    name = models.CharField(max_length=20)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lock", "slot"], name="virtual_slot_unique"),
+            models.UniqueConstraint(fields=["lock", "code"], name="virtual_code_unique"),
+        ]

@@ -1,0 +1,14 @@
+"""Signals the locks app sends so that other apps (bookings) can react without locks
+importing them (imports run bookings -> locks, never back)."""
+
+from django.dispatch import Signal
+
+# Sent after commit whenever an AccessCode changes state. kwargs: access_code.
+access_code_state_changed = Signal()
+
+# Sent after commit when a command fails for good. kwargs: command.
+command_failed = Signal()
+
+# Sent inside the transaction when a lock joins or leaves a property.
+# kwargs: lock, old_property_id.
+lock_property_changed = Signal()

@@ -1,0 +1,158 @@
+"""What each lock should hold. Other apps call `access_put` / `access_withdraw`; the planner
+moves codes onto locks when they enter the preload horizon and off them after they end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from locks.models import AccessCode, CodeState, Lock, ObservedCode
+from locks.sync.outbox import command_enqueue_sync
+from portal.models import Organization
+
+
+def is_due(ac: AccessCode, now: dt.datetime) -> bool:
+    """Should the code be on the lock right now (wanted, inside the horizon, not ended)?"""
+    return ac.wanted and ac.push_after <= now < ac.valid_until
+
+
+def codes_in_use(
+    *,
+    lock_ids: Iterable[int],
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+    exclude_holder: str | None = None,
+) -> set[str]:
+    """Codes that may not be reused on these locks in this window: ours whose window overlaps,
+    and every code found on the locks that we did not create (their windows are not trusted)."""
+    lock_ids = list(lock_ids)
+    ours = AccessCode.objects.filter(
+        lock_id__in=lock_ids,
+        wanted=True,
+        valid_from__lt=valid_until,
+        valid_until__gt=valid_from,
+    )
+    if exclude_holder:
+        ours = ours.exclude(holder=exclude_holder)
+    foreign = ObservedCode.objects.filter(lock_id__in=lock_ids, access_code__isnull=True).exclude(
+        code=""
+    )
+    return set(ours.values_list("code", flat=True)) | set(foreign.values_list("code", flat=True))
+
+
+def _signal(ac: AccessCode) -> None:
+    from locks.signals import access_code_state_changed
+
+    transaction.on_commit(lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac))
+
+
+def _schedule(ac: AccessCode, now: dt.datetime) -> None:
+    """Set the state the change leads to and queue a command when the lock must act now."""
+    if is_due(ac, now):
+        ac.state = CodeState.SETTING
+        command_enqueue_sync(access_code=ac)
+    elif ac.remote_id or ac.state in (CodeState.SETTING, CodeState.SET, CodeState.REMOVING):
+        # It is (or may be) on the lock but should not be now: take it off.
+        ac.state = CodeState.REMOVING
+        command_enqueue_sync(access_code=ac)
+    else:
+        ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
+
+
+@transaction.atomic
+def access_put(
+    *,
+    organization: Organization,
+    holder: str,
+    locks: Iterable[Lock],
+    code: str,
+    name: str,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+    now: dt.datetime | None = None,
+) -> list[AccessCode]:
+    """Make `holder` hold `code` on exactly these locks in this window.
+
+    Idempotent: putting the same thing twice changes nothing and queues nothing.
+    """
+    now = now or timezone.now()
+    push_after = valid_from - dt.timedelta(hours=organization.preload_hours)
+    locks = list(locks)
+    existing = {
+        ac.lock_id: ac
+        for ac in AccessCode.objects.select_for_update().filter(holder=holder, lock__in=locks)
+    }
+    result = []
+    for lock in locks:
+        ac = existing.get(lock.pk)
+        desired = (code, name[:20], valid_from, valid_until, push_after, True)
+        if (
+            ac is not None
+            and (ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted)
+            == desired
+            and ac.state != CodeState.REMOVED
+        ):
+            result.append(ac)
+            continue
+        if ac is None:
+            ac = AccessCode(organization=organization, lock=lock, holder=holder)
+        ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired
+        ac.updated_at = now
+        ac.last_error = ""
+        if ac.pk is None:
+            ac.save()
+        _schedule(ac, now)
+        ac.save()
+        _signal(ac)
+        result.append(ac)
+    gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
+    access_withdraw(holder=holder, queryset=gone, now=now)
+    return result
+
+
+@transaction.atomic
+def access_withdraw(
+    *, holder: str, queryset=None, now: dt.datetime | None = None
+) -> list[AccessCode]:
+    """Take the holder's codes off their locks (all of them, or those in `queryset`)."""
+    now = now or timezone.now()
+    qs = queryset if queryset is not None else AccessCode.objects.filter(holder=holder)
+    changed = []
+    for ac in qs.select_for_update().filter(wanted=True).select_related("lock"):
+        ac.wanted = False
+        ac.updated_at = now
+        _schedule(ac, now)
+        ac.save()
+        _signal(ac)
+        changed.append(ac)
+    return changed
+
+
+def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Push codes that entered the preload horizon; withdraw codes whose window ended."""
+    now = now or timezone.now()
+    pushed = removed = 0
+    with transaction.atomic():
+        due = AccessCode.objects.select_for_update(skip_locked=True).filter(
+            wanted=True, state=CodeState.PLANNED, push_after__lte=now, valid_until__gt=now
+        )
+        for ac in due.select_related("lock")[:batch]:
+            _schedule(ac, now)
+            ac.save(update_fields=["state"])
+            _signal(ac)
+            pushed += 1
+        ended = (
+            AccessCode.objects.select_for_update(skip_locked=True)
+            .filter(wanted=True, valid_until__lte=now)
+            .exclude(state=CodeState.REMOVED)
+        )
+        for ac in ended.select_related("lock")[:batch]:
+            ac.wanted = False
+            _schedule(ac, now)
+            ac.save(update_fields=["wanted", "state"])
+            _signal(ac)
+            removed += 1
+    return {"pushed": pushed, "removed": removed}

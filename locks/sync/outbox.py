@@ -1,0 +1,140 @@
+"""The outbox: LockCommand rows written with the change, dispatched after commit, claimed with
+a conditional update (so a command runs once even if its message is delivered twice), and swept
+when a message or a worker was lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from locks.models import CommandKind, CommandStatus, Lock, LockCommand
+
+
+def dispatch(command_id: int, *, countdown: float = 0) -> None:
+    """Queue the task that runs a command, once the surrounding transaction commits."""
+    from locks.tasks import run_command
+
+    def _send() -> None:
+        run_command.apply_async((command_id,), countdown=max(0.0, countdown))
+
+    transaction.on_commit(_send)
+
+
+def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
+    """Write a command in the caller's transaction and dispatch it after commit.
+
+    A pending command for the same code already covers the change (commands read the desired
+    state when they run), so it is reused rather than duplicated.
+    """
+    pending = LockCommand.objects.filter(
+        lock=lock, kind=kind, access_code=access_code, status=CommandStatus.PENDING
+    ).first()
+    if pending is not None:
+        if pending.next_attempt_at > timezone.now() and pending.attempts == 0:
+            pending.next_attempt_at = timezone.now()
+            pending.save(update_fields=["next_attempt_at"])
+        dispatch(pending.pk)
+        return pending
+    command = LockCommand.objects.create(
+        organization_id=lock.organization_id, lock=lock, kind=kind, access_code=access_code
+    )
+    dispatch(command.pk)
+    return command
+
+
+def command_enqueue_sync(*, access_code) -> LockCommand:
+    return command_enqueue(
+        lock=access_code.lock, kind=CommandKind.SYNC_CODE, access_code=access_code
+    )
+
+
+def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCommand | None:
+    """Claim a due pending command, one running command per lock at a time.
+
+    The lock row is locked while deciding, so two workers cannot both see the lock idle and
+    both start. Returns None when the command is not due, already taken, or its lock is busy.
+    """
+    now = now or timezone.now()
+    lease = dt.timedelta(seconds=settings.LATCHKEY_COMMAND_LEASE_SECONDS)
+    with transaction.atomic():
+        lock_id = (
+            LockCommand.objects.filter(pk=command_id, status=CommandStatus.PENDING)
+            .values_list("lock_id", flat=True)
+            .first()
+        )
+        if lock_id is None:
+            return None
+        Lock.objects.select_for_update().filter(pk=lock_id).first()
+        busy = LockCommand.objects.filter(
+            lock_id=lock_id, status=CommandStatus.RUNNING, lease_until__gt=now
+        ).exists()
+        if busy:
+            return None
+        claimed = LockCommand.objects.filter(
+            pk=command_id, status=CommandStatus.PENDING, next_attempt_at__lte=now
+        ).update(
+            status=CommandStatus.RUNNING,
+            claimed_at=now,
+            lease_until=now + lease,
+            attempts=F("attempts") + 1,
+        )
+        if not claimed:
+            return None
+    return LockCommand.objects.select_related("lock", "access_code", "lock__organization").get(
+        pk=command_id
+    )
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: base * 2^(attempt-1), capped, times 0.5..1."""
+    base = settings.LATCHKEY_RETRY_BASE_SECONDS
+    cap = settings.LATCHKEY_RETRY_MAX_SECONDS
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+def dispatch_next_for_lock(*, lock_id: int) -> None:
+    """After a command ends, start the next due one for the same lock (they wait their turn)."""
+    next_id = (
+        LockCommand.objects.filter(
+            lock_id=lock_id, status=CommandStatus.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if next_id is not None:
+        dispatch(next_id)
+
+
+def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Recover from lost messages and dead workers.
+
+    - running commands whose lease ran out (the worker died) go back to pending;
+    - pending commands that are due (some time ago) get a fresh message. A duplicate message
+      is harmless: only one claim can succeed.
+    """
+    now = now or timezone.now()
+    grace = dt.timedelta(seconds=max(1.0, settings.LATCHKEY_SWEEP_SECONDS / 2))
+    with transaction.atomic():
+        revived = LockCommand.objects.filter(
+            status=CommandStatus.RUNNING, lease_until__lt=now
+        ).update(status=CommandStatus.PENDING, next_attempt_at=now, lease_until=None)
+        stale = list(
+            LockCommand.objects.filter(
+                status=CommandStatus.PENDING, next_attempt_at__lte=now - grace
+            ).values_list("pk", flat=True)[:1000]
+        )
+        revived_ids = list(
+            LockCommand.objects.filter(
+                status=CommandStatus.PENDING, next_attempt_at=now
+            ).values_list("pk", flat=True)[:1000]
+        )
+        for pk in dict.fromkeys(stale + revived_ids):
+            dispatch(pk)
+    return {"revived": revived, "redispatched": len(set(stale + revived_ids))}

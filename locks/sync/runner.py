@@ -1,0 +1,222 @@
+"""Run one LockCommand against its lock's driver and record what happened.
+
+The driver is called outside any database transaction: the lock acts on its own, and the
+portal's bookkeeping follows. A worker that dies in between leaves a `running` command whose
+lease runs out; the sweep puts it back and the rerun finds the code already on the lock
+(`find_code`) instead of adding it twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from locks.drivers import CodeSpec, DriverError, NotFoundOnLock, driver_for
+from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
+from locks.sync.desired import is_due
+from locks.sync.outbox import backoff_seconds, command_claim, dispatch, dispatch_next_for_lock
+
+logger = logging.getLogger(__name__)
+
+
+def command_run(*, command_id: int) -> str:
+    """Claim and run a command. Returns what happened, for logs and tests."""
+    command = command_claim(command_id=command_id)
+    if command is None:
+        return "not-claimed"
+    try:
+        if command.kind == CommandKind.SYNC_CODE:
+            _sync_code(command)
+        elif command.kind == CommandKind.RECONCILE:
+            from locks.sync.reconcile import reconcile_lock
+
+            reconcile_lock(command=command)
+        else:  # pragma: no cover - guarded by choices
+            raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
+    except DriverError as exc:
+        outcome = _retry_or_fail(command, exc)
+    except Exception as exc:
+        logger.exception("command %s crashed", command.pk)
+        outcome = _retry_or_fail(
+            command,
+            DriverError(
+                "An unexpected error stopped this change.",
+                fix="The portal retries it; if this stays, contact support.",
+                detail=f"{exc.__class__.__name__}: {exc}",
+            ),
+        )
+    else:
+        outcome = _succeed(command)
+    with transaction.atomic():
+        dispatch_next_for_lock(lock_id=command.lock_id)
+    return outcome
+
+
+def _spec(ac: AccessCode) -> CodeSpec:
+    return CodeSpec(
+        code=ac.code, name=ac.name, valid_from=ac.valid_from, valid_until=ac.valid_until
+    )
+
+
+def _sync_code(command: LockCommand) -> None:
+    ac = AccessCode.objects.get(pk=command.access_code_id)
+    driver = driver_for(command.lock)
+    spec = _spec(ac)
+    snapshot = ac.desired_snapshot()
+    remote_id, applied, confirmed = ac.remote_id, ac.applied, True
+    if is_due(ac, timezone.now()):
+        if remote_id and applied == snapshot:
+            pass  # the lock already confirmed exactly this
+        else:
+            if remote_id:
+                try:
+                    confirmed = driver.update_code(remote_id, spec).confirmed
+                except NotFoundOnLock:
+                    remote_id = ""
+            if not remote_id:
+                found = driver.find_code(spec)
+                if found is not None:
+                    remote_id = found.remote_id
+                    if not found.matches(spec):
+                        confirmed = driver.update_code(remote_id, spec).confirmed
+                else:
+                    result = driver.add_code(spec)
+                    remote_id, confirmed = result.remote_id, result.confirmed
+            applied = snapshot
+    else:
+        if not remote_id:
+            found = driver.find_code(spec)
+            remote_id = found.remote_id if found else ""
+        if remote_id:
+            with contextlib.suppress(NotFoundOnLock):
+                driver.remove_code(remote_id)
+        remote_id, applied = "", None
+    _record_code(ac.pk, snapshot, remote_id, applied, confirmed)
+
+
+@transaction.atomic
+def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed: bool) -> None:
+    """Store what the lock now holds; the state follows from comparing it with the desired
+    state as it is now (which may have changed while the lock was busy)."""
+    ac = AccessCode.objects.select_for_update().get(pk=ac_id)
+    ac.remote_id, ac.applied = remote_id, applied
+    now = timezone.now()
+    if is_due(ac, now):
+        if applied == ac.desired_snapshot():
+            if confirmed:
+                ac.state = CodeState.SET
+                ac.set_at = now
+            else:
+                ac.state = CodeState.SETTING
+            ac.last_error = ""
+    elif not remote_id:
+        ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
+        ac.last_error = ""
+    ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
+    from portal.services import alert_resolve
+
+    alert_resolve(organization=ac.organization, kind="code_failed", subject=f"code:{ac.pk}")
+
+    def _send() -> None:
+        from locks.signals import access_code_state_changed
+
+        access_code_state_changed.send(sender=AccessCode, access_code=ac)
+
+    transaction.on_commit(_send)
+
+
+def _still_ours(command: LockCommand):
+    return LockCommand.objects.filter(
+        pk=command.pk, status=CommandStatus.RUNNING, claimed_at=command.claimed_at
+    )
+
+
+def _succeed(command: LockCommand) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        _still_ours(command).update(
+            status=CommandStatus.SUCCEEDED, finished_at=now, lease_until=None, reason="", fix=""
+        )
+        Lock.objects.filter(pk=command.lock_id).update(online=True, last_seen_at=now)
+    return "succeeded"
+
+
+def _retry_or_fail(command: LockCommand, exc: DriverError) -> str:
+    now = timezone.now()
+    final = exc.permanent or command.attempts >= settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
+    with transaction.atomic():
+        if not final:
+            delay = backoff_seconds(command.attempts)
+            updated = _still_ours(command).update(
+                status=CommandStatus.PENDING,
+                next_attempt_at=now + dt.timedelta(seconds=delay),
+                lease_until=None,
+                error=exc.detail[:2000],
+                reason=exc.reason,
+                fix=exc.fix,
+            )
+            if updated:
+                dispatch(command.pk, countdown=delay)
+                if command.access_code_id:
+                    AccessCode.objects.filter(pk=command.access_code_id).update(
+                        last_error=exc.reason
+                    )
+            return "retry"
+        updated = _still_ours(command).update(
+            status=CommandStatus.FAILED,
+            finished_at=now,
+            lease_until=None,
+            error=exc.detail[:2000],
+            reason=exc.reason,
+            fix=exc.fix,
+        )
+        if updated and command.access_code_id:
+            _fail_code(command, exc)
+    return "failed"
+
+
+def _fail_code(command: LockCommand, exc: DriverError) -> None:
+    from portal.services import alert_raise
+
+    ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
+    ac.state = CodeState.FAILED
+    ac.last_error = exc.reason
+    ac.save(update_fields=["state", "last_error"])
+    action = "set" if ac.wanted else "remove"
+    alert_raise(
+        organization=command.lock.organization,
+        kind="code_failed",
+        subject=f"code:{ac.pk}",
+        message=f"Could not {action} the code “{ac.name}” on {command.lock.name}: {exc.reason}",
+        fix=exc.fix or "Retry the command once the lock is reachable.",
+    )
+
+    def _send() -> None:
+        from locks.signals import access_code_state_changed, command_failed
+
+        access_code_state_changed.send(sender=AccessCode, access_code=ac)
+        command_failed.send(sender=LockCommand, command=command)
+
+    transaction.on_commit(_send)
+
+
+@transaction.atomic
+def command_retry(*, command: LockCommand) -> LockCommand:
+    """Give a failed command a fresh set of attempts (the manager's "retry")."""
+    if command.status != CommandStatus.FAILED:
+        return command
+    LockCommand.objects.filter(pk=command.pk, status=CommandStatus.FAILED).update(
+        status=CommandStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None
+    )
+    if command.access_code_id:
+        ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
+        ac.state = CodeState.SETTING if ac.wanted else CodeState.REMOVING
+        ac.save(update_fields=["state"])
+    dispatch(command.pk)
+    command.refresh_from_db()
+    return command

@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from portal.models import Alert, ApiKey, Membership, Organization
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "preload_hours", "created_at"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organization", "role"]
+    list_filter = ["role"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "organization", "scope", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash"]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["organization", "kind", "subject", "severity", "created_at", "resolved_at"]

@@ -1,0 +1,144 @@
+"""Tenancy: organizations, memberships with roles, organization API keys and alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    preload_hours = models.PositiveIntegerField(
+        default=72, help_text="Codes are pushed to locks this many hours before check-in."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Manager"
+    VIEWER = "viewer", "Viewer"
+
+
+WRITE_ROLES = frozenset({Role.OWNER, Role.MANAGER})
+
+
+class Membership(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANAGER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="one_membership_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+
+
+def hash_secret(raw: str) -> str:
+    """SHA-256 of a high-entropy secret: enough for random keys, fast on every request."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """An organization API key, stored as a hash; only its prefix is visible after creation."""
+
+    PREFIX_LEN = 8
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=80, blank=True)
+    prefix = models.CharField(max_length=PREFIX_LEN, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lk_{self.prefix}… ({self.scope})"
+
+    @staticmethod
+    def generate() -> tuple[str, str]:
+        """Return (prefix, full key). The full key is shown once and never stored."""
+        prefix = secrets.token_hex(ApiKey.PREFIX_LEN // 2)
+        return prefix, f"lk_{prefix}_{secrets.token_urlsafe(32)}"
+
+    @staticmethod
+    def split(raw: str) -> str | None:
+        """The prefix of a presented key, or None when it is not shaped like one of ours."""
+        parts = raw.split("_", 2)
+        if len(parts) != 3 or parts[0] != "lk" or len(parts[1]) != ApiKey.PREFIX_LEN:
+            return None
+        return parts[1]
+
+    def matches(self, raw: str) -> bool:
+        return hmac.compare_digest(self.key_hash, hash_secret(raw))
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.WRITE
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class Alert(models.Model):
+    """Something a manager should know, in plain words, with what to do next.
+
+    `subject` names what the alert is about ("lock:12", "booking:7") so that raising the same
+    alert twice keeps one open row.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=40)
+    subject = models.CharField(max_length=80)
+    severity = models.CharField(
+        max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    message = models.TextField()
+    fix = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "subject"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_alert_per_subject",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "resolved_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}"

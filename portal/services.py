@@ -1,0 +1,123 @@
+"""Writes for tenancy: organizations, members, API keys, alerts."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from portal.models import (
+    Alert,
+    AlertSeverity,
+    ApiKey,
+    ApiKeyScope,
+    Membership,
+    Organization,
+    Role,
+    hash_secret,
+)
+
+
+class ServiceError(ValueError):
+    """Bad input to a service, with the field it concerns."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@transaction.atomic
+def organization_create(
+    *, name: str, owner_email: str, owner_password: str | None = None
+) -> tuple[Organization, object, str | None]:
+    """Create an organization and its owner. Returns (org, user, generated password or None).
+
+    An existing user keeps their password; a new one gets a generated password that is returned
+    once so the operator can hand it over.
+    """
+    slug = slugify(name)
+    if not slug:
+        raise ServiceError("The name must contain letters or digits.", field="name")
+    if Organization.objects.filter(slug=slug).exists():
+        raise ServiceError(f"An organization with the slug {slug!r} exists already.", field="name")
+    email = owner_email.strip().lower()
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=email).first()
+    password = None
+    if user is None:
+        password = owner_password or secrets.token_urlsafe(12)
+        user = user_model.objects.create_user(username=email, email=email, password=password)
+    org = Organization.objects.create(name=name, slug=slug)
+    Membership.objects.create(organization=org, user=user, role=Role.OWNER)
+    return org, user, password
+
+
+def membership_add(*, organization: Organization, user, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def api_key_create(*, organization: Organization, scope: str, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; the raw key is returned once and only its hash is stored."""
+    if scope not in ApiKeyScope.values:
+        raise ServiceError("Scope must be read or write.", field="scope")
+    for _ in range(5):
+        prefix, raw = ApiKey.generate()
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    organization=organization,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=hash_secret(raw),
+                    scope=scope,
+                )
+            return key, raw
+        except IntegrityError:  # prefix collision: draw again
+            continue
+    raise RuntimeError("Could not draw a unique API key prefix.")
+
+
+def alert_raise(
+    *,
+    organization: Organization,
+    kind: str,
+    subject: str,
+    message: str,
+    fix: str = "",
+    severity: str = AlertSeverity.WARNING,
+) -> Alert:
+    """Open an alert, or refresh the open one for the same kind and subject."""
+    alert = Alert.objects.filter(
+        organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
+    ).first()
+    if alert is not None:
+        if (alert.message, alert.fix, alert.severity) != (message, fix, severity):
+            alert.message, alert.fix, alert.severity = message, fix, severity
+            alert.save(update_fields=["message", "fix", "severity"])
+        return alert
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                organization=organization,
+                kind=kind,
+                subject=subject,
+                message=message,
+                fix=fix,
+                severity=severity,
+            )
+    except IntegrityError:  # raised concurrently by another worker
+        return Alert.objects.get(
+            organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
+        )
+
+
+def alert_resolve(*, organization: Organization, kind: str, subject: str) -> int:
+    return Alert.objects.filter(
+        organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now())

@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from bookings import views as booking_views
+from bookings.api import BookingViewSet
+from locks.api import LockViewSet
+from portal.api import PingView
+from portal.health import healthz
+from portal.views import RateLimitedLoginView
+from properties.api import PropertyViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("properties", PropertyViewSet, basename="property")
+router.register("locks", LockViewSet, basename="lock")
+router.register("bookings", BookingViewSet, basename="booking")
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/ping/", PingView.as_view(), name="ping"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", booking_views.home, name="home"),
+    path("o/<slug:slug>/", booking_views.dashboard, name="dashboard"),
+    path("o/<slug:slug>/emails/", booking_views.emails, name="emails"),
+    path("admin/", admin.site.urls),
+]

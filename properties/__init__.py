@@ -1,0 +1,1 @@
+"""Properties: where stays happen, in which timezone, with which default times."""

@@ -1,0 +1,62 @@
+"""REST API for properties."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from portal.api import TenantModelViewSet
+from properties.models import Property
+from properties.services import property_create, property_update
+
+
+class PropertySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Property
+        fields = [
+            "id",
+            "name",
+            "timezone",
+            "check_in_time",
+            "check_out_time",
+            "lead_minutes",
+            "lag_minutes",
+            "external_ref",
+            "address",
+            "house_instructions",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {
+            "lead_minutes": {"max_value": 7 * 24 * 60},
+            "lag_minutes": {"max_value": 7 * 24 * 60},
+        }
+
+    def validate_external_ref(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        tenant = self.context["tenant"]
+        clash = Property.objects.filter(organization=tenant.organization, external_ref=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("Another property already uses this external_ref.")
+        return value
+
+
+class PropertyViewSet(TenantModelViewSet):
+    model = Property
+    serializer_class = PropertySerializer
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        serializer.instance = property_create(
+            organization=self.tenant.organization, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = property_update(
+            property=serializer.instance, **serializer.validated_data
+        )

@@ -1,0 +1,31 @@
+"""Writes for properties. A change of timezone, times or lead/lag re-plans future stays."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from portal.models import Organization
+from properties.models import Property
+from properties.signals import property_times_changed
+
+PLANNING_FIELDS = ("timezone", "check_in_time", "check_out_time", "lead_minutes", "lag_minutes")
+
+
+def property_create(*, organization: Organization, **fields) -> Property:
+    prop = Property(organization=organization, **fields)
+    prop.full_clean()
+    prop.save()
+    return prop
+
+
+@transaction.atomic
+def property_update(*, property: Property, **fields) -> Property:
+    before = {name: getattr(property, name) for name in PLANNING_FIELDS}
+    for name, value in fields.items():
+        setattr(property, name, value)
+    property.full_clean()
+    property.save()
+    if any(before[name] != getattr(property, name) for name in PLANNING_FIELDS):
+        # Sent inside the transaction: listeners write their outbox rows with this change.
+        property_times_changed.send(sender=Property, property=property)
+    return property
