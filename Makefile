@@ -1,0 +1,40 @@
+# Two commands matter: `make run` (the portal with its demo) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+## run: web + worker + beat with a seeded demo organization (Ctrl-C stops all of them)
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo
+	@echo "Open http://localhost:$(PORT)/ and sign in with the login above."
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+
+## test: the whole suite (integration tests need DATABASE_URL=postgres://... and a Redis broker)
+test: $(VENV)/.dev
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/dashboard.py
+
+clean:
+	rm -rf var staticfiles

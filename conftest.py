@@ -1,0 +1,139 @@
+"""Test set-up shared by every app.
+
+- On CI (LATCHKEY_REQUIRE_SERVICES=true) the run stops at once, failing, when PostgreSQL or
+  Redis cannot be reached: nothing is silently skipped.
+- Unit tests run Celery tasks eagerly, in-process, when the transaction commits; integration
+  tests (marked `integration`) switch that off and use a real worker process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from portal import config
+
+REQUIRE_SERVICES = config.get_bool("LATCHKEY_REQUIRE_SERVICES", False)
+
+
+def _services_problems() -> list[str]:
+    from django.conf import settings
+
+    problems = []
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        problems.append(f"DATABASE_URL does not point at PostgreSQL (engine {engine}).")
+    else:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(
+                host=db.get("HOST") or "127.0.0.1",
+                port=db.get("PORT") or 5432,
+                user=db.get("USER") or None,
+                password=db.get("PASSWORD") or None,
+                dbname=db.get("NAME"),
+                connect_timeout=3,
+            ).close()
+        except Exception as exc:
+            problems.append(f"PostgreSQL is unreachable: {exc}")
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith("redis://"):
+        problems.append(f"CELERY_BROKER_URL does not point at Redis ({broker}).")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(broker, socket_connect_timeout=3).ping()
+        except Exception as exc:
+            problems.append(f"Redis is unreachable: {exc}")
+    return problems
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_SERVICES:
+        problems = _services_problems()
+        if problems:
+            pytest.exit("Required services missing:\n- " + "\n- ".join(problems), returncode=3)
+
+
+def services_available() -> bool:
+    return not _services_problems()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request):
+    """Run tasks in-process at commit time, except in integration tests."""
+    from portal.celery import app
+
+    eager = "integration" not in request.keywords
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = eager
+    app.conf.task_eager_propagates = eager
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """`with commit(): ...` runs what would run after the transaction commits (tasks, signals)."""
+
+    def _commit():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return _commit
+
+
+def pytest_collection_modifyitems(config, items):
+    if REQUIRE_SERVICES or os.environ.get("LATCHKEY_SKIP_INTEGRATION") != "1":
+        return
+    skip = pytest.mark.skip(reason="LATCHKEY_SKIP_INTEGRATION=1")
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def world(db):
+    from portal.testing import make_world
+
+    return make_world()
+
+
+@pytest.fixture
+def prop(world):
+    from properties.services import property_create
+
+    return property_create(
+        organization=world.org,
+        name="Alpine Loft",
+        timezone="Europe/Vienna",
+        external_ref="loft-1",
+        address="Main Street 1",
+        house_instructions="Second floor.",
+    )
+
+
+@pytest.fixture
+def locks(world, prop):
+    from locks.services import lock_create
+
+    return [
+        lock_create(organization=world.org, property=prop, name="Building door", driver="virtual"),
+        lock_create(organization=world.org, property=prop, name="Flat door", driver="virtual"),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
