@@ -21,6 +21,7 @@ SITE_URL = config.get_url("LATCHKEY_SITE_URL", "http://localhost:8000")
 
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
+(BASE_DIR / "staticfiles").mkdir(exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

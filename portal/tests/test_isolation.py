@@ -1,0 +1,170 @@
+"""Tenant isolation over every URL the project serves, generated from the URL list.
+
+A new URL that takes an object id or an organization slug fails this test until it is listed
+in OBJECT_ROUTES (with how to make an object of the organization under test) or PUBLIC.
+For every object URL: the owner, member and viewer may read; the viewer and a read key may
+not write (403); an outsider (user or key) learns nothing (404).
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from bookings.models import Booking
+from locks.services import lock_create
+from portal.testing import days_from_now
+
+PUBLIC = {
+    "healthz",
+    "ping",
+    "schema",
+    "api-docs",
+    "login",
+    "logout",
+    "home",
+    "property-list",
+    "lock-list",
+    "booking-list",
+}
+
+
+def make_property(world):
+    from properties.services import property_create
+
+    return property_create(organization=world.org, name="P", timezone="Europe/Vienna")
+
+
+def make_lock(world):
+    return lock_create(organization=world.org, property=make_property(world), name="L", driver="virtual")
+
+
+def make_booking(world):
+    return Booking.objects.create(
+        organization=world.org,
+        property=make_property(world),
+        external_id="x",
+        status="confirmed",
+        check_in=days_from_now(1),
+        check_out=days_from_now(2),
+    )
+
+
+# name -> (how to make an object of world.org, a valid PATCH body or None if read-only)
+OBJECT_ROUTES = {
+    "property-detail": (make_property, {"name": "Renamed"}),
+    "lock-detail": (make_lock, {"name": "Renamed"}),
+    "lock-codes": (make_lock, None),
+    "booking-detail": (make_booking, None),
+}
+PAGE_ROUTES = {"dashboard", "emails"}  # take the organization's slug
+
+
+def all_routes():
+    def walk(patterns, namespace=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace == "admin":
+                    continue  # Django admin: staff only, its own permission system
+                yield from walk(p.url_patterns, p.namespace or namespace)
+            elif isinstance(p, URLPattern) and p.name:
+                yield p.name, p
+
+    return dict(walk(get_resolver().url_patterns))
+
+
+def test_every_route_is_classified():
+    unknown = set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - PAGE_ROUTES
+    assert not unknown, f"Add these URLs to the isolation map: {sorted(unknown)}"
+
+
+def object_cases():
+    names = [n for n in all_routes() if n in OBJECT_ROUTES]
+    assert names
+    return names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", object_cases())
+def test_object_urls(world, name):
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    make, patch_body = OBJECT_ROUTES[name]
+    obj = make(world)
+    url = reverse(name, kwargs={"pk": obj.pk})
+
+    # Keys: own organization's read and write keys see it; the outsider's key gets 404.
+    assert world.api(world.read_key).get(url).status_code == 200
+    assert world.api(world.write_key).get(url).status_code == 200
+    assert world.api(world.outsider_key).get(url).status_code == 404
+    assert APIClient().get(url).status_code == 401
+
+    # Session users: owner, member, viewer read; outsider 404 even naming the organization.
+    for user, expected in [
+        (world.owner, 200),
+        (world.member, 200),
+        (world.viewer, 200),
+        (world.outsider, 404),
+    ]:
+        client = APIClient()
+        client.force_login(user)
+        assert client.get(url).status_code == expected, (user, url)
+    client = APIClient()
+    client.force_login(world.outsider)
+    assert client.get(url, HTTP_X_ORGANIZATION=world.org.slug).status_code == 404
+
+    if patch_body is not None:
+        model = type(obj)
+        assert world.api(world.read_key).patch(url, patch_body, format="json").status_code == 403
+        assert world.api(world.outsider_key).patch(url, patch_body, format="json").status_code == 404
+        viewer = APIClient()
+        viewer.force_login(world.viewer)
+        assert viewer.patch(url, patch_body, format="json").status_code == 403
+        obj.refresh_from_db()
+        assert obj.name != "Renamed"  # nothing changed
+        assert model.objects.filter(pk=obj.pk).exists()
+        member = APIClient()
+        member.force_login(world.member)
+        assert member.patch(url, patch_body, format="json").status_code == 200
+        obj.refresh_from_db()
+        assert obj.name == "Renamed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(PAGE_ROUTES))
+def test_pages(world, client, name):
+    from django.urls import reverse
+
+    url = reverse(name, kwargs={"slug": world.org.slug})
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    for user, expected in [
+        (world.owner, 200),
+        (world.member, 200),
+        (world.viewer, 200),
+        (world.outsider, 404),
+    ]:
+        client.force_login(user)
+        assert client.get(url).status_code == expected, (user, url)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/properties/", {"name": "X", "timezone": "Europe/Vienna"}),
+        ("/api/v1/locks/", {"name": "X", "driver": "virtual"}),
+        ("/api/v1/bookings/", {}),
+    ],
+)
+def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, body):
+    from rest_framework.test import APIClient
+
+    make_booking(world)
+    make_lock(world)
+    assert world.api(world.read_key).post(url, body, format="json").status_code == 403
+    viewer = APIClient()
+    viewer.force_login(world.viewer)
+    assert viewer.post(url, body, format="json").status_code == 403
+    own = world.api(world.read_key).get(url).json()["results"]
+    assert own, url
+    assert world.api(world.outsider_key).get(url).json()["results"] == []
