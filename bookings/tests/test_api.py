@@ -95,7 +95,9 @@ BAD = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("change", "field"), BAD)
-def test_bad_input_is_rejected_per_field_and_stores_nothing(world, prop, locks, commit, change, field):
+def test_bad_input_is_rejected_per_field_and_stores_nothing(
+    world, prop, locks, commit, change, field
+):
     res = post(world, body(prop, **change), commit)
     assert res.status_code == 400, res.content
     assert field in res.json()
@@ -172,7 +174,8 @@ def test_strangers_guessing_keys_are_throttled(world, settings):
         codes = [world.api(f"lk_0000000{i % 10}_nope").get(URL).status_code for i in range(8)]
     finally:
         StrangerRateThrottle.THROTTLE_RATES = {
-            **StrangerRateThrottle.THROTTLE_RATES, "anon": "60/min"
+            **StrangerRateThrottle.THROTTLE_RATES,
+            "anon": "60/min",
         }
     assert codes[:5] == [401] * 5
     assert codes[-1] == 429
@@ -188,7 +191,10 @@ def test_list_filters(world, prop, locks, commit):
     post(
         world,
         body(
-            other, external_id="c", check_in=str(days_from_now(20)), check_out=str(days_from_now(22))
+            other,
+            external_id="c",
+            check_in=str(days_from_now(20)),
+            check_out=str(days_from_now(22)),
         ),
         commit,
     )

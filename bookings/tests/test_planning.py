@@ -68,7 +68,11 @@ def test_time_in_the_spring_gap_lands_after_the_jump():
 def test_ambiguous_time_in_the_fall_means_earlier_for_start_later_for_end():
     # 02:30 happens twice in Vienna on 2026-10-25.
     start, end = window(
-        VIENNA, dt.date(2026, 10, 25), dt.date(2026, 10, 25), t_in=dt.time(2, 30), t_out=dt.time(2, 30)
+        VIENNA,
+        dt.date(2026, 10, 25),
+        dt.date(2026, 10, 25),
+        t_in=dt.time(2, 30),
+        t_out=dt.time(2, 30),
     )
     assert start == dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # the first 02:30 (CEST)
     assert end == dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # the second 02:30 (CET)

@@ -8,7 +8,9 @@ from portal.testing import days_from_now
 @pytest.mark.django_db
 def test_create_virtual_lock_and_read_capabilities(world, prop):
     api = world.api(world.write_key)
-    res = api.post("/api/v1/locks/", {"name": "Front", "property": prop.pk, "driver": "virtual"}, format="json")
+    res = api.post(
+        "/api/v1/locks/", {"name": "Front", "property": prop.pk, "driver": "virtual"}, format="json"
+    )
     assert res.status_code == 201, res.content
     data = res.json()
     assert data["capabilities"] == ["actions", "codes", "logs", "state"]

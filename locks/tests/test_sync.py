@@ -138,7 +138,11 @@ def test_permanent_error_fails_at_once(world, locks, commit):
     lock.capacity = 1
     lock.save()
     VirtualLockCode.objects.create(
-        lock=lock, slot=1, code="987654", name="Owner", valid_from=timezone.now(),
+        lock=lock,
+        slot=1,
+        code="987654",
+        name="Owner",
+        valid_from=timezone.now(),
         valid_until=timezone.now() + dt.timedelta(days=30),
     )
     (ac,) = put(world, [lock], commit)
@@ -243,7 +247,11 @@ def test_reconcile_records_foreign_codes_and_never_deletes_them(world, locks, co
 
     put(world, locks[:1], commit)
     VirtualLockCode.objects.create(
-        lock=locks[0], slot=50, code="777888", name="Cleaner", valid_from=timezone.now(),
+        lock=locks[0],
+        slot=50,
+        code="777888",
+        name="Cleaner",
+        valid_from=timezone.now(),
         valid_until=timezone.now() + dt.timedelta(days=365),
     )
     with commit():

@@ -34,7 +34,9 @@ def make_property(world):
 
 
 def make_lock(world):
-    return lock_create(organization=world.org, property=make_property(world), name="L", driver="virtual")
+    return lock_create(
+        organization=world.org, property=make_property(world), name="L", driver="virtual"
+    )
 
 
 def make_booking(world):
@@ -115,7 +117,9 @@ def test_object_urls(world, name):
     if patch_body is not None:
         model = type(obj)
         assert world.api(world.read_key).patch(url, patch_body, format="json").status_code == 403
-        assert world.api(world.outsider_key).patch(url, patch_body, format="json").status_code == 404
+        assert (
+            world.api(world.outsider_key).patch(url, patch_body, format="json").status_code == 404
+        )
         viewer = APIClient()
         viewer.force_login(world.viewer)
         assert viewer.patch(url, patch_body, format="json").status_code == 403

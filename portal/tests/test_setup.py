@@ -115,11 +115,18 @@ def test_login_and_dashboard(client, world, prop, locks, commit):
             organization=world.org,
             source="api",
             data=BookingData(
-                external_id="1", property=prop, status="confirmed", check_in=days_from_now(1),
-                check_out=days_from_now(2), guest_name="Greta Guest", guest_email="g@example.com",
+                external_id="1",
+                property=prop,
+                status="confirmed",
+                check_in=days_from_now(1),
+                check_out=days_from_now(2),
+                guest_name="Greta Guest",
+                guest_email="g@example.com",
             ),
         )
-    res = client.post("/accounts/login/", {"username": "member@acme.test", "password": "pw-member-1"})
+    res = client.post(
+        "/accounts/login/", {"username": "member@acme.test", "password": "pw-member-1"}
+    )
     assert res.status_code == 302
     home = client.get("/", follow=True)
     page = home.content.decode()
@@ -142,7 +149,10 @@ def test_failed_command_is_shown_in_plain_words(client, world, prop, locks, comm
             organization=world.org,
             source="api",
             data=BookingData(
-                external_id="1", property=prop, status="confirmed", check_in=days_from_now(1),
+                external_id="1",
+                property=prop,
+                status="confirmed",
+                check_in=days_from_now(1),
                 check_out=days_from_now(2),
             ),
         )
@@ -155,12 +165,16 @@ def test_failed_command_is_shown_in_plain_words(client, world, prop, locks, comm
 def test_login_is_throttled(client, world, settings):
     settings.LATCHKEY_LOGIN_FAILURES_ALLOWED = 3
     codes = [
-        client.post("/accounts/login/", {"username": "member@acme.test", "password": "wrong"}).status_code
+        client.post(
+            "/accounts/login/", {"username": "member@acme.test", "password": "wrong"}
+        ).status_code
         for _ in range(4)
     ]
     assert codes == [200, 200, 200, 429]
     # Even the right password waits out the window.
-    res = client.post("/accounts/login/", {"username": "member@acme.test", "password": "pw-member-1"})
+    res = client.post(
+        "/accounts/login/", {"username": "member@acme.test", "password": "pw-member-1"}
+    )
     assert res.status_code == 429
 
 
@@ -174,27 +188,58 @@ def _dashboard_queries(client, world, n, tag):
     from properties.models import Property
 
     props = Property.objects.bulk_create(
-        [Property(organization=world.org, name=f"{tag}{i}", timezone="Europe/Vienna") for i in range(n)]
+        [
+            Property(organization=world.org, name=f"{tag}{i}", timezone="Europe/Vienna")
+            for i in range(n)
+        ]
     )
     locks = Lock.objects.bulk_create(
-        [Lock(organization=world.org, property=p, name=f"L{p.name}", driver="virtual") for p in props]
+        [
+            Lock(organization=world.org, property=p, name=f"L{p.name}", driver="virtual")
+            for p in props
+        ]
     )
     bookings = Booking.objects.bulk_create(
         [
-            Booking(organization=world.org, property=p, external_id=f"{p.name}-{j}", status="confirmed",
-                    check_in=days_from_now(j), check_out=days_from_now(j + 1))
-            for p in props for j in range(2)
+            Booking(
+                organization=world.org,
+                property=p,
+                external_id=f"{p.name}-{j}",
+                status="confirmed",
+                check_in=days_from_now(j),
+                check_out=days_from_now(j + 1),
+            )
+            for p in props
+            for j in range(2)
         ]
     )
     grants = AccessGrant.objects.bulk_create(
-        [AccessGrant(organization=world.org, booking=b, code="345678", valid_from=b.created_at,
-                     valid_until=b.created_at) for b in bookings]
+        [
+            AccessGrant(
+                organization=world.org,
+                booking=b,
+                code="345678",
+                valid_from=b.created_at,
+                valid_until=b.created_at,
+            )
+            for b in bookings
+        ]
     )
     lock_by_prop = {lock.property_id: lock for lock in locks}
     AccessCode.objects.bulk_create(
-        [AccessCode(organization=world.org, lock=lock_by_prop[g.booking.property_id], holder=g.holder,
-                    name="x", code="345678", valid_from=g.valid_from, valid_until=g.valid_until,
-                    push_after=g.valid_from) for g in grants]
+        [
+            AccessCode(
+                organization=world.org,
+                lock=lock_by_prop[g.booking.property_id],
+                holder=g.holder,
+                name="x",
+                code="345678",
+                valid_from=g.valid_from,
+                valid_until=g.valid_until,
+                push_after=g.valid_from,
+            )
+            for g in grants
+        ]
     )
     client.force_login(world.owner)
     with CaptureQueriesContext(connection) as ctx:

@@ -8,7 +8,13 @@ def test_create_list_patch(world):
     api = world.api(world.write_key)
     res = api.post(
         "/api/v1/properties/",
-        {"name": "Loft", "timezone": "America/New_York", "check_in_time": "16:00", "lead_minutes": 30, "external_ref": "L-1"},
+        {
+            "name": "Loft",
+            "timezone": "America/New_York",
+            "check_in_time": "16:00",
+            "lead_minutes": 30,
+            "external_ref": "L-1",
+        },
         format="json",
     )
     assert res.status_code == 201, res.content
@@ -42,9 +48,15 @@ def test_bad_input(world, body, field):
 @pytest.mark.django_db
 def test_external_ref_is_unique_per_organization(world, prop):
     api = world.api(world.write_key)
-    res = api.post("/api/v1/properties/", {"name": "Y", "timezone": "UTC", "external_ref": "loft-1"}, format="json")
+    res = api.post(
+        "/api/v1/properties/",
+        {"name": "Y", "timezone": "UTC", "external_ref": "loft-1"},
+        format="json",
+    )
     assert res.status_code == 400 and "external_ref" in res.json()
     other = world.api(world.outsider_key).post(
-        "/api/v1/properties/", {"name": "Y", "timezone": "UTC", "external_ref": "loft-1"}, format="json"
+        "/api/v1/properties/",
+        {"name": "Y", "timezone": "UTC", "external_ref": "loft-1"},
+        format="json",
     )
     assert other.status_code == 201  # another organization may use the same reference

@@ -1,0 +1,229 @@
+"""End to end with real parts: the live server, a real Celery worker process, Redis and
+PostgreSQL. A booking posted to the API becomes a code `set` on a virtual lock, follows a date
+change and is removed by a cancellation; a worker killed mid-command leaves no duplicate.
+
+These need PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL). Locally they skip without
+them; on CI (LATCHKEY_REQUIRE_SERVICES=true) the run fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from bookings.models import AccessGrant, GuestEmail
+from locks.models import LockEvent, VirtualLockCode
+from portal.testing import days_from_now
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def services():
+    from conftest import REQUIRE_SERVICES, services_available
+
+    if not services_available():
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL and Redis are required for the integration tests")
+        pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL)")
+    from portal.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process (with an embedded beat for the sweep) on the test DB."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.proc: subprocess.Popen | None = None
+        self.log = tmp / "worker.log"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "LATCHKEY_COMMAND_LEASE_SECONDS": "6",
+            "LATCHKEY_SWEEP_SECONDS": "2",
+            "LATCHKEY_RETRY_BASE_SECONDS": "0.5",
+            "LATCHKEY_ENV_FILE": "/nonexistent",
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-B",
+            "--scheduler",
+            "celery.beat:PersistentScheduler",
+            "--schedule",
+            str(self.tmp / "beat-schedule"),
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no chance to finish or acknowledge anything."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker(services):
+    with tempfile.TemporaryDirectory() as tmp:
+        w = Worker(Path(tmp))
+        w.start()
+        yield w
+        w.stop()
+        print(w.log.read_text()[-4000:])
+    # Connections left by killed worker processes would block dropping the test database.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name NOT LIKE 'pytest-live%%'"
+        )
+
+
+def wait_for(predicate, timeout=30.0, every=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def booking_body(prop, **over):
+    body = {
+        "external_id": "INT-1",
+        "property": prop.pk,
+        "status": "confirmed",
+        "check_in": str(days_from_now(0)),
+        "check_out": str(days_from_now(2)),
+        "guest": {"name": "Ida Integration", "email": "ida@example.com"},
+    }
+    body.update(over)
+    return body
+
+
+def test_booking_to_set_then_changed_then_removed(live_server, worker, world, prop, locks):
+    api = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=10
+    )
+    created = api.post("/api/v1/bookings/", json=booking_body(prop))
+    assert created.status_code == 201, created.text
+    booking_id = created.json()["id"]
+
+    def states():
+        access = api.get(f"/api/v1/bookings/{booking_id}/").json()["access"]
+        return {a["state"] for a in access}, access
+
+    wait_for(lambda: states()[0] == {"set"}, what="code set on both locks")
+    _, access = states()
+    code = access[0]["code"]
+    on_locks = VirtualLockCode.objects.filter(lock__in=locks)
+    assert sorted(v.lock_id for v in on_locks) == sorted(lock.pk for lock in locks)
+    assert {v.code for v in on_locks} == {code}
+    wait_for(
+        lambda: GuestEmail.objects.filter(booking_id=booking_id, sent_at__isnull=False).exists(),
+        what="guest email",
+    )
+
+    # Date change: same code, new window on the lock.
+    moved = api.post("/api/v1/bookings/", json=booking_body(prop, check_out=str(days_from_now(4))))
+    assert moved.status_code == 200
+    grant = AccessGrant.objects.get(booking_id=booking_id)
+    wait_for(
+        lambda: (
+            set(
+                VirtualLockCode.objects.filter(lock__in=locks).values_list("valid_until", flat=True)
+            )
+            == {grant.valid_until}
+        ),
+        what="window updated on the locks",
+    )
+    wait_for(lambda: states()[0] == {"set"}, what="set after the change")
+    assert {a["code"] for a in states()[1]} == {code}
+
+    # Cancellation: removed from both locks.
+    cancelled = api.post("/api/v1/bookings/", json=booking_body(prop, status="cancelled"))
+    assert cancelled.status_code == 200
+    wait_for(lambda: states()[0] == {"removed"}, what="code removed")
+    assert not VirtualLockCode.objects.filter(lock__in=locks).exists()
+
+
+def test_worker_killed_mid_command_sets_the_code_exactly_once(live_server, worker, world, prop):
+    from locks.services import lock_create
+
+    # The lock stores the code, then takes 4 s to answer: the kill lands in between.
+    lock = lock_create(
+        organization=world.org,
+        property=prop,
+        name="Slow door",
+        driver="virtual",
+        config={"delay_ms": 4000},
+    )
+    api = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=10
+    )
+    created = api.post("/api/v1/bookings/", json=booking_body(prop, external_id="KILL-1"))
+    assert created.status_code == 201, created.text
+    wait_for(lambda: VirtualLockCode.objects.filter(lock=lock).exists(), what="the lock acting")
+    worker.kill()
+    access = api.get(f"/api/v1/bookings/{created.json()['id']}/").json()["access"]
+    assert access[0]["state"] == "setting"  # the worker died before recording anything
+
+    worker.start()  # after restart, the sweep revives the command once its lease ran out
+    wait_for(
+        lambda: (
+            api.get(f"/api/v1/bookings/{created.json()['id']}/").json()["access"][0]["state"]
+            == "set"
+        ),
+        timeout=45,
+        what="code set after the restart",
+    )
+    assert VirtualLockCode.objects.filter(lock=lock).count() == 1
+    assert LockEvent.objects.filter(lock=lock, kind="code_added").count() == 1
