@@ -69,7 +69,7 @@ def _timezone(raw: str) -> str:
 
 
 def _url(raw: str) -> str:
-    if "://" not in raw:
+    if raw and "://" not in raw:
         raise ValueError("expected a URL such as scheme://host/...")
     return raw
 

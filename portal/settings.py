@@ -121,9 +121,14 @@ X_FRAME_OPTIONS = "DENY"
 LATCHKEY_MAX_BODY_BYTES = config.get_int("LATCHKEY_MAX_BODY_BYTES", 256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LATCHKEY_MAX_BODY_BYTES
 
-# Email: console by default, SMTP through EMAIL_URL; every message is also kept in the database.
-EMAIL_CONFIG = config.env.email_url_config(config.get_url("EMAIL_URL", "consolemail://"))
-vars().update(EMAIL_CONFIG)
+# Email: files under var/mail by default (never the console, so codes stay out of process logs),
+# SMTP through EMAIL_URL; every message is also kept in the database for the manager.
+EMAIL_URL = config.get_url("EMAIL_URL", "")
+if EMAIL_URL:
+    vars().update(config.env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = config.get_str("DEFAULT_FROM_EMAIL", "Latchkey <checkin@latchkey.local>")
 
 REST_FRAMEWORK = {
