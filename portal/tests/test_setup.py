@@ -253,3 +253,30 @@ def test_dashboard_query_count_does_not_grow_with_data(client, world):
     large = _dashboard_queries(client, world, 40, "b")  # adds to the same organization
     assert small == large
     assert large <= 15
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"},  # nothing listens on port 1
+        {"DATABASE_URL": "sqlite:///:memory:"},  # not PostgreSQL
+    ],
+)
+def test_ci_run_fails_instead_of_skipping_without_services(env):
+    full = {
+        **os.environ,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:1/test",
+        "LATCHKEY_REQUIRE_SERVICES": "true",
+        "LATCHKEY_ENV_FILE": "/nonexistent",
+        **env,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--co", "portal/tests/test_setup.py"],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stdout[-2000:]
+    assert "Required services missing" in result.stdout + result.stderr
