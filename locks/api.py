@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
-from locks.drivers import available_kinds
-from locks.models import Lock
+from locks.actions import ActionRefused, action_state, lock_action_request
+from locks.bridges import bridge_create
+from locks.drivers import ACTIONS, available_kinds
+from locks.models import Bridge, CommandKind, Lock, LockCommand, LockEvent
 from locks.selectors import lock_codes
 from locks.services import VIRTUAL_CONFIG_KEYS, lock_create, lock_update
-from portal.api import TenantModelViewSet
+from portal.api import TenantModelViewSet, TenantViewSetMixin
+from portal.permissions import request_tenant
 from properties.models import Property
+
+HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:]+\]")
 
 
 class ScopedPropertyField(serializers.PrimaryKeyRelatedField):
@@ -99,7 +107,160 @@ class LockCodeSerializer(serializers.Serializer):
     last_error = serializers.CharField()
 
 
-class LockViewSet(TenantModelViewSet):
+class ActionRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=list(ACTIONS))
+
+
+class ActionSerializer(serializers.ModelSerializer):
+    action = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LockCommand
+        fields = [
+            "id",
+            "lock",
+            "action",
+            "state",
+            "attempts",
+            "reason",
+            "fix",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_action(self, command) -> str:
+        return command.payload.get("action", "")
+
+    def get_state(self, command) -> str:
+        return action_state(command)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LockEvent
+        fields = ["id", "kind", "source", "message", "detail", "occurred_at"]
+
+
+class EventFilter(serializers.Serializer):
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    kind = serializers.CharField(required=False, max_length=32)
+
+
+class ActionThrottle(ScopedRateThrottle):
+    scope = "lock_actions"
+
+    def get_cache_key(self, request, view):
+        tenant = request_tenant(request)
+        if tenant is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": tenant.organization.pk}
+
+
+class LockActionsMixin:
+    @extend_schema(request=ActionRequestSerializer, responses={202: ActionSerializer})
+    @action(detail=True, methods=["post"], throttle_classes=[ActionThrottle])
+    def actions(self, request, pk=None):
+        """Ask the lock to unlock, lock, unlatch or lock 'n' go. Answers 202 with an action
+        attempt; follow it at /api/v1/actions/{id}/."""
+        lock = self.get_object()
+        incoming = ActionRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            command = lock_action_request(lock=lock, action=incoming.validated_data["action"])
+        except ActionRefused as exc:
+            raise serializers.ValidationError({"action": [str(exc)]}) from None
+        return Response(ActionSerializer(command).data, status=202)
+
+    @extend_schema(parameters=[EventFilter], responses=EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The lock's activity log, newest first."""
+        lock = self.get_object()
+        params = EventFilter(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        qs = LockEvent.objects.filter(lock=lock).order_by("-occurred_at", "-pk")
+        if "since" in f:
+            qs = qs.filter(occurred_at__gte=f["since"])
+        if "until" in f:
+            qs = qs.filter(occurred_at__lt=f["until"])
+        if "kind" in f:
+            qs = qs.filter(kind=f["kind"])
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+
+class ActionViewSet(TenantViewSetMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    model = LockCommand
+    serializer_class = ActionSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=CommandKind.LOCK_ACTION)
+
+
+class BridgeSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The bridge's API token. Leave empty to get one by pressing the bridge's button.",
+    )
+    lock_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Bridge
+        fields = [
+            "id",
+            "name",
+            "host",
+            "port",
+            "token",
+            "token_mode",
+            "status",
+            "last_error",
+            "last_seen_at",
+            "lock_count",
+            "created_at",
+        ]
+        read_only_fields = ["id", "status", "last_error", "last_seen_at", "created_at"]
+        extra_kwargs = {"port": {"min_value": 1, "max_value": 65535}}
+
+    def get_lock_count(self, bridge) -> int:
+        return bridge.locks.count()
+
+    def validate_host(self, value: str) -> str:
+        value = value.strip()
+        if not HOST_RE.fullmatch(value):
+            raise serializers.ValidationError("Give the bridge's IP address or host name.")
+        return value
+
+
+class BridgeViewSet(
+    TenantViewSetMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Bridges on the LAN. Creating one imports its locks in the background; without a token,
+    press the bridge's button within 30 seconds to grant one."""
+
+    model = Bridge
+    serializer_class = BridgeSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        serializer.instance = bridge_create(
+            organization=self.tenant.organization, **serializer.validated_data
+        )
+
+
+class LockViewSet(LockActionsMixin, TenantModelViewSet):
     model = Lock
     serializer_class = LockSerializer
 

@@ -8,8 +8,42 @@ import builtins
 from django.db import models
 from django.utils import timezone
 
+from portal.crypto import EncryptedTextField
 from portal.models import Organization
 from properties.models import Property
+
+
+class TokenMode(models.TextChoices):
+    ENCRYPTED = "encrypted", "Encrypted token (ctoken)"
+    HASHED = "hashed", "Hashed token"
+    PLAIN = "plain", "Plain token"
+
+
+class Bridge(models.Model):
+    """A Nuki Bridge on the property's LAN, reached over its HTTP API."""
+
+    class Status(models.TextChoices):
+        WAITING_FOR_BUTTON = "waiting_for_button", "Press the bridge's button now"
+        IMPORTING = "importing", "Importing locks"
+        OK = "ok", "Connected"
+        ERROR = "error", "Needs attention"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bridges")
+    name = models.CharField(max_length=80)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=8080)
+    token = EncryptedTextField(blank=True, default="")
+    token_mode = models.CharField(
+        max_length=10, choices=TokenMode.choices, default=TokenMode.ENCRYPTED
+    )
+    callback_secret_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTING)
+    last_error = models.TextField(blank=True, default="")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class DriverKind(models.TextChoices):
@@ -28,6 +62,11 @@ class Lock(models.Model):
     driver = models.CharField(max_length=20, choices=DriverKind.choices)
     config = models.JSONField(default=dict, blank=True, help_text="Driver settings (no secrets).")
     capacity = models.PositiveIntegerField(default=100, help_text="Keypad codes the lock can hold.")
+    bridge = models.ForeignKey(
+        Bridge, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
+    )
+    nuki_id = models.BigIntegerField(null=True, blank=True)
+    device_type = models.PositiveSmallIntegerField(default=0)
     # Observed state, as last reported by the lock or the cloud.
     state = models.CharField(max_length=24, default="unknown")
     battery_percent = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -39,6 +78,9 @@ class Lock(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["organization", "name"])]
+        constraints = [
+            models.UniqueConstraint(fields=["bridge", "nuki_id"], name="one_lock_per_bridge_device")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -108,6 +150,7 @@ class AccessCode(models.Model):
 class CommandKind(models.TextChoices):
     SYNC_CODE = "sync_code", "Bring a code on the lock in line"
     RECONCILE = "reconcile", "Compare the lock's codes with ours"
+    LOCK_ACTION = "lock_action", "Lock, unlock or unlatch"
 
 
 class CommandStatus(models.TextChoices):
@@ -128,6 +171,10 @@ class LockCommand(models.Model):
         AccessCode, on_delete=models.CASCADE, null=True, blank=True, related_name="commands"
     )
     kind = models.CharField(max_length=16, choices=CommandKind.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not to be started after this (remote actions)."
+    )
     status = models.CharField(
         max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING
     )
@@ -183,9 +230,21 @@ class LockEvent(models.Model):
     message = models.CharField(max_length=200, blank=True, default="")
     detail = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
+    # Identifies an entry read from the lock's own log, so reading it twice adds it once.
+    external_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["lock", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["lock", "-occurred_at"]),
+            models.Index(fields=["lock", "kind", "-occurred_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lock", "external_key"],
+                condition=~models.Q(external_key=""),
+                name="lock_event_once",
+            )
+        ]
 
 
 class VirtualLockCode(models.Model):

@@ -25,3 +25,28 @@ def plan_due_codes() -> dict:
 @shared_task(ignore_result=True)
 def reconcile_all() -> int:
     return reconcile.reconcile_enqueue_all()
+
+
+@shared_task(ignore_result=True)
+def bridge_connect(bridge_id: int) -> None:
+    from locks import bridges
+    from locks.models import Bridge
+
+    bridge = Bridge.objects.filter(pk=bridge_id).select_related("organization").first()
+    if bridge is not None:
+        bridges.bridge_connect(bridge=bridge)
+
+
+@shared_task(ignore_result=True)
+def sync_bridge_logs() -> int:
+    from locks import bridges
+    from locks.models import Bridge
+    from locks.nuki.bridge import BridgeError
+
+    total = 0
+    for bridge in Bridge.objects.filter(status=Bridge.Status.OK):
+        try:
+            total += bridges.bridge_log_sync(bridge=bridge)
+        except BridgeError:
+            continue  # an unreachable bridge is reported by its next action or import
+    return total

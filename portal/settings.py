@@ -18,6 +18,12 @@ if (
 ALLOWED_HOSTS = config.get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = config.get_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = config.get_url("LATCHKEY_SITE_URL", "http://localhost:8000")
+# Key for secrets at rest (bridge tokens, OAuth tokens); derived from SECRET_KEY when unset.
+LATCHKEY_ENCRYPTION_KEY = config.get_str("LATCHKEY_ENCRYPTION_KEY", "")
+# Where bridges POST their callbacks: plain http on the LAN (bridges cannot do https).
+LATCHKEY_BRIDGE_CALLBACK_BASE = config.get_url("LATCHKEY_BRIDGE_CALLBACK_BASE", "") or SITE_URL
+# Redis for cross-process locks (one request at a time per bridge); the broker when it is Redis.
+LATCHKEY_LOCK_REDIS_URL = config.get_url("LATCHKEY_LOCK_REDIS_URL", "")
 
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -143,6 +149,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {
         "organization": config.get_str("LATCHKEY_API_RATE", "6000/min"),
+        "lock_actions": config.get_str("LATCHKEY_ACTION_RATE", "60/min"),
         "anon": config.get_str("LATCHKEY_ANON_RATE", "60/min"),
     },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -197,6 +204,10 @@ CELERY_BEAT_SCHEDULE = {
     "plan-due-codes": {
         "task": "locks.tasks.plan_due_codes",
         "schedule": timedelta(seconds=LATCHKEY_PLAN_SECONDS),
+    },
+    "sync-bridge-logs": {
+        "task": "locks.tasks.sync_bridge_logs",
+        "schedule": timedelta(seconds=config.get_float("LATCHKEY_BRIDGE_LOG_SECONDS", 300.0)),
     },
     "reconcile-locks": {
         "task": "locks.tasks.reconcile_all",

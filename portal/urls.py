@@ -6,7 +6,8 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
-from locks.api import LockViewSet
+from locks.api import ActionViewSet, BridgeViewSet, LockViewSet
+from locks.views import bridge_callback
 from portal.api import PingView
 from portal.health import healthz
 from portal.views import RateLimitedLoginView
@@ -17,11 +18,14 @@ router.include_root_view = False
 router.register("properties", PropertyViewSet, basename="property")
 router.register("locks", LockViewSet, basename="lock")
 router.register("bookings", BookingViewSet, basename="booking")
+router.register("bridges", BridgeViewSet, basename="bridge")
+router.register("actions", ActionViewSet, basename="action")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/ping/", PingView.as_view(), name="ping"),
     path("api/v1/", include(router.urls)),
+    path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),

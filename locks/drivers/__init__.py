@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from locks.drivers.base import (
+    ACTIONS,
     Applied,
     Capability,
     CodeSpec,
     Driver,
     DriverError,
     LockCode,
+    LockStatus,
     NotFoundOnLock,
 )
+from locks.drivers.bridge_http import BridgeHttpDriver
 from locks.drivers.virtual import VirtualDriver
 
-_DRIVERS: dict[str, type[Driver]] = {VirtualDriver.kind: VirtualDriver}
+_DRIVERS: dict[str, type[Driver]] = {
+    VirtualDriver.kind: VirtualDriver,
+    BridgeHttpDriver.kind: BridgeHttpDriver,
+}
 
 
 def register(driver: type[Driver]) -> type[Driver]:
@@ -39,12 +45,14 @@ def available_kinds() -> list[str]:
 
 
 __all__ = [
+    "ACTIONS",
     "Applied",
     "Capability",
     "CodeSpec",
     "Driver",
     "DriverError",
     "LockCode",
+    "LockStatus",
     "NotFoundOnLock",
     "available_kinds",
     "driver_class",

@@ -58,6 +58,19 @@ class Applied:
     confirmed: bool = True
 
 
+ACTIONS = ("unlock", "lock", "unlatch", "lock_n_go")
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """What a lock reports about itself. None means "not reported"."""
+
+    state: str
+    battery_percent: int | None = None
+    battery_critical: bool | None = None
+    door_state: str | None = None
+
+
 class DriverError(Exception):
     """A driver call failed. `reason` and `fix` are shown to the manager as written."""
 
@@ -102,3 +115,10 @@ class Driver:
 
     def remove_code(self, remote_id: str) -> None:
         raise DriverError("This lock cannot hold keypad codes.", permanent=True)
+
+    # Remote actions and state ------------------------------------------------------------
+    def lock_action(self, action: str) -> LockStatus | None:
+        raise DriverError("This lock cannot be operated remotely.", permanent=True)
+
+    def read_state(self) -> LockStatus | None:
+        return None

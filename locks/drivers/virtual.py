@@ -22,6 +22,7 @@ from locks.drivers.base import (
     Driver,
     DriverError,
     LockCode,
+    LockStatus,
     NotFoundOnLock,
 )
 
@@ -136,3 +137,14 @@ class VirtualDriver(Driver):
             raise NotFoundOnLock(remote_id)
         self._event("code_removed", "Keypad code removed", slot=int(remote_id))
         self._answer()
+
+    # Actions -------------------------------------------------------------------------------
+    AFTER = {"unlock": "unlocked", "lock": "locked", "unlatch": "unlocked", "lock_n_go": "locked"}
+
+    def lock_action(self, action: str) -> LockStatus:
+        self._radio()
+        state = self.AFTER[action]
+        self.lock.__class__.objects.filter(pk=self.lock.pk).update(state=state)
+        self._event("lock_action", f"Remote {action.replace('_', ' ')}", action=action)
+        self._answer()
+        return LockStatus(state=state, battery_percent=self.lock.battery_percent)

@@ -23,6 +23,8 @@ from locks.sync.outbox import backoff_seconds, command_claim, dispatch, dispatch
 
 logger = logging.getLogger(__name__)
 
+ACTION_MAX_ATTEMPTS = 3
+
 
 def command_run(*, command_id: int) -> str:
     """Claim and run a command. Returns what happened, for logs and tests."""
@@ -32,6 +34,8 @@ def command_run(*, command_id: int) -> str:
     try:
         if command.kind == CommandKind.SYNC_CODE:
             _sync_code(command)
+        elif command.kind == CommandKind.LOCK_ACTION:
+            _lock_action(command)
         elif command.kind == CommandKind.RECONCILE:
             from locks.sync.reconcile import reconcile_lock
 
@@ -55,6 +59,23 @@ def command_run(*, command_id: int) -> str:
     with transaction.atomic():
         dispatch_next_for_lock(lock_id=command.lock_id)
     return outcome
+
+
+def _lock_action(command: LockCommand) -> None:
+    """A remote action is only worth doing promptly: one that could not start before it
+    expired is cancelled, so a door never opens minutes after someone asked."""
+    if command.expires_at and timezone.now() > command.expires_at:
+        raise DriverError(
+            "The action was not carried out in time and was cancelled, so the door does not "
+            "open or close later than asked.",
+            fix="Check that the lock and its bridge are online, then try again.",
+            permanent=True,
+        )
+    status = driver_for(command.lock).lock_action(command.payload["action"])
+    if status is not None:
+        from locks.observed import lock_status_record
+
+        lock_status_record(lock=command.lock, status=status, source=command.lock.driver)
 
 
 def _spec(ac: AccessCode) -> CodeSpec:
@@ -148,10 +169,15 @@ def _succeed(command: LockCommand) -> str:
 
 def _retry_or_fail(command: LockCommand, exc: DriverError) -> str:
     now = timezone.now()
-    final = exc.permanent or command.attempts >= settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
+    max_attempts = settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
+    if command.kind == CommandKind.LOCK_ACTION:
+        max_attempts = min(max_attempts, ACTION_MAX_ATTEMPTS)
+    final = exc.permanent or command.attempts >= max_attempts
     with transaction.atomic():
         if not final:
             delay = backoff_seconds(command.attempts)
+            if command.kind == CommandKind.LOCK_ACTION:
+                delay = min(delay, 2.0)  # an action is wanted now, not in minutes
             updated = _still_ours(command).update(
                 status=CommandStatus.PENDING,
                 next_attempt_at=now + dt.timedelta(seconds=delay),

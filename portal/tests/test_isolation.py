@@ -24,6 +24,8 @@ PUBLIC = {
     "property-list",
     "lock-list",
     "booking-list",
+    "bridge-list",
+    "bridge-callback",  # the URL's secret is the credential: locks/tests/test_bridge_portal.py
 }
 
 
@@ -50,12 +52,31 @@ def make_booking(world):
     )
 
 
+def make_bridge(world):
+    from locks.models import Bridge
+
+    return Bridge.objects.create(organization=world.org, name="B", host="10.0.0.2", token="t")
+
+
+def make_action(world):
+    from locks.actions import lock_action_request
+
+    return lock_action_request(lock=make_lock(world), action="unlock")
+
+
 # name -> (how to make an object of world.org, a valid PATCH body or None if read-only)
 OBJECT_ROUTES = {
     "property-detail": (make_property, {"name": "Renamed"}),
     "lock-detail": (make_lock, {"name": "Renamed"}),
     "lock-codes": (make_lock, None),
+    "lock-events": (make_lock, None),
     "booking-detail": (make_booking, None),
+    "bridge-detail": (make_bridge, None),
+    "action-detail": (make_action, None),
+}
+# name -> (how to make the object, a valid POST body): POST-only object URLs
+POST_ROUTES = {
+    "lock-actions": (make_lock, {"action": "unlock"}),
 }
 PAGE_ROUTES = {"dashboard", "emails"}  # take the organization's slug
 
@@ -74,7 +95,7 @@ def all_routes():
 
 
 def test_every_route_is_classified():
-    unknown = set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - PAGE_ROUTES
+    unknown = set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - set(POST_ROUTES) - PAGE_ROUTES
     assert not unknown, f"Add these URLs to the isolation map: {sorted(unknown)}"
 
 
@@ -172,3 +193,24 @@ def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, bo
     own = world.api(world.read_key).get(url).json()["results"]
     assert own, url
     assert world.api(world.outsider_key).get(url).json()["results"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", [n for n in all_routes() if n in POST_ROUTES])
+def test_post_only_object_urls(world, name, commit):
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    make, body = POST_ROUTES[name]
+    obj = make(world)
+    url = reverse(name, kwargs={"pk": obj.pk})
+    assert world.api(world.read_key).post(url, body, format="json").status_code == 403
+    assert world.api(world.outsider_key).post(url, body, format="json").status_code == 404
+    viewer = APIClient()
+    viewer.force_login(world.viewer)
+    assert viewer.post(url, body, format="json").status_code == 403
+    outsider = APIClient()
+    outsider.force_login(world.outsider)
+    assert outsider.post(url, body, format="json").status_code == 404
+    with commit():
+        assert world.api(world.write_key).post(url, body, format="json").status_code in (200, 202)

@@ -2,7 +2,13 @@
 
 from .client import NO_RETRY, BridgeClient, RetryPolicy
 from .errors import BridgeError
-from .locking import LocalBridgeLock, LockFactory, RedisBridgeLock, default_lock_factory
+from .locking import (
+    FileBridgeLock,
+    LocalBridgeLock,
+    LockFactory,
+    RedisBridgeLock,
+    default_lock_factory,
+)
 from .models import (
     ActionResult,
     BridgeInfo,
@@ -30,6 +36,7 @@ __all__ = [
     "Device",
     "DeviceType",
     "DoorSensorState",
+    "FileBridgeLock",
     "LocalBridgeLock",
     "LockAction",
     "LockFactory",

@@ -153,3 +153,58 @@ class RedisBridgeLock:
 # Clients built without a lock factory share this one: per-process serialization. Use a
 # RedisBridgeLock wherever more than one process may talk to the same bridge.
 default_lock_factory = LocalBridgeLock()
+
+
+class _HeldFileLock(AbstractContextManager):
+    def __init__(self, path: str, key: str, blocking_timeout: float):
+        self._path = path
+        self._key = key
+        self._blocking_timeout = blocking_timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> _HeldFileLock:
+        import fcntl
+        import os
+        import time
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self._blocking_timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._fd = fd
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise _busy_error(self._key, self._blocking_timeout) from None
+                time.sleep(0.01)
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+        import os
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        return None
+
+
+class FileBridgeLock:
+    """A lock factory across processes on one machine (flock on a file per bridge), for
+    installations without Redis such as the demo. The kernel drops the lock if a holder dies."""
+
+    def __init__(self, directory: str, *, blocking_timeout: float = 120.0):
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self.blocking_timeout = blocking_timeout
+
+    def __call__(self, key: str) -> AbstractContextManager[object]:
+        import hashlib
+        import os
+
+        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
+        return _HeldFileLock(os.path.join(self.directory, name), key, self.blocking_timeout)

@@ -1,0 +1,188 @@
+"""Nuki Bridges (LAN): add one, import its locks, register our callback, take callbacks in,
+and read its log into the activity log without duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from locks.drivers.bridge_http import client_for, status_from
+from locks.models import Bridge, Lock, LockEvent
+from locks.nuki.bridge import BridgeError, CallbackEvent, DeviceType
+from locks.observed import lock_status_record
+from portal.models import Organization
+from portal.services import alert_raise, alert_resolve
+
+CALLBACK_PATH_MARK = "/hooks/bridge/"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def bridge_create(
+    *, organization: Organization, name: str, host: str, port: int, token: str, token_mode: str
+) -> Bridge:
+    """Save the bridge and queue its import (or, without a token, the button flow)."""
+    from locks.tasks import bridge_connect
+
+    status = Bridge.Status.IMPORTING if token else Bridge.Status.WAITING_FOR_BUTTON
+    bridge = Bridge.objects.create(
+        organization=organization,
+        name=name,
+        host=host,
+        port=port,
+        token=token,
+        token_mode=token_mode,
+        status=status,
+    )
+    transaction.on_commit(lambda: bridge_connect.delay(bridge.pk))
+    return bridge
+
+
+def _fail(bridge: Bridge, exc: BridgeError) -> None:
+    message = f"{exc.message} {exc.fix}".strip()
+    Bridge.objects.filter(pk=bridge.pk).update(status=Bridge.Status.ERROR, last_error=message)
+    alert_raise(
+        organization=bridge.organization,
+        kind="bridge_error",
+        subject=f"bridge:{bridge.pk}",
+        message=f"Bridge “{bridge.name}”: {exc.message}",
+        fix=exc.fix,
+    )
+
+
+def bridge_connect(*, bridge: Bridge) -> None:
+    """Get a token by the button press if needed, then import locks and register the callback."""
+    try:
+        if not bridge.token:
+            client = client_for(bridge)
+            try:
+                bridge.token = client.auth()  # waits for the button (30 s on a real bridge)
+            finally:
+                client.close()
+            bridge.status = Bridge.Status.IMPORTING
+            bridge.save(update_fields=["token", "status"])
+        bridge_import(bridge=bridge)
+        callback_register(bridge=bridge)
+    except BridgeError as exc:
+        _fail(bridge, exc)
+        return
+    Bridge.objects.filter(pk=bridge.pk).update(
+        status=Bridge.Status.OK, last_error="", last_seen_at=timezone.now()
+    )
+    alert_resolve(
+        organization=bridge.organization, kind="bridge_error", subject=f"bridge:{bridge.pk}"
+    )
+
+
+def bridge_import(*, bridge: Bridge) -> list[Lock]:
+    """Create or refresh a Lock (driver bridge_http) for every smart lock the bridge knows."""
+    client = client_for(bridge)
+    try:
+        devices = client.list_devices()
+    finally:
+        client.close()
+    imported = []
+    for device in devices:
+        if device.device_type == DeviceType.OPENER:
+            continue  # openers are not door locks with keypads; left for later
+        lock, _ = Lock.objects.get_or_create(
+            bridge=bridge,
+            nuki_id=device.nuki_id,
+            defaults={
+                "organization": bridge.organization,
+                "name": device.name or f"Nuki {device.nuki_id}",
+                "driver": "bridge_http",
+                "device_type": device.device_type,
+            },
+        )
+        if device.last_known_state:
+            lock_status_record(
+                lock=lock, status=status_from(device.last_known_state), source="bridge"
+            )
+        imported.append(lock)
+    return imported
+
+
+def callback_register(*, bridge: Bridge) -> str:
+    """Register a fresh callback URL carrying an unguessable secret (the bridge cannot sign),
+    after removing callbacks of ours left from earlier registrations. Returns the URL."""
+    secret = secrets.token_urlsafe(24)
+    base = settings.LATCHKEY_BRIDGE_CALLBACK_BASE.rstrip("/")
+    url = base + reverse("bridge-callback", kwargs={"secret": secret})
+    client = client_for(bridge)
+    try:
+        for callback in client.callback_list():
+            if callback.url.startswith(base + CALLBACK_PATH_MARK):
+                client.callback_remove(callback.id)
+        client.callback_add(url)
+    finally:
+        client.close()
+    Bridge.objects.filter(pk=bridge.pk).update(callback_secret_hash=_hash(secret))
+    return url
+
+
+class CallbackRejected(ValueError):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def callback_receive(*, secret: str, body: bytes) -> Lock:
+    """Apply a bridge callback. The secret in the URL names the bridge; the lock is looked up
+    among that bridge's locks only, so a callback can never touch another bridge's lock."""
+    bridge = Bridge.objects.filter(callback_secret_hash=_hash(secret)).first() if secret else None
+    if bridge is None:
+        raise CallbackRejected("Unknown callback.", 404)
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict) or "nukiId" not in data:
+            raise ValueError("nukiId missing")
+        event = CallbackEvent.from_json(data)
+    except (ValueError, TypeError) as exc:
+        raise CallbackRejected(f"Malformed callback: {exc}", 400) from None
+    lock = Lock.objects.filter(bridge=bridge, nuki_id=event.nuki_id).first()
+    if lock is None:
+        raise CallbackRejected("Unknown lock for this bridge.", 404)
+    Bridge.objects.filter(pk=bridge.pk).update(last_seen_at=timezone.now())
+    lock_status_record(lock=lock, status=status_from(event.state), source="bridge callback")
+    return lock
+
+
+def bridge_log_sync(*, bridge: Bridge, count: int = 100) -> int:
+    """Read the bridge's /log into LockEvent. Each entry gets a key from its content, and the
+    (lock, key) pair is unique, so overlapping reads add nothing twice."""
+    client = client_for(bridge)
+    try:
+        entries = client.log(offset=0, count=count)
+    finally:
+        client.close()
+    locks = {lock.nuki_id: lock for lock in Lock.objects.filter(bridge=bridge)}
+    events = []
+    for entry in entries:
+        lock = locks.get(entry.fields.get("nukiId"))
+        if lock is None or entry.timestamp is None:
+            continue
+        key = hashlib.sha256(json.dumps(entry.raw, sort_keys=True).encode()).hexdigest()
+        events.append(
+            LockEvent(
+                organization_id=bridge.organization_id,
+                lock=lock,
+                kind=f"log:{entry.type}"[:32],
+                source="bridge log",
+                message=str(entry.fields.get("stateName") or entry.type)[:200],
+                detail=entry.fields,
+                occurred_at=entry.timestamp,
+                external_key=key,
+            )
+        )
+    before = LockEvent.objects.filter(lock__bridge=bridge).count()
+    LockEvent.objects.bulk_create(events, ignore_conflicts=True)
+    return LockEvent.objects.filter(lock__bridge=bridge).count() - before
