@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
 from locks.actions import ActionRefused, action_state, lock_action_request
 from locks.bridges import bridge_create
@@ -148,7 +148,7 @@ class EventFilter(serializers.Serializer):
     kind = serializers.CharField(required=False, max_length=32)
 
 
-class ActionThrottle(ScopedRateThrottle):
+class ActionThrottle(SimpleRateThrottle):
     scope = "lock_actions"
 
     def get_cache_key(self, request, view):

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from locks.drivers.bridge_http import client_for, status_from
-from locks.models import Bridge, Lock, LockEvent
+from locks.models import Bridge, Lock, LockEvent, TokenMode
 from locks.nuki.bridge import BridgeError, CallbackEvent, DeviceType
 from locks.observed import lock_status_record
 from portal.models import Organization
@@ -27,7 +27,13 @@ def _hash(secret: str) -> str:
 
 
 def bridge_create(
-    *, organization: Organization, name: str, host: str, port: int, token: str, token_mode: str
+    *,
+    organization: Organization,
+    name: str,
+    host: str,
+    port: int = 8080,
+    token: str = "",
+    token_mode: str = TokenMode.ENCRYPTED,
 ) -> Bridge:
     """Save the bridge and queue its import (or, without a token, the button flow)."""
     from locks.tasks import bridge_connect

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.test import APIClient
 
 from portal.models import Organization, Role
@@ -53,3 +59,75 @@ def days_from_now(days: int) -> dt.date:
     from django.utils import timezone
 
     return timezone.now().date() + dt.timedelta(days=days)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process (with an embedded beat for the sweep) on the test DB."""
+
+    def __init__(self, tmp: Path, *, database_url: str, concurrency: int = 2, beat: bool = True):
+        self.tmp = tmp
+        self.database_url = database_url
+        self.concurrency = concurrency
+        self.beat = beat
+        self.proc: subprocess.Popen | None = None
+        self.log = tmp / "worker.log"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "LATCHKEY_COMMAND_LEASE_SECONDS": "6",
+            "LATCHKEY_SWEEP_SECONDS": "2",
+            "LATCHKEY_RETRY_BASE_SECONDS": "0.5",
+            "LATCHKEY_ENV_FILE": "/nonexistent",
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-B",
+            "--scheduler",
+            "celery.beat:PersistentScheduler",
+            "--schedule",
+            str(self.tmp / "beat-schedule"),
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no chance to finish or acknowledge anything."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()

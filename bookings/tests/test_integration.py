@@ -8,10 +8,6 @@ them; on CI (LATCHKEY_REQUIRE_SERVICES=true) the run fails instead.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +19,7 @@ from django.db import connection
 
 from bookings.models import AccessGrant, GuestEmail
 from locks.models import LockEvent, VirtualLockCode
-from portal.testing import days_from_now
+from portal.testing import Worker, database_url, days_from_now
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -43,76 +39,10 @@ def services():
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Worker:
-    """A real `celery worker` process (with an embedded beat for the sweep) on the test DB."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.proc: subprocess.Popen | None = None
-        self.log = tmp / "worker.log"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "LATCHKEY_COMMAND_LEASE_SECONDS": "6",
-            "LATCHKEY_SWEEP_SECONDS": "2",
-            "LATCHKEY_RETRY_BASE_SECONDS": "0.5",
-            "LATCHKEY_ENV_FILE": "/nonexistent",
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-B",
-            "--scheduler",
-            "celery.beat:PersistentScheduler",
-            "--schedule",
-            str(self.tmp / "beat-schedule"),
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no chance to finish or acknowledge anything."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def worker(services):
     with tempfile.TemporaryDirectory() as tmp:
-        w = Worker(Path(tmp))
+        w = Worker(Path(tmp), database_url=database_url())
         w.start()
         yield w
         w.stop()

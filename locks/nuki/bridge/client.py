@@ -45,7 +45,7 @@ from .tokens import TokenMode, TokenSigner
 
 log = logging.getLogger(__name__)
 
-_SECRET_PARAMS = re.compile(r"(?<=[?&])(token|hash|ctoken|nonce)=[^&\s\"']*")
+_SECRET_PARAMS = re.compile(r"(?<=[?&])(token|hash|ctoken|nonce|url)=[^&\s\"']*")
 
 
 class RedactTokenFilter(logging.Filter):
