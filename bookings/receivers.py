@@ -7,7 +7,11 @@ from django.dispatch import receiver
 
 from bookings.models import AccessGrant
 from locks.models import CodeState
-from locks.signals import access_code_state_changed, lock_property_changed
+from locks.signals import (
+    access_code_conflict,
+    access_code_state_changed,
+    lock_property_changed,
+)
 from properties.signals import property_times_changed
 
 
@@ -47,3 +51,13 @@ def on_lock_property_changed(sender, lock, old_property_id, **kwargs) -> None:
 @receiver(property_times_changed)
 def on_property_times_changed(sender, property, **kwargs) -> None:
     _replan_property(property.pk)
+
+
+@receiver(access_code_conflict)
+def on_access_code_conflict(sender, access_code, code, **kwargs) -> None:
+    """A lock already holds our digits for someone else: draw a new code for the stay."""
+    from bookings.services import grant_redraw
+
+    grant_id = AccessGrant.id_from_holder(access_code.holder)
+    if grant_id is not None:
+        grant_redraw(grant_id=grant_id, taken=code)

@@ -128,7 +128,21 @@ def _code_name(grant: AccessGrant, booking: Booking) -> str:
 
 
 @transaction.atomic
-def grant_sync(*, booking: Booking) -> AccessGrant | None:
+def grant_redraw(*, grant_id: int, taken: str) -> AccessGrant | None:
+    """Give the stay a new code because `taken` is already used on one of its locks."""
+    grant = (
+        AccessGrant.objects.select_for_update()
+        .select_related("booking")
+        .filter(pk=grant_id)
+        .first()
+    )
+    if grant is None or grant.code != taken:
+        return grant
+    return grant_sync(booking=grant.booking, avoid={taken})
+
+
+@transaction.atomic
+def grant_sync(*, booking: Booking, avoid: set[str] | None = None) -> AccessGrant | None:
     """Make the stay's grant and the desired codes on its locks follow the booking.
 
     Confirmed: one code for the stay, kept across date changes unless the new window would
@@ -151,7 +165,7 @@ def grant_sync(*, booking: Booking) -> AccessGrant | None:
         valid_from=valid_from,
         valid_until=valid_until,
         exclude_holder=holder,
-    )
+    ) | (avoid or set())
     if grant is None:
         grant = AccessGrant.objects.create(
             organization=booking.organization,

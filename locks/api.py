@@ -9,11 +9,13 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
 from locks.actions import ActionRefused, action_state, lock_action_request
 from locks.bridges import bridge_create
 from locks.drivers import ACTIONS, available_kinds
-from locks.models import Bridge, CommandKind, Lock, LockCommand, LockEvent
+from locks.models import Bridge, CommandKind, Lock, LockCommand, LockEvent, NukiWebConnection
+from locks.nukiweb import connection_from_api_token
 from locks.selectors import lock_codes
 from locks.services import VIRTUAL_CONFIG_KEYS, lock_create, lock_update
 from portal.api import TenantModelViewSet, TenantViewSetMixin
@@ -281,3 +283,39 @@ class LockViewSet(LockActionsMixin, TenantModelViewSet):
         """The codes on the lock: ours with their sync state, and codes we did not create."""
         lock = self.get_object()
         return Response(LockCodeSerializer(lock_codes(lock=lock), many=True).data)
+
+
+class NukiWebTokenSerializer(serializers.Serializer):
+    api_token = serializers.CharField(
+        write_only=True, min_length=10, max_length=500,
+        help_text="A Nuki Web API token (Nuki Web → API), for operators without OAuth.",
+    )  # fmt: skip
+
+
+class NukiWebConnectionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NukiWebConnection
+        fields = ["kind", "status", "last_error", "expires_at", "created_at"]
+
+
+class NukiWebConnectionView(APIView):
+    """The organization's Nuki Web connection: read it, or connect with an API token."""
+
+    @extend_schema(responses=NukiWebConnectionSerializer)
+    def get(self, request):
+        conn = NukiWebConnection.objects.filter(
+            organization=request_tenant(request).organization
+        ).first()
+        if conn is None:
+            return Response({"detail": "Not connected to Nuki Web."}, status=404)
+        return Response(NukiWebConnectionSerializer(conn).data)
+
+    @extend_schema(request=NukiWebTokenSerializer, responses={201: NukiWebConnectionSerializer})
+    def post(self, request):
+        incoming = NukiWebTokenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        conn = connection_from_api_token(
+            organization=request_tenant(request).organization,
+            api_token=incoming.validated_data["api_token"],
+        )
+        return Response(NukiWebConnectionSerializer(conn).data, status=201)

@@ -53,6 +53,42 @@ class DriverKind(models.TextChoices):
     BLE_AGENT = "ble_agent", "On-site Bluetooth agent"
 
 
+class NukiWebConnection(models.Model):
+    """An organization's connection to Nuki Web: OAuth2 tokens, or a pasted API token."""
+
+    class Kind(models.TextChoices):
+        OAUTH = "oauth", "OAuth2 (Connect Nuki Web)"
+        API_TOKEN = "api_token", "Nuki Web API token"
+
+    class Status(models.TextChoices):
+        OK = "ok", "Connected"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnecting"
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="nuki_web"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    access_token = EncryptedTextField(blank=True, default="")
+    refresh_token = EncryptedTextField(blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OK)
+    webhook_key = models.CharField(max_length=48, unique=True)
+    webhook_id = models.CharField(max_length=64, blank=True, default="")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Nuki Web for {self.organization_id}"
+
+
+class WebhookDelivery(models.Model):
+    """Seen webhook bodies, so a delivery repeated by the sender is processed once."""
+
+    key = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+
 class Lock(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="locks")
     property = models.ForeignKey(

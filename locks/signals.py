@@ -12,3 +12,7 @@ command_failed = Signal()
 # Sent inside the transaction when a lock joins or leaves a property.
 # kwargs: lock, old_property_id.
 lock_property_changed = Signal()
+
+# Sent inside the transaction when a lock already holds a code's digits in an authorization
+# that is not ours. kwargs: access_code, code. The holder's app chooses a new code.
+access_code_conflict = Signal()

@@ -50,3 +50,18 @@ def sync_bridge_logs() -> int:
         except BridgeError:
             continue  # an unreachable bridge is reported by its next action or import
     return total
+
+
+@shared_task(ignore_result=True)
+def nuki_web_setup(connection_id: int) -> None:
+    from locks import nukiweb
+    from locks.models import NukiWebConnection
+    from locks.nuki.web import NukiWebError
+
+    conn = NukiWebConnection.objects.filter(pk=connection_id).select_related("organization").first()
+    if conn is None:
+        return
+    try:
+        nukiweb.nuki_web_setup(connection=conn)
+    except NukiWebError as exc:
+        NukiWebConnection.objects.filter(pk=conn.pk).update(last_error=exc.message)

@@ -22,6 +22,16 @@ SITE_URL = config.get_url("LATCHKEY_SITE_URL", "http://localhost:8000")
 LATCHKEY_ENCRYPTION_KEY = config.get_str("LATCHKEY_ENCRYPTION_KEY", "")
 # Where bridges POST their callbacks: plain http on the LAN (bridges cannot do https).
 LATCHKEY_BRIDGE_CALLBACK_BASE = config.get_url("LATCHKEY_BRIDGE_CALLBACK_BASE", "") or SITE_URL
+# Nuki Web (cloud): OAuth2 client and base URLs; the demo and tests point them at the stand-in.
+NUKI_WEB_API_URL = config.get_url("NUKI_WEB_API_URL", "https://api.nuki.io")
+NUKI_WEB_OAUTH_URL = config.get_url("NUKI_WEB_OAUTH_URL", "https://api.nuki.io/oauth")
+NUKI_WEB_CLIENT_ID = config.get_str("NUKI_WEB_CLIENT_ID", "")
+NUKI_WEB_CLIENT_SECRET = config.get_str("NUKI_WEB_CLIENT_SECRET", "")
+NUKI_WEB_SCOPES = config.get_str(
+    "NUKI_WEB_SCOPES",
+    "account smartlock smartlock.readOnly smartlock.action smartlock.auth smartlock.log "
+    "webhook.decentral",
+)
 # Redis for cross-process locks (one request at a time per bridge); the broker when it is Redis.
 LATCHKEY_LOCK_REDIS_URL = config.get_url("LATCHKEY_LOCK_REDIS_URL", "")
 

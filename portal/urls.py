@@ -6,8 +6,8 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
-from locks.api import ActionViewSet, BridgeViewSet, LockViewSet
-from locks.views import bridge_callback
+from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
+from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
 from portal.api import PingView
 from portal.health import healthz
 from portal.views import RateLimitedLoginView
@@ -24,8 +24,12 @@ router.register("actions", ActionViewSet, basename="action")
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/ping/", PingView.as_view(), name="ping"),
+    path("api/v1/nuki-web/", NukiWebConnectionView.as_view(), name="nuki-web-connection"),
     path("api/v1/", include(router.urls)),
     path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),
+    path("hooks/nuki-web/<str:key>/", nuki_web_webhook, name="nuki-web-webhook"),
+    path("integrations/nuki-web/callback/", nuki_web_callback, name="nuki-web-callback"),
+    path("o/<slug:slug>/integrations/nuki-web/connect/", nuki_web_connect, name="nuki-web-connect"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),

@@ -6,6 +6,7 @@ from locks.drivers.base import (
     ACTIONS,
     Applied,
     Capability,
+    CodeConflict,
     CodeSpec,
     Driver,
     DriverError,
@@ -14,11 +15,13 @@ from locks.drivers.base import (
     NotFoundOnLock,
 )
 from locks.drivers.bridge_http import BridgeHttpDriver
+from locks.drivers.nuki_web import NukiWebDriver
 from locks.drivers.virtual import VirtualDriver
 
 _DRIVERS: dict[str, type[Driver]] = {
     VirtualDriver.kind: VirtualDriver,
     BridgeHttpDriver.kind: BridgeHttpDriver,
+    NukiWebDriver.kind: NukiWebDriver,
 }
 
 
@@ -48,6 +51,7 @@ __all__ = [
     "ACTIONS",
     "Applied",
     "Capability",
+    "CodeConflict",
     "CodeSpec",
     "Driver",
     "DriverError",

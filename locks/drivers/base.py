@@ -89,6 +89,17 @@ class NotFoundOnLock(DriverError):
         super().__init__(f"The lock holds no code with id {remote_id}.", permanent=True)
 
 
+class CodeConflict(DriverError):
+    """The lock already holds these digits in an authorization that is not ours: the holder
+    must choose another code."""
+
+    def __init__(self, code: str):
+        super().__init__(
+            "This keypad code already exists on the lock; a new code is chosen.", permanent=True
+        )
+        self.code = code
+
+
 class Driver:
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -113,7 +124,8 @@ class Driver:
     def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
         raise DriverError("This lock cannot hold keypad codes.", permanent=True)
 
-    def remove_code(self, remote_id: str) -> None:
+    def remove_code(self, remote_id: str) -> bool | None:
+        """Remove a code. False means only queued (confirmed later by a read-back)."""
         raise DriverError("This lock cannot hold keypad codes.", permanent=True)
 
     # Remote actions and state ------------------------------------------------------------

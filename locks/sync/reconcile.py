@@ -46,13 +46,22 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                     "seen_at": now,
                 },
             )
+        by_name = {(c.name, c.code): c for c in observed}
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
-            on_lock = by_remote.get(ac.remote_id) if ac.remote_id else None
+            if ac.remote_id:
+                on_lock = by_remote.get(ac.remote_id)
+            else:  # a queued write has no id yet: recognise it by name and digits
+                on_lock = by_name.get((ac.name, ac.code))
             spec = CodeSpec(ac.code, ac.name, ac.valid_from, ac.valid_until)
+            snapshot = ac.desired_snapshot()
             if is_due(ac, now):
                 if on_lock is not None and on_lock.matches(spec):
+                    if ac.state != CodeState.SET or ac.remote_id != on_lock.remote_id:
+                        _confirm(ac, on_lock.remote_id, snapshot, now)  # read-back confirms
                     continue
+                if ac.state == CodeState.SETTING and ac.applied == snapshot:
+                    continue  # sent and queued by the cloud: wait for it, do not send twice
                 if ac.state == CodeState.SET:
                     LockEvent.objects.create(
                         organization_id=lock.organization_id,
@@ -69,11 +78,32 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                     command_enqueue_sync(access_code=ac)
                     repaired += 1
             elif on_lock is not None:
+                if ac.state == CodeState.REMOVING and ac.remote_id:
+                    continue  # removal queued by the cloud: wait for it
                 ac.state = CodeState.REMOVING
                 ac.save(update_fields=["state"])
                 command_enqueue_sync(access_code=ac)
                 repaired += 1
+            elif ac.state == CodeState.REMOVING:
+                ac.state = CodeState.REMOVED if not ac.wanted else CodeState.PLANNED
+                ac.remote_id, ac.applied = "", None
+                ac.save(update_fields=["state", "remote_id", "applied"])
+                _signal(ac)
     return {"observed": len(observed), "repaired": repaired}
+
+
+def _signal(ac: AccessCode) -> None:
+    from locks.signals import access_code_state_changed
+
+    transaction.on_commit(lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac))
+
+
+def _confirm(ac: AccessCode, remote_id: str, snapshot: dict, now) -> None:
+    ac.remote_id, ac.applied, ac.state, ac.set_at, ac.last_error = (
+        remote_id, snapshot, CodeState.SET, now, ""
+    )  # fmt: skip
+    ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
+    _signal(ac)
 
 
 def reconcile_enqueue_all() -> int:

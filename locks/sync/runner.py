@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import CodeSpec, DriverError, NotFoundOnLock, driver_for
+from locks.drivers import CodeConflict, CodeSpec, DriverError, NotFoundOnLock, driver_for
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
 from locks.sync.desired import is_due
 from locks.sync.outbox import backoff_seconds, command_claim, dispatch, dispatch_next_for_lock
@@ -42,6 +42,8 @@ def command_run(*, command_id: int) -> str:
             reconcile_lock(command=command)
         else:  # pragma: no cover - guarded by choices
             raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
+    except CodeConflict as exc:
+        outcome = _conflict(command, exc)
     except DriverError as exc:
         outcome = _retry_or_fail(command, exc)
     except Exception as exc:
@@ -113,10 +115,12 @@ def _sync_code(command: LockCommand) -> None:
         if not remote_id:
             found = driver.find_code(spec)
             remote_id = found.remote_id if found else ""
+        queued = False
         if remote_id:
             with contextlib.suppress(NotFoundOnLock):
-                driver.remove_code(remote_id)
-        remote_id, applied = "", None
+                queued = driver.remove_code(remote_id) is False
+        # A queued removal keeps its id (and `removing`) until a read-back shows it gone.
+        remote_id, applied = (remote_id if queued else ""), None
     _record_code(ac.pk, snapshot, remote_id, applied, confirmed)
 
 
@@ -149,6 +153,25 @@ def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed:
         access_code_state_changed.send(sender=AccessCode, access_code=ac)
 
     transaction.on_commit(_send)
+
+
+def _conflict(command: LockCommand, exc: CodeConflict) -> str:
+    """The digits are taken on the lock by someone else: end this command and let the holder
+    (the stay) choose a new code, which queues a fresh command."""
+    from locks.signals import access_code_conflict
+
+    with transaction.atomic():
+        updated = _still_ours(command).update(
+            status=CommandStatus.FAILED,
+            finished_at=timezone.now(),
+            lease_until=None,
+            error=exc.detail[:2000],
+            reason=exc.reason,
+        )
+        if updated and command.access_code_id:
+            ac = AccessCode.objects.get(pk=command.access_code_id)
+            access_code_conflict.send(sender=AccessCode, access_code=ac, code=exc.code)
+    return "conflict"
 
 
 def _still_ours(command: LockCommand):

@@ -39,6 +39,10 @@ def redis_client():
     try:
         client.ping()
     except redis.exceptions.RedisError:
+        from conftest import REQUIRE_SERVICES
+
+        if REQUIRE_SERVICES:  # on CI a missing Redis is a failure, not a skip
+            pytest.fail(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}")
         pytest.skip(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}")
     yield client
     client.close()

@@ -26,7 +26,11 @@ PUBLIC = {
     "booking-list",
     "bridge-list",
     "bridge-callback",  # the URL's secret is the credential: locks/tests/test_bridge_portal.py
+    "nuki-web-webhook",  # signed: locks/tests/test_nukiweb_portal.py
+    "nuki-web-callback",  # session-bound OAuth state: locks/tests/test_nukiweb_portal.py
+    "nuki-web-connection",  # the caller's own organization only, no object id
 }
+PAGE_POST_ROUTES = {"nuki-web-connect"}  # POST-only pages that take the organization's slug
 
 
 def make_property(world):
@@ -95,7 +99,10 @@ def all_routes():
 
 
 def test_every_route_is_classified():
-    unknown = set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - set(POST_ROUTES) - PAGE_ROUTES
+    unknown = (
+        set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - set(POST_ROUTES) - PAGE_ROUTES
+        - PAGE_POST_ROUTES
+    )  # fmt: skip
     assert not unknown, f"Add these URLs to the isolation map: {sorted(unknown)}"
 
 
@@ -214,3 +221,18 @@ def test_post_only_object_urls(world, name, commit):
     assert outsider.post(url, body, format="json").status_code == 404
     with commit():
         assert world.api(world.write_key).post(url, body, format="json").status_code in (200, 202)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(PAGE_POST_ROUTES))
+def test_post_pages(world, client, name):
+    from django.urls import reverse
+
+    url = reverse(name, kwargs={"slug": world.org.slug})
+    assert client.post(url).status_code == 302  # to the login page
+    client.force_login(world.outsider)
+    assert client.post(url).status_code == 404
+    client.force_login(world.viewer)
+    assert client.post(url).status_code == 403
+    client.force_login(world.member)
+    assert client.post(url).status_code == 302  # on to Nuki Web's consent page

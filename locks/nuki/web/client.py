@@ -1,0 +1,264 @@
+"""An httpx client for the parts of the Nuki Web API the portal uses.
+
+Authentication is a bearer token from a `token_provider` callable, so the caller decides where
+tokens live and how they are refreshed: on a 401 the client asks the provider for a fresh
+token once (`refresh=True`) and retries, as Nuki's integrator rules require.
+
+Every failure is a `NukiWebError` with a plain-words message, a fix and a `permanent` flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import httpx
+
+TokenProvider = Callable[[bool], str]  # refresh -> access token
+
+
+class AuthType(IntEnum):
+    APP = 0
+    BRIDGE = 1
+    FOB = 2
+    KEYPAD = 13
+
+
+class NukiWebError(Exception):
+    def __init__(
+        self, message: str, *, fix: str = "", permanent: bool = False, status: int | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.permanent = permanent
+        self.status = status
+
+
+class TokenRejected(NukiWebError):
+    """The cloud refused our token even after a refresh: the manager must reconnect."""
+
+
+@dataclass(frozen=True)
+class Smartlock:
+    smartlock_id: int
+    name: str
+    type: int
+    keypad: bool
+    state: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Smartlock:
+        config = data.get("config") or {}
+        advanced = data.get("advancedConfig") or {}
+        keypad = bool(
+            config.get("keypadPaired")
+            or config.get("keypad2Paired")
+            or advanced.get("keypadPaired")
+            or data.get("keypadPaired")
+        )
+        return cls(
+            smartlock_id=int(data["smartlockId"]),
+            name=str(data.get("name") or f"Nuki {data['smartlockId']}"),
+            type=int(data.get("type", 0)),
+            keypad=keypad,
+            state=dict(data.get("state") or {}),
+            raw=dict(data),
+        )
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _parse(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class NukiWebAuth:
+    """An authorization on a smartlock (type 13 = keypad code)."""
+
+    auth_id: str
+    smartlock_id: int
+    type: int
+    name: str
+    code: str | None
+    enabled: bool
+    allowed_from: dt.datetime | None
+    allowed_until: dt.datetime | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NukiWebAuth:
+        code = data.get("code")
+        return cls(
+            auth_id=str(data.get("id", "")),
+            smartlock_id=int(data.get("smartlockId", 0)),
+            type=int(data.get("type", 0)),
+            name=str(data.get("name", "")),
+            code=str(code) if code not in (None, "") else None,
+            enabled=bool(data.get("enabled", True)),
+            allowed_from=_parse(data.get("allowedFromDate")),
+            allowed_until=_parse(data.get("allowedUntilDate")),
+            raw=dict(data),
+        )
+
+
+def keypad_body(
+    *, name: str, code: str, valid_from: dt.datetime, valid_until: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "name": name[:32],
+        "type": int(AuthType.KEYPAD),
+        "code": int(code),
+        "allowedFromDate": _iso(valid_from),
+        "allowedUntilDate": _iso(valid_until),
+        "allowedWeekDays": 127,
+        "allowedFromTime": 0,
+        "allowedUntilTime": 0,
+        "enabled": True,
+    }
+
+
+class NukiWebClient:
+    def __init__(
+        self,
+        base_url: str,
+        token_provider: TokenProvider,
+        *,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.token_provider = token_provider
+        self.calls = 0
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, trust_env=False
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> NukiWebClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # Plumbing --------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for refresh in (False, True):
+            token = self.token_provider(refresh)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            try:
+                self.calls += 1
+                response = self._http.request(method, path, headers=headers, **kwargs)
+            except httpx.TimeoutException:
+                raise NukiWebError(
+                    "Nuki Web did not answer in time.", fix="Nothing to do: the portal retries."
+                ) from None
+            except httpx.HTTPError as exc:
+                raise NukiWebError(
+                    f"Nuki Web could not be reached ({exc.__class__.__name__}).",
+                    fix="Nothing to do: the portal retries.",
+                ) from None
+            if response.status_code != 401:
+                break
+        return self._check(response)
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        status = response.status_code
+        if status < 400:
+            return response
+        if status == 401:
+            raise TokenRejected(
+                "Nuki Web no longer accepts this connection's token.",
+                fix="Reconnect Nuki Web in the portal's integrations.",
+                permanent=True,
+                status=status,
+            )
+        if status == 403:
+            raise NukiWebError(
+                "Nuki Web refused this: the account lacks the permission for this lock.",
+                fix="Check in Nuki Web that the account may manage this lock, then reconnect.",
+                permanent=True,
+                status=status,
+            )
+        if status == 404:
+            raise NukiWebError(
+                "Nuki Web does not know this lock or authorization.", permanent=True, status=status
+            )
+        if status == 409:
+            raise NukiWebError(
+                "This keypad code already exists on the lock.", permanent=True, status=status
+            )
+        if status == 423:
+            raise NukiWebError(
+                "The lock is still busy with an earlier change.",
+                fix="Nothing to do: the portal retries.",
+                status=status,
+            )
+        if status == 402:
+            raise NukiWebError(
+                "Nuki Web requires a paid plan for this.",
+                fix="Check the Nuki Web subscription of this account.",
+                permanent=True,
+                status=status,
+            )
+        if status == 400:
+            raise NukiWebError(
+                f"Nuki Web refused the request: {response.text[:200]}",
+                permanent=True,
+                status=status,
+            )
+        raise NukiWebError(
+            f"Nuki Web answered with an error ({status}).",
+            fix="Nothing to do: the portal retries.",
+            status=status,
+        )
+
+    # Smartlocks ------------------------------------------------------------------------------
+    def smartlocks(self) -> list[Smartlock]:
+        return [Smartlock.from_json(item) for item in self._request("GET", "/smartlock").json()]
+
+    def action(self, smartlock_id: int, action: int) -> None:
+        self._request("POST", f"/smartlock/{smartlock_id}/action", json={"action": action})
+
+    def logs(self, smartlock_id: int, *, limit: int = 50, **filters) -> list[dict[str, Any]]:
+        params = {"limit": min(limit, 50), **filters}
+        return list(self._request("GET", f"/smartlock/{smartlock_id}/log", params=params).json())
+
+    # Authorizations --------------------------------------------------------------------------
+    def auths(self, smartlock_id: int) -> list[NukiWebAuth]:
+        data = self._request("GET", f"/smartlock/{smartlock_id}/auth").json()
+        return [NukiWebAuth.from_json(item) for item in data]
+
+    def auth_create(self, smartlock_id: int, body: dict[str, Any]) -> None:
+        """204 means queued: the cloud pushes it to the lock; confirm by webhook or read-back."""
+        self._request("PUT", f"/smartlock/{smartlock_id}/auth", json=body)
+
+    def auth_update(self, smartlock_id: int, auth_id: str, body: dict[str, Any]) -> None:
+        self._request("POST", f"/smartlock/{smartlock_id}/auth/{auth_id}", json=body)
+
+    def auth_delete(self, smartlock_id: int, auth_id: str) -> None:
+        self._request("DELETE", f"/smartlock/{smartlock_id}/auth/{auth_id}")
+
+    # Webhooks --------------------------------------------------------------------------------
+    def webhook_register(self, url: str, features: list[str]) -> dict[str, Any]:
+        body = {"webhookUrl": url, "webhookFeatures": features}
+        return dict(self._request("PUT", "/api/decentralWebhook", json=body).json())
+
+    def webhook_delete(self, webhook_id: int | str) -> None:
+        self._request("DELETE", f"/api/decentralWebhook/{webhook_id}")

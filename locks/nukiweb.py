@@ -1,0 +1,308 @@
+"""Nuki Web connections: OAuth2 (Authlib) or a pasted API token, token refresh with rotation,
+importing smartlocks, the decentral webhook and what its events change.
+
+Integrator rules kept here: the code is exchanged on the server; the newest refresh token is
+kept and the old one discarded at every refresh; a request failing on an expired token is
+refreshed and retried once (NukiWebClient); a failed refresh marks the connection "needs
+reconnecting" and tells the manager what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+
+from authlib.integrations.httpx_client import OAuth2Client
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from locks.models import CommandKind, Lock, NukiWebConnection, WebhookDelivery
+from locks.nuki.web import NukiWebClient, NukiWebError
+from locks.nuki.web.client import TokenRejected
+from locks.sync.outbox import command_enqueue
+from portal.models import Organization
+from portal.services import alert_raise, alert_resolve
+
+WEBHOOK_FEATURES = ["DEVICE_STATUS", "DEVICE_LOGS", "DEVICE_AUTHS", "DEVICE_CONFIG"]
+
+
+def oauth_client(**kwargs) -> OAuth2Client:
+    return OAuth2Client(
+        client_id=settings.NUKI_WEB_CLIENT_ID,
+        client_secret=settings.NUKI_WEB_CLIENT_SECRET,
+        scope=settings.NUKI_WEB_SCOPES,
+        code_challenge_method="S256",
+        trust_env=False,
+        **kwargs,
+    )
+
+
+def callback_url() -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("nuki-web-callback")
+
+
+def authorization_start() -> tuple[str, str, str]:
+    """(authorize URL, state, PKCE code verifier); state and verifier go in the session."""
+    verifier = secrets.token_urlsafe(48)
+    client = oauth_client(redirect_uri=callback_url())
+    url, state = client.create_authorization_url(
+        settings.NUKI_WEB_OAUTH_URL.rstrip("/") + "/authorize", code_verifier=verifier
+    )
+    return url, state, verifier
+
+
+def _store_token(conn: NukiWebConnection, token: dict) -> None:
+    conn.access_token = token["access_token"]
+    if token.get("refresh_token"):
+        conn.refresh_token = token["refresh_token"]  # rotation: the old one is discarded
+    expires_in = int(token.get("expires_in") or 3600)
+    conn.expires_at = timezone.now() + dt.timedelta(seconds=expires_in)
+    conn.status = NukiWebConnection.Status.OK
+    conn.last_error = ""
+
+
+@transaction.atomic
+def connection_from_code(*, organization: Organization, code: str, verifier: str):
+    client = oauth_client(redirect_uri=callback_url())
+    token = client.fetch_token(
+        settings.NUKI_WEB_OAUTH_URL.rstrip("/") + "/token",
+        grant_type="authorization_code",
+        code=code,
+        code_verifier=verifier,
+    )
+    return _connection_save(organization=organization, kind="oauth", token=token)
+
+
+@transaction.atomic
+def connection_from_api_token(*, organization: Organization, api_token: str):
+    token = {"access_token": api_token, "expires_in": 10 * 365 * 86400}
+    return _connection_save(organization=organization, kind="api_token", token=token)
+
+
+def _connection_save(*, organization: Organization, kind: str, token: dict) -> NukiWebConnection:
+    from locks.tasks import nuki_web_setup
+
+    conn = NukiWebConnection.objects.filter(organization=organization).first()
+    if conn is None:
+        conn = NukiWebConnection(organization=organization, webhook_key=secrets.token_urlsafe(24))
+    conn.kind = kind
+    if kind == "api_token":
+        conn.refresh_token = ""
+    _store_token(conn, token)
+    conn.save()
+    alert_resolve(organization=organization, kind="nuki_web_reconnect", subject="nuki_web")
+    transaction.on_commit(lambda: nuki_web_setup.delay(conn.pk))
+    return conn
+
+
+def _needs_reconnect(conn: NukiWebConnection, why: str) -> None:
+    NukiWebConnection.objects.filter(pk=conn.pk).update(
+        status=NukiWebConnection.Status.NEEDS_RECONNECT, last_error=why
+    )
+    alert_raise(
+        organization=conn.organization,
+        kind="nuki_web_reconnect",
+        subject="nuki_web",
+        severity="critical",
+        message=f"Nuki Web needs reconnecting: {why}",
+        fix="Open Integrations → Nuki Web and connect again; codes wait until then.",
+    )
+
+
+def token_provider(connection_id: int):
+    """A callable for NukiWebClient: the current access token, refreshed when asked (after a
+    401) or when it is about to expire. The row lock makes workers refresh one at a time, so a
+    rotated refresh token is never used twice."""
+    used: dict[str, str] = {}
+
+    def provide(refresh: bool) -> str:
+        with transaction.atomic():
+            conn = (
+                NukiWebConnection.objects.select_for_update()
+                .select_related("organization")
+                .get(pk=connection_id)
+            )
+            if conn.status == NukiWebConnection.Status.NEEDS_RECONNECT:
+                raise TokenRejected(
+                    "Nuki Web needs reconnecting.",
+                    fix="Reconnect Nuki Web in the portal's integrations.",
+                    permanent=True,
+                )
+            soon = timezone.now() + dt.timedelta(seconds=60)
+            stale = conn.expires_at is None or conn.expires_at <= soon
+            someone_else_refreshed = refresh and used.get("token") != conn.access_token
+            if (refresh or stale) and not someone_else_refreshed:
+                if conn.kind != NukiWebConnection.Kind.OAUTH or not conn.refresh_token:
+                    if refresh:
+                        _needs_reconnect(conn, "the API token was refused.")
+                        raise TokenRejected("The Nuki Web API token was refused.", permanent=True)
+                else:
+                    try:
+                        token = oauth_client().refresh_token(
+                            settings.NUKI_WEB_OAUTH_URL.rstrip("/") + "/token",
+                            refresh_token=conn.refresh_token,
+                        )
+                    except Exception as exc:  # OAuthError, HTTP errors: either way, reconnect
+                        _needs_reconnect(conn, f"refreshing the login failed ({exc}).")
+                        raise TokenRejected(
+                            "Nuki Web refused to refresh the login.",
+                            fix="Reconnect Nuki Web in the portal's integrations.",
+                            permanent=True,
+                        ) from None
+                    _store_token(conn, token)
+                    conn.save()
+            used["token"] = conn.access_token
+            return conn.access_token
+
+    return provide
+
+
+def client_for(organization_id: int) -> NukiWebClient:
+    conn = NukiWebConnection.objects.filter(organization_id=organization_id).first()
+    if conn is None:
+        raise TokenRejected(
+            "This organization is not connected to Nuki Web.",
+            fix="Connect Nuki Web in the portal's integrations.",
+            permanent=True,
+        )
+    return NukiWebClient(settings.NUKI_WEB_API_URL, token_provider(conn.pk))
+
+
+def webhook_url(conn: NukiWebConnection) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse(
+        "nuki-web-webhook", kwargs={"key": conn.webhook_key}
+    )
+
+
+def nuki_web_setup(*, connection: NukiWebConnection) -> list[Lock]:
+    """Register the decentral webhook (replacing ours) and import the smartlocks."""
+    with client_for(connection.organization_id) as client:
+        if connection.webhook_id:
+            with contextlib.suppress(NukiWebError):  # an old webhook already gone is fine
+                client.webhook_delete(connection.webhook_id)
+        hook = client.webhook_register(webhook_url(connection), WEBHOOK_FEATURES)
+        NukiWebConnection.objects.filter(pk=connection.pk).update(
+            webhook_id=str(hook.get("id", "")), webhook_secret=_enc(str(hook.get("secret", "")))
+        )
+        return smartlocks_import(connection=connection, client=client)
+
+
+def _enc(value: str) -> str:
+    from portal.crypto import encrypt
+
+    return encrypt(value) if value else ""
+
+
+def smartlocks_import(*, connection: NukiWebConnection, client: NukiWebClient) -> list[Lock]:
+    imported = []
+    for smartlock in client.smartlocks():
+        lock, _ = Lock.objects.get_or_create(
+            organization=connection.organization,
+            driver="nuki_web",
+            nuki_id=smartlock.smartlock_id,
+            defaults={"name": smartlock.name, "device_type": smartlock.type},
+        )
+        config = {**lock.config, "keypad": smartlock.keypad}
+        if config != lock.config:
+            lock.config = config
+            lock.save(update_fields=["config"])
+        imported.append(lock)
+    return imported
+
+
+class WebhookRejected(ValueError):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
+    """Verify and apply a Nuki Web webhook. Returns what was done ("duplicate", "auths", ...).
+
+    The signature (hex HMAC-SHA256 of the raw body, keyed with the webhook's secret) is checked
+    in constant time before anything is parsed; a bad or missing one changes nothing.
+    """
+    conn = NukiWebConnection.objects.filter(webhook_key=key).first() if key else None
+    if conn is None or not conn.webhook_secret:
+        raise WebhookRejected("Unknown webhook.", 404)
+    expected = hmac.new(conn.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
+        raise WebhookRejected("Bad signature.", 401)
+    try:
+        data = json.loads(body)
+        feature = data["feature"]
+        smartlock_id = int(data.get("smartlockId") or 0)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WebhookRejected(f"Malformed webhook: {exc}", 400) from None
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(key=hashlib.sha256(key.encode() + body).hexdigest())
+    except IntegrityError:
+        return "duplicate"
+    lock = Lock.objects.filter(
+        organization=conn.organization, driver="nuki_web", nuki_id=smartlock_id
+    ).first()
+    if lock is None:
+        return "unknown-lock"
+    if feature == "DEVICE_AUTHS":
+        # Read back once: confirms every queued code change on this lock in one call.
+        with transaction.atomic():
+            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+        return "auths"
+    if feature == "DEVICE_STATUS":
+        _apply_status(lock, data.get("state") or {})
+        return "status"
+    if feature == "DEVICE_LOGS":
+        _record_log(lock, data.get("smartlockLog") or data.get("log") or {})
+        return "logs"
+    if feature == "DEVICE_CONFIG":
+        return "config"
+    return "ignored"
+
+
+STATE_NAMES = {1: "locked", 2: "unlocking", 3: "unlocked", 4: "locking", 5: "unlatched",
+               6: "unlocked (lock 'n' go)", 7: "unlatching", 254: "motor blocked"}  # fmt: skip
+DOOR_NAMES = {1: "deactivated", 2: "door closed", 3: "door opened", 4: "door state unknown"}
+
+
+def _apply_status(lock: Lock, state: dict) -> None:
+    from locks.drivers import LockStatus
+    from locks.observed import lock_status_record
+
+    code = state.get("state")
+    status = LockStatus(
+        state=STATE_NAMES.get(code, "unknown") if code is not None else lock.state,
+        battery_percent=state.get("batteryCharge"),
+        battery_critical=state.get("batteryCritical"),
+        door_state=DOOR_NAMES.get(state.get("doorState")),
+    )
+    lock_status_record(lock=lock, status=status, source="nuki web")
+
+
+def _record_log(lock: Lock, entry: dict) -> None:
+    from locks.models import LockEvent
+
+    key = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+    when = entry.get("date")
+    occurred = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if when else timezone.now()
+    LockEvent.objects.bulk_create(
+        [
+            LockEvent(
+                organization_id=lock.organization_id,
+                lock=lock,
+                kind="log:nuki_web",
+                source="nuki web",
+                message=str(entry.get("name") or entry.get("action") or "")[:200],
+                detail=entry,
+                occurred_at=occurred,
+                external_key=key,
+            )
+        ],
+        ignore_conflicts=True,
+    )
