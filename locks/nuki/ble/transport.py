@@ -100,6 +100,8 @@ class LoopbackTransport(Transport):
     async def receive(self, timeout: float | None = None) -> Message:
         if self.closed:
             raise ConnectionError("loopback link is closed")
+        if self._inbox.empty() and (self.peer is None or self.peer.closed):
+            raise ConnectionError("peer closed the link")  # every time, not only once
         item = await asyncio.wait_for(self._inbox.get(), timeout)
         if isinstance(item, BaseException):
             raise item
