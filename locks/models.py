@@ -53,6 +53,23 @@ class DriverKind(models.TextChoices):
     BLE_AGENT = "ble_agent", "On-site Bluetooth agent"
 
 
+class Agent(models.Model):
+    """An on-site agent: a small computer near the doors speaking BLE to the locks and HTTPS
+    (outbound only) to the portal. Its enrollment token and its agent token are kept as hashes."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=80)
+    enrollment_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    enrollment_expires_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    enrolled_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class NukiWebConnection(models.Model):
     """An organization's connection to Nuki Web: OAuth2 tokens, or a pasted API token."""
 
@@ -102,6 +119,10 @@ class Lock(models.Model):
         Bridge, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
     )
     nuki_id = models.BigIntegerField(null=True, blank=True)
+    agent = models.ForeignKey(
+        Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
+    )
+    ble_address = models.CharField(max_length=64, blank=True, default="")
     device_type = models.PositiveSmallIntegerField(default=0)
     # Observed state, as last reported by the lock or the cloud.
     state = models.CharField(max_length=24, default="unknown")
@@ -299,3 +320,29 @@ class VirtualLockCode(models.Model):
             models.UniqueConstraint(fields=["lock", "slot"], name="virtual_slot_unique"),
             models.UniqueConstraint(fields=["lock", "code"], name="virtual_code_unique"),
         ]
+
+
+class AgentJob(models.Model):
+    """One piece of work for an on-site agent, fetched by long-poll, answered with a result."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the agent"
+        SENT = "sent", "With the agent"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="jobs")
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="agent_jobs")
+    kind = models.CharField(max_length=20)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "status", "created_at"])]

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
+from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
 from portal.api import PingView
@@ -30,6 +31,13 @@ urlpatterns = [
     path("hooks/nuki-web/<str:key>/", nuki_web_webhook, name="nuki-web-webhook"),
     path("integrations/nuki-web/callback/", nuki_web_callback, name="nuki-web-callback"),
     path("o/<slug:slug>/integrations/nuki-web/connect/", nuki_web_connect, name="nuki-web-connect"),
+    path("agent/v1/enroll", agent_api.EnrollView.as_view(), name="agent-enroll"),
+    path("agent/v1/locks", agent_api.LocksView.as_view(), name="agent-locks"),
+    path("agent/v1/jobs", agent_api.JobsView.as_view(), name="agent-jobs"),
+    path(
+        "agent/v1/jobs/<int:pk>/result", agent_api.JobResultView.as_view(), name="agent-job-result"
+    ),
+    path("agent/v1/events", agent_api.EventsView.as_view(), name="agent-events"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),

@@ -14,6 +14,7 @@ from locks.drivers.base import (
     LockStatus,
     NotFoundOnLock,
 )
+from locks.drivers.ble_agent import BleAgentDriver
 from locks.drivers.bridge_http import BridgeHttpDriver
 from locks.drivers.nuki_web import NukiWebDriver
 from locks.drivers.virtual import VirtualDriver
@@ -22,6 +23,7 @@ _DRIVERS: dict[str, type[Driver]] = {
     VirtualDriver.kind: VirtualDriver,
     BridgeHttpDriver.kind: BridgeHttpDriver,
     NukiWebDriver.kind: NukiWebDriver,
+    BleAgentDriver.kind: BleAgentDriver,
 }
 
 

@@ -1,0 +1,179 @@
+"""On-site agents: enrollment, the locks they report, and the jobs they fetch and answer.
+
+The agent only ever calls out (HTTPS, long-poll), so a property needs no open port. Tokens
+are random and stored as SHA-256 hashes; the enrollment token works once and expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+
+from django.db import transaction
+from django.utils import timezone
+
+from locks.drivers import DriverError
+from locks.models import Agent, AgentJob, Lock
+from portal.models import Organization, hash_secret
+
+ENROLLMENT_TTL = dt.timedelta(days=7)
+JOB_TIMEOUT_SECONDS = 45.0
+
+
+@transaction.atomic
+def agent_create(*, organization: Organization, name: str) -> tuple[Agent, str]:
+    """A new agent and its one-time enrollment token (shown once)."""
+    token = "lke_" + secrets.token_urlsafe(24)
+    agent = Agent.objects.create(
+        organization=organization,
+        name=name,
+        enrollment_hash=hash_secret(token),
+        enrollment_expires_at=timezone.now() + ENROLLMENT_TTL,
+    )
+    return agent, token
+
+
+@transaction.atomic
+def agent_enroll(*, token: str, name: str = "") -> tuple[Agent, str] | None:
+    """Trade an enrollment token for the agent's own token, once."""
+    agent = (
+        Agent.objects.select_for_update()
+        .filter(enrollment_hash=hash_secret(token), enrollment_expires_at__gt=timezone.now())
+        .first()
+        if token
+        else None
+    )
+    if agent is None:
+        return None
+    raw = "lka_" + secrets.token_urlsafe(32)
+    agent.token_hash = hash_secret(raw)
+    agent.enrollment_hash = ""
+    agent.enrolled_at = agent.last_seen_at = timezone.now()
+    if name:
+        agent.name = name[:80]
+    agent.save()
+    return agent, raw
+
+
+def agent_for_token(raw: str) -> Agent | None:
+    if not raw.startswith("lka_"):
+        return None
+    agent = Agent.objects.select_related("organization").filter(token_hash=hash_secret(raw)).first()
+    if agent is not None:
+        Agent.objects.filter(pk=agent.pk).update(last_seen_at=timezone.now())
+    return agent
+
+
+@transaction.atomic
+def locks_report(*, agent: Agent, locks: list[dict]) -> list[Lock]:
+    """Locks the agent discovered or paired appear as `ble_agent` locks, ready for a property."""
+    from locks.drivers import LockStatus
+    from locks.observed import lock_status_record
+
+    result = []
+    for item in locks:
+        address = str(item["address"])[:64]
+        lock, _ = Lock.objects.get_or_create(
+            organization=agent.organization,
+            driver="ble_agent",
+            ble_address=address,
+            defaults={"agent": agent, "name": str(item.get("name") or address)[:80]},
+        )
+        changed = []
+        if lock.agent_id != agent.pk:
+            lock.agent, changed = agent, [*changed, "agent"]
+        nuki_id = item.get("nuki_id")
+        if nuki_id is not None and lock.nuki_id != nuki_id:
+            lock.nuki_id, changed = int(nuki_id), [*changed, "nuki_id"]
+        paired = bool(item.get("paired"))
+        if lock.config.get("paired") != paired:
+            lock.config = {**lock.config, "paired": paired}
+            changed.append("config")
+        if changed:
+            lock.save(update_fields=changed)
+        if item.get("state"):
+            lock_status_record(
+                lock=lock,
+                status=LockStatus(
+                    state=str(item["state"]),
+                    battery_percent=item.get("battery_percent"),
+                    battery_critical=item.get("battery_critical"),
+                ),
+                source="agent",
+            )
+        result.append(lock)
+    return result
+
+
+def jobs_wait(*, agent: Agent, wait: float, poll: float = 0.25, limit: int = 10) -> list[AgentJob]:
+    """Long-poll: hand out pending jobs (claimed with a conditional update) or wait for some."""
+    deadline = time.monotonic() + max(0.0, min(wait, 30.0))
+    while True:
+        ids = list(
+            AgentJob.objects.filter(agent=agent, status=AgentJob.Status.PENDING)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        claimed = []
+        for pk in ids:
+            taken = AgentJob.objects.filter(pk=pk, status=AgentJob.Status.PENDING).update(
+                status=AgentJob.Status.SENT, sent_at=timezone.now()
+            )
+            if taken:
+                claimed.append(pk)
+        if claimed or time.monotonic() >= deadline:
+            return list(
+                AgentJob.objects.filter(pk__in=claimed).select_related("lock").order_by("pk")
+            )
+        time.sleep(poll)
+
+
+def job_finish(*, agent: Agent, job_id: int, ok: bool, result: dict, error: dict) -> bool:
+    status = AgentJob.Status.DONE if ok else AgentJob.Status.FAILED
+    return bool(
+        AgentJob.objects.filter(pk=job_id, agent=agent, status=AgentJob.Status.SENT).update(
+            status=status,
+            result=result if ok else None,
+            error=None if ok else error,
+            finished_at=timezone.now(),
+        )
+    )
+
+
+def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT_SECONDS) -> dict:
+    """Queue a job for the lock's agent and wait for its answer (called by the driver)."""
+    if lock.agent_id is None:
+        raise DriverError(
+            "No on-site agent serves this lock.",
+            fix="Check the agent near the door is running and has paired this lock.",
+            permanent=True,
+        )
+    job = AgentJob.objects.create(
+        organization_id=lock.organization_id,
+        agent_id=lock.agent_id,
+        lock=lock,
+        kind=kind,
+        params=params,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db(fields=["status", "result", "error"])
+        if job.status == AgentJob.Status.DONE:
+            return job.result or {}
+        if job.status == AgentJob.Status.FAILED:
+            error = job.error or {}
+            raise DriverError(
+                str(error.get("message") or "The lock refused the command."),
+                fix="" if error.get("permanent") else "Nothing to do: the portal retries.",
+                permanent=bool(error.get("permanent")),
+            )
+        time.sleep(0.2)
+    # Not fetched yet: withdraw it so it cannot run late. (If the agent has it, the retry's
+    # read-back finds what it did.)
+    AgentJob.objects.filter(pk=job.pk, status=AgentJob.Status.PENDING).update(
+        status=AgentJob.Status.CANCELLED
+    )
+    raise DriverError(
+        "The on-site agent did not answer in time.",
+        fix="Check that the agent near the door is running and online; the portal retries.",
+    )

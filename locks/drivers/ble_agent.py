@@ -1,0 +1,84 @@
+"""Driver for locks served by an on-site agent over Bluetooth. Works when the property's
+internet is down as far as the lock is concerned: the agent keeps the codes it set."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from locks.drivers.base import (
+    Applied,
+    Capability,
+    CodeSpec,
+    Driver,
+    DriverError,
+    LockCode,
+    LockStatus,
+    NotFoundOnLock,
+)
+
+
+def _parse(value) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _window(spec: CodeSpec) -> dict:
+    return {
+        "code": spec.code,
+        "name": spec.name,
+        "valid_from": spec.valid_from.astimezone(dt.UTC).isoformat(),
+        "valid_until": spec.valid_until.astimezone(dt.UTC).isoformat(),
+    }
+
+
+class BleAgentDriver(Driver):
+    kind = "ble_agent"
+    capabilities = frozenset(
+        {
+            Capability.CODES,
+            Capability.ACTIONS,
+            Capability.STATE,
+            Capability.LOGS,
+            Capability.OFFLINE,
+        }
+    )
+
+    def _run(self, kind: str, params: dict) -> dict:
+        from locks.agents import job_run
+
+        return job_run(lock=self.lock, kind=kind, params=params)
+
+    def list_codes(self) -> list[LockCode]:
+        codes = self._run("list_codes", {}).get("codes", [])
+        return [
+            LockCode(
+                str(c["code_id"]),
+                str(c.get("code") or "") or None,
+                str(c.get("name", "")),
+                _parse(c.get("valid_from")),
+                _parse(c.get("valid_until")),
+            )
+            for c in codes
+        ]
+
+    def add_code(self, spec: CodeSpec) -> Applied:
+        result = self._run("add_code", _window(spec))
+        return Applied(remote_id=str(result["code_id"]))
+
+    def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
+        try:
+            self._run("update_code", {**_window(spec), "code_id": int(remote_id), "enabled": True})
+        except DriverError as exc:
+            if "not found" in exc.reason.lower() or "bad parameter" in exc.reason.lower():
+                raise NotFoundOnLock(remote_id) from None
+            raise
+        return Applied(remote_id=remote_id)
+
+    def remove_code(self, remote_id: str) -> bool:
+        self._run("remove_code", {"code_id": int(remote_id)})
+        return True
+
+    def lock_action(self, action: str) -> LockStatus | None:
+        result = self._run("lock_action", {"action": action})
+        return LockStatus(state=str(result["state"])) if result.get("state") else None
