@@ -54,11 +54,19 @@ def test_create_agent_command_prints_a_working_token(world, capsys):
 @pytest.mark.django_db
 def test_reported_locks_appear_as_ble_agent_locks(world):
     agent, client, _, _ = enroll(world)
-    body = {"locks": [
-        {"address": "AA:BB:CC:00:11:22", "nuki_id": 123, "name": "Front", "paired": True,
-         "state": "locked", "battery_percent": 80},
-        {"address": "AA:BB:CC:00:11:33", "paired": False},
-    ]}  # fmt: skip
+    body = {
+        "locks": [
+            {
+                "address": "AA:BB:CC:00:11:22",
+                "nuki_id": 123,
+                "name": "Front",
+                "paired": True,
+                "state": "locked",
+                "battery_percent": 80,
+            },
+            {"address": "AA:BB:CC:00:11:33", "paired": False},
+        ]
+    }
     assert client.post("/agent/v1/locks", body, format="json").status_code == 200
     assert client.post("/agent/v1/locks", body, format="json").status_code == 200  # idempotent
     locks = world.api(world.read_key).get("/api/v1/locks/").json()["results"]
