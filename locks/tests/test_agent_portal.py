@@ -53,7 +53,7 @@ def test_create_agent_command_prints_a_working_token(world, capsys):
 
 @pytest.mark.django_db
 def test_reported_locks_appear_as_ble_agent_locks(world):
-    agent, client, _, _ = enroll(world)
+    _agent, client, _, _ = enroll(world)
     body = {
         "locks": [
             {
@@ -127,7 +127,7 @@ def test_unanswered_job_is_withdrawn_and_failures_are_plain(world):
 @pytest.mark.django_db
 def test_an_agent_cannot_answer_another_agents_job(world):
     agent_a, client_a, _, _ = enroll(world, "A")
-    agent_b, client_b, _, _ = enroll(world, "B")
+    _agent_b, client_b, _, _ = enroll(world, "B")
     lock = Lock.objects.create(
         organization=world.org, name="L", driver="ble_agent", agent=agent_a, ble_address="AA"
     )
