@@ -98,7 +98,21 @@ def _connection_save(*, organization: Organization, kind: str, token: dict) -> N
     conn.save()
     alert_resolve(organization=organization, kind="nuki_web_reconnect", subject="nuki_web")
     transaction.on_commit(lambda: nuki_web_setup.delay(conn.pk))
+    _retry_failed(organization)
     return conn
+
+
+def _retry_failed(organization: Organization) -> None:
+    """Changes that failed while the connection was broken get a fresh start."""
+    from locks.models import CommandStatus, LockCommand
+    from locks.sync.runner import command_retry
+
+    failed = LockCommand.objects.filter(
+        organization=organization, lock__driver="nuki_web", status=CommandStatus.FAILED,
+        kind=CommandKind.SYNC_CODE, access_code__wanted__isnull=False,
+    )
+    for command in failed.select_related("lock"):
+        command_retry(command=command)
 
 
 def _needs_reconnect(conn: NukiWebConnection, why: str) -> None:
@@ -122,6 +136,7 @@ def token_provider(connection_id: int):
     used: dict[str, str] = {}
 
     def provide(refresh: bool) -> str:
+        failure = None
         with transaction.atomic():
             conn = (
                 NukiWebConnection.objects.select_for_update()
@@ -140,8 +155,7 @@ def token_provider(connection_id: int):
             if (refresh or stale) and not someone_else_refreshed:
                 if conn.kind != NukiWebConnection.Kind.OAUTH or not conn.refresh_token:
                     if refresh:
-                        _needs_reconnect(conn, "the API token was refused.")
-                        raise TokenRejected("The Nuki Web API token was refused.", permanent=True)
+                        failure = "the API token was refused."
                 else:
                     try:
                         token = oauth_client().refresh_token(
@@ -149,16 +163,19 @@ def token_provider(connection_id: int):
                             refresh_token=conn.refresh_token,
                         )
                     except Exception as exc:  # OAuthError, HTTP errors: either way, reconnect
-                        _needs_reconnect(conn, f"refreshing the login failed ({exc}).")
-                        raise TokenRejected(
-                            "Nuki Web refused to refresh the login.",
-                            fix="Reconnect Nuki Web in the portal's integrations.",
-                            permanent=True,
-                        ) from None
-                    _store_token(conn, token)
-                    conn.save()
+                        failure = f"refreshing the login failed ({exc})."
+                    else:
+                        _store_token(conn, token)
+                        conn.save()
             used["token"] = conn.access_token
-            return conn.access_token
+        if failure is not None:  # recorded outside the transaction, so it sticks
+            _needs_reconnect(conn, failure)
+            raise TokenRejected(
+                "Nuki Web refused the login.",
+                fix="Reconnect Nuki Web in the portal's integrations.",
+                permanent=True,
+            )
+        return used["token"]
 
     return provide
 
@@ -188,15 +205,9 @@ def nuki_web_setup(*, connection: NukiWebConnection) -> list[Lock]:
                 client.webhook_delete(connection.webhook_id)
         hook = client.webhook_register(webhook_url(connection), WEBHOOK_FEATURES)
         NukiWebConnection.objects.filter(pk=connection.pk).update(
-            webhook_id=str(hook.get("id", "")), webhook_secret=_enc(str(hook.get("secret", "")))
+            webhook_id=str(hook.get("id", "")), webhook_secret=str(hook.get("secret", ""))
         )
         return smartlocks_import(connection=connection, client=client)
-
-
-def _enc(value: str) -> str:
-    from portal.crypto import encrypt
-
-    return encrypt(value) if value else ""
 
 
 def smartlocks_import(*, connection: NukiWebConnection, client: NukiWebClient) -> list[Lock]:

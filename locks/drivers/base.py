@@ -31,6 +31,10 @@ class CodeSpec:
     valid_until: dt.datetime
 
 
+def _seconds(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(microsecond=0) if value is not None else None
+
+
 @dataclass(frozen=True)
 class LockCode:
     """A code as the lock reports it. `code` may be None where the lock hides it."""
@@ -42,10 +46,11 @@ class LockCode:
     valid_until: dt.datetime | None
 
     def matches(self, spec: CodeSpec) -> bool:
+        """Same digits and window, to the second (clouds drop sub-second parts)."""
         return (
             self.code == spec.code
-            and self.valid_from == spec.valid_from
-            and self.valid_until == spec.valid_until
+            and _seconds(self.valid_from) == _seconds(spec.valid_from)
+            and _seconds(self.valid_until) == _seconds(spec.valid_until)
         )
 
 

@@ -129,6 +129,7 @@ def keypad_body(
         "allowedFromTime": 0,
         "allowedUntilTime": 0,
         "enabled": True,
+        "remoteAllowed": False,  # a keypad code needs no remote access; required on create
     }
 
 
