@@ -98,12 +98,10 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
 
 
 def _stay_locks(booking: Booking) -> list[Lock]:
-    from locks.drivers import driver_class
-
     return [
         lock
         for lock in Lock.objects.filter(property=booking.property_id).order_by("pk")
-        if Capability.CODES in driver_class(lock.driver).capabilities
+        if Capability.CODES in lock.capabilities
     ]
 
 

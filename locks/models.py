@@ -146,7 +146,7 @@ class Lock(models.Model):
     def capabilities(self) -> frozenset[str]:
         from locks.drivers import driver_class
 
-        return driver_class(self.driver).capabilities
+        return driver_class(self.driver).capabilities_for(self)
 
 
 class CodeState(models.TextChoices):

@@ -112,6 +112,11 @@ class Driver:
     def __init__(self, lock: Lock):
         self.lock = lock
 
+    @classmethod
+    def capabilities_for(cls, lock: Lock) -> frozenset[str]:
+        """What this particular lock can do (a driver may narrow it, e.g. no keypad)."""
+        return cls.capabilities
+
     # Codes ---------------------------------------------------------------------------------
     def list_codes(self) -> list[LockCode]:
         raise DriverError("This lock cannot report its keypad codes.", permanent=True)

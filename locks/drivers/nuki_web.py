@@ -32,6 +32,12 @@ class NukiWebDriver(Driver):
         {Capability.CODES, Capability.ACTIONS, Capability.STATE, Capability.LOGS}
     )
 
+    @classmethod
+    def capabilities_for(cls, lock) -> frozenset[str]:
+        if lock.config.get("keypad") is False:
+            return cls.capabilities - {Capability.CODES}  # no keypad paired: no codes
+        return cls.capabilities
+
     def _client(self):
         from locks.nukiweb import client_for
 

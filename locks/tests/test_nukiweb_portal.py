@@ -241,3 +241,42 @@ def test_duplicate_code_on_the_lock_gets_a_new_code(world, prop, sim, commit, mo
     assert ac.code == "456789" and ac.state == "setting"
     owner = [a for a in sim.auths(lock.nuki_id) if a["name"] == "Owner's code"]
     assert owner and str(owner[0]["code"]) == "345678"  # never touched
+
+
+@pytest.mark.django_db
+def test_a_smartlock_without_keypad_gets_no_codes(world, prop, commit):
+    from bookings.services import BookingData, booking_upsert
+
+    no_keypad = Lock.objects.create(
+        organization=world.org,
+        property=prop,
+        name="No keypad",
+        driver="nuki_web",
+        nuki_id=1,
+        config={"keypad": False},
+    )
+    with_keypad = Lock.objects.create(
+        organization=world.org,
+        property=prop,
+        name="Keypad",
+        driver="nuki_web",
+        nuki_id=2,
+        config={"keypad": True},
+    )
+    assert "codes" not in no_keypad.capabilities and "actions" in no_keypad.capabilities
+    assert "codes" in with_keypad.capabilities
+    booking, _, _ = booking_upsert(
+        organization=world.org,
+        source="api",
+        data=BookingData(
+            external_id="K",
+            property=prop,
+            status="confirmed",
+            check_in=days_from_now(10),
+            check_out=days_from_now(11),
+        ),
+    )
+    grant = AccessGrant.objects.get(booking=booking)
+    assert list(
+        AccessCode.objects.filter(holder=grant.holder).values_list("lock_id", flat=True)
+    ) == [with_keypad.pk]
