@@ -137,3 +137,15 @@ def locks(world, prop):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def concurrent_db():
+    """For tests where the live server and the test thread use the database at the same time:
+    Django shares one in-memory SQLite connection between them, so these need PostgreSQL."""
+    from django.conf import settings
+
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        if REQUIRE_SERVICES:
+            pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
+        pytest.skip("needs PostgreSQL: the live server shares SQLite's in-memory connection")

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from locks.models import AccessCode, CodeState, Lock, ObservedCode
-from locks.sync.outbox import command_enqueue_sync
+from locks.sync.outbox import command_enqueue_sync, commands_enqueue_sync
 from portal.models import Organization
 
 
@@ -49,20 +49,22 @@ def _signal(ac: AccessCode) -> None:
     transaction.on_commit(lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac))
 
 
+def _next_state(ac: AccessCode, now: dt.datetime) -> str:
+    """The state a change leads to; `setting` and `removing` need a command."""
+    if is_due(ac, now):
+        return CodeState.SETTING
+    if ac.remote_id or ac.state in (CodeState.SETTING, CodeState.SET, CodeState.REMOVING):
+        return CodeState.REMOVING  # it is (or may be) on the lock but should not be now
+    return CodeState.PLANNED if ac.wanted else CodeState.REMOVED
+
+
 def _schedule(ac: AccessCode, now: dt.datetime) -> None:
     """Set the state the change leads to and queue a command when the lock must act now."""
-    if is_due(ac, now):
-        ac.state = CodeState.SETTING
+    ac.state = _next_state(ac, now)
+    if ac.state in (CodeState.SETTING, CodeState.REMOVING):
         command_enqueue_sync(access_code=ac)
-    elif ac.remote_id or ac.state in (CodeState.SETTING, CodeState.SET, CodeState.REMOVING):
-        # It is (or may be) on the lock but should not be now: take it off.
-        ac.state = CodeState.REMOVING
-        command_enqueue_sync(access_code=ac)
-    else:
-        ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
 
 
-@transaction.atomic
 def access_put(
     *,
     organization: Organization,
@@ -73,43 +75,62 @@ def access_put(
     valid_from: dt.datetime,
     valid_until: dt.datetime,
     now: dt.datetime | None = None,
+    new_holder: bool = False,
 ) -> list[AccessCode]:
     """Make `holder` hold `code` on exactly these locks in this window.
 
     Idempotent: putting the same thing twice changes nothing and queues nothing.
+    `new_holder=True` (a holder that cannot have codes yet) skips the reads, so a new booking
+    costs two inserts (codes, commands) whatever its number of locks.
     """
     now = now or timezone.now()
     push_after = valid_from - dt.timedelta(hours=organization.preload_hours)
     locks = list(locks)
-    existing = {
-        ac.lock_id: ac
-        for ac in AccessCode.objects.select_for_update().filter(holder=holder, lock__in=locks)
-    }
-    result = []
-    for lock in locks:
-        ac = existing.get(lock.pk)
-        desired = (code, name[:20], valid_from, valid_until, push_after, True)
-        if (
-            ac is not None
-            and (ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted)
-            == desired
-            and ac.state != CodeState.REMOVED
-        ):
+    with transaction.atomic(savepoint=False):
+        existing = (
+            {}
+            if new_holder
+            else {
+                ac.lock_id: ac
+                for ac in AccessCode.objects.select_for_update().filter(
+                    holder=holder, lock__in=locks
+                )
+            }
+        )
+        result, created, changed = [], [], []
+        for lock in locks:
+            ac = existing.get(lock.pk)
+            desired = (code, name[:20], valid_from, valid_until, push_after, True)
+            if (
+                ac is not None
+                and (ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted)
+                == desired
+                and ac.state != CodeState.REMOVED
+            ):
+                result.append(ac)
+                continue
+            if ac is None:
+                ac = AccessCode(organization=organization, lock=lock, holder=holder)
+                created.append(ac)
+            else:
+                changed.append(ac)
+            ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired
+            ac.updated_at = now
+            ac.last_error = ""
+            ac.state = _next_state(ac, now)
             result.append(ac)
-            continue
-        if ac is None:
-            ac = AccessCode(organization=organization, lock=lock, holder=holder)
-        ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired
-        ac.updated_at = now
-        ac.last_error = ""
-        if ac.pk is None:
+        AccessCode.objects.bulk_create(created)
+        for ac in changed:
             ac.save()
-        _schedule(ac, now)
-        ac.save()
-        _signal(ac)
-        result.append(ac)
-    gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
-    access_withdraw(holder=holder, queryset=gone, now=now)
+        due = [
+            ac for ac in created + changed if ac.state in (CodeState.SETTING, CodeState.REMOVING)
+        ]
+        commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
+        for ac in created + changed:
+            _signal(ac)
+        if not new_holder:
+            gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
+            access_withdraw(holder=holder, queryset=gone, now=now)
     return result
 
 

@@ -17,10 +17,24 @@ from locks.models import CommandKind, CommandStatus, Lock, LockCommand
 
 def dispatch(command_id: int, *, countdown: float = 0) -> None:
     """Queue the task that runs a command, once the surrounding transaction commits."""
-    from locks.tasks import run_command
+    dispatch_many([command_id], countdown=countdown)
+
+
+def dispatch_many(command_ids: list[int], *, countdown: float = 0) -> None:
+    """Queue several commands after commit, over one broker connection."""
+    if not command_ids:
+        return
+    ids, delay = list(command_ids), max(0.0, countdown)
 
     def _send() -> None:
-        run_command.apply_async((command_id,), countdown=max(0.0, countdown))
+        from locks.tasks import run_command
+
+        if len(ids) == 1:
+            run_command.apply_async((ids[0],), countdown=delay)
+            return
+        with run_command.app.producer_or_acquire() as producer:
+            for command_id in ids:
+                run_command.apply_async((command_id,), countdown=delay, producer=producer)
 
     transaction.on_commit(_send)
 
@@ -45,6 +59,27 @@ def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
     )
     dispatch(command.pk)
     return command
+
+
+
+def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCommand]:
+    """Queue sync commands for several codes at once. Codes in `fresh` were just created, so
+    no pending command can exist for them: one insert for all of them, no lookups."""
+    commands = [
+        LockCommand(
+            organization_id=ac.organization_id,
+            lock_id=ac.lock_id,
+            kind=CommandKind.SYNC_CODE,
+            access_code=ac,
+        )
+        for ac in access_codes
+        if ac.pk in fresh
+    ]
+    LockCommand.objects.bulk_create(commands)
+    dispatch_many([command.pk for command in commands])
+    return commands + [
+        command_enqueue_sync(access_code=ac) for ac in access_codes if ac.pk not in fresh
+    ]
 
 
 def command_enqueue_sync(*, access_code) -> LockCommand:

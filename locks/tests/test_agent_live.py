@@ -80,7 +80,7 @@ class AgentThread(threading.Thread):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_agent_serves_the_real_portal(world, live_server, tmp_path: Path) -> None:
+def test_agent_serves_the_real_portal(world, live_server, tmp_path: Path, concurrent_db) -> None:
     from locks.agents import agent_create
     from locks.drivers import CodeSpec, driver_for
     from locks.models import Lock

@@ -82,7 +82,7 @@ def test_reported_locks_appear_as_ble_agent_locks(world):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_driver_job_round_trip_through_the_long_poll(world, live_server):
+def test_driver_job_round_trip_through_the_long_poll(world, live_server, concurrent_db):
     import httpx
 
     agent, _, _, raw = enroll(world)

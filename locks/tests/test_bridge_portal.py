@@ -278,7 +278,9 @@ def test_unknown_callback_secrets_are_throttled(client, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_state_arrives_by_callback_from_the_simulator(world, sim, live_server, settings):
+def test_state_arrives_by_callback_from_the_simulator(
+    world, sim, live_server, settings, concurrent_db
+):
     """The simulator POSTs its callback to the live server when the lock moves."""
     settings.LATCHKEY_BRIDGE_CALLBACK_BASE = live_server.url
     from django.test.utils import CaptureQueriesContext  # noqa: F401

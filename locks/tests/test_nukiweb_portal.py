@@ -73,7 +73,7 @@ def oauth_connect(client, world, sim) -> NukiWebConnection:
 
 @pytest.mark.django_db(transaction=True)
 def test_connect_set_update_remove_with_webhook_confirmation(
-    world, prop, client, sim, live_server, settings
+    world, prop, client, sim, live_server, settings, concurrent_db
 ):
     settings.SITE_URL = live_server.url  # where the stand-in delivers its webhooks
     conn = oauth_connect(client, world, sim)
