@@ -153,6 +153,18 @@ class BookingSerializer(serializers.ModelSerializer):
         return AccessSerializer(access.get(booking.pk, []), many=True).data
 
 
+def _access_row(ac) -> dict:
+    return {
+        "lock": ac.lock_id,
+        "lock_name": ac.lock.name,
+        "code": ac.code,
+        "valid_from": ac.valid_from,
+        "valid_until": ac.valid_until,
+        "state": ac.state,
+        "last_error": ac.last_error,
+    }
+
+
 class BookingFilter(serializers.Serializer):
     property = serializers.IntegerField(required=False)
     status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
@@ -203,5 +215,9 @@ class BookingViewSet(
         booking, created, _changed = booking_upsert(
             organization=self.tenant.organization, source="api", data=incoming.validated_data
         )
-        body = BookingSerializer(booking, context=self.get_serializer_context()).data
+        context = self.get_serializer_context()
+        if created and getattr(booking, "_access", None) is not None:
+            # A new stay's codes were just written: answer from them, without reading back.
+            context["access"] = {booking.pk: [_access_row(ac) for ac in booking._access]}
+        body = BookingSerializer(booking, context=context).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

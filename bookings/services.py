@@ -93,16 +93,15 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
             setattr(booking, name, value)
         booking.updated_at = timezone.now()
         booking.save()
-    grant_sync(booking=booking)
+    booking._access = grant_sync(booking=booking, new=created)
     return booking, created, True
 
 
 def _stay_locks(booking: Booking) -> list[Lock]:
-    return [
-        lock
-        for lock in Lock.objects.filter(property=booking.property_id).order_by("pk")
-        if Capability.CODES in lock.capabilities
-    ]
+    """The stay's locks that take codes, row-locked so that two bookings cannot draw the same
+    free code at the same time."""
+    locks = Lock.objects.select_for_update().filter(property=booking.property_id).order_by("pk")
+    return [lock for lock in locks if Capability.CODES in lock.capabilities]
 
 
 def booking_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
@@ -139,24 +138,24 @@ def grant_redraw(*, grant_id: int, taken: str) -> AccessGrant | None:
     return grant_sync(booking=grant.booking, avoid={taken})
 
 
-@transaction.atomic
-def grant_sync(*, booking: Booking, avoid: set[str] | None = None) -> AccessGrant | None:
+@transaction.atomic(savepoint=False)
+def grant_sync(
+    *, booking: Booking, avoid: set[str] | None = None, new: bool = False
+) -> list | None:
     """Make the stay's grant and the desired codes on its locks follow the booking.
 
     Confirmed: one code for the stay, kept across date changes unless the new window would
     clash with another code on one of the locks. Tentative or cancelled: codes withdrawn.
     """
-    grant = AccessGrant.objects.select_for_update().filter(booking=booking).first()
+    grant = None if new else AccessGrant.objects.select_for_update().filter(booking=booking).first()
     if booking.status != BookingStatus.CONFIRMED:
         if grant is not None and grant.active:
             grant.active = False
             grant.save(update_fields=["active"])
-            access_withdraw(holder=grant.holder)
-        return grant
+            return access_withdraw(holder=grant.holder)
+        return None
     valid_from, valid_until = booking_window(booking)
     locks = _stay_locks(booking)
-    # Lock the stay's locks so two bookings cannot draw the same free code at the same time.
-    list(Lock.objects.select_for_update().filter(pk__in=[lock.pk for lock in locks]))
     holder = grant.holder if grant is not None else None
     in_use = codes_in_use(
         lock_ids=[lock.pk for lock in locks],
@@ -164,6 +163,7 @@ def grant_sync(*, booking: Booking, avoid: set[str] | None = None) -> AccessGran
         valid_until=valid_until,
         exclude_holder=holder,
     ) | (avoid or set())
+    created_grant = grant is None
     if grant is None:
         grant = AccessGrant.objects.create(
             organization=booking.organization,
@@ -177,7 +177,7 @@ def grant_sync(*, booking: Booking, avoid: set[str] | None = None) -> AccessGran
             grant.code = draw_code(avoid=in_use)
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True
         grant.save(update_fields=["code", "valid_from", "valid_until", "active"])
-    access_put(
+    return access_put(
         organization=booking.organization,
         holder=grant.holder,
         locks=locks,
@@ -185,5 +185,5 @@ def grant_sync(*, booking: Booking, avoid: set[str] | None = None) -> AccessGran
         name=_code_name(grant, booking),
         valid_from=valid_from,
         valid_until=valid_until,
+        new_holder=created_grant,
     )
-    return grant

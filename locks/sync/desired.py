@@ -40,7 +40,7 @@ def codes_in_use(
     foreign = ObservedCode.objects.filter(lock_id__in=lock_ids, access_code__isnull=True).exclude(
         code=""
     )
-    return set(ours.values_list("code", flat=True)) | set(foreign.values_list("code", flat=True))
+    return set(ours.values_list("code", flat=True).union(foreign.values_list("code", flat=True)))
 
 
 def _signal(ac: AccessCode) -> None:
@@ -134,7 +134,7 @@ def access_put(
     return result
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def access_withdraw(
     *, holder: str, queryset=None, now: dt.datetime | None = None
 ) -> list[AccessCode]:

@@ -61,7 +61,6 @@ def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
     return command
 
 
-
 def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCommand]:
     """Queue sync commands for several codes at once. Codes in `fresh` were just created, so
     no pending command can exist for them: one insert for all of them, no lookups."""
