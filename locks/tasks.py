@@ -39,9 +39,10 @@ def bridge_connect(bridge_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def sync_bridge_logs() -> int:
-    from locks import bridges
-    from locks.models import Bridge
+    from locks import bridges, nukiweb
+    from locks.models import Bridge, Lock, NukiWebConnection
     from locks.nuki.bridge import BridgeError
+    from locks.nuki.web import NukiWebError
 
     total = 0
     for bridge in Bridge.objects.filter(status=Bridge.Status.OK):
@@ -49,6 +50,14 @@ def sync_bridge_logs() -> int:
             total += bridges.bridge_log_sync(bridge=bridge)
         except BridgeError:
             continue  # an unreachable bridge is reported by its next action or import
+    ok_orgs = NukiWebConnection.objects.filter(status=NukiWebConnection.Status.OK).values(
+        "organization_id"
+    )
+    for lock in Lock.objects.filter(driver="nuki_web", organization_id__in=ok_orgs):
+        try:
+            total += nukiweb.nuki_web_log_sync(lock=lock)
+        except NukiWebError:
+            continue  # a broken connection raises its own alert
     return total
 
 

@@ -280,3 +280,26 @@ def test_a_smartlock_without_keypad_gets_no_codes(world, prop, commit):
     assert list(
         AccessCode.objects.filter(holder=grant.holder).values_list("lock_id", flat=True)
     ) == [with_keypad.pk]
+
+
+@pytest.mark.django_db
+def test_actions_and_log_reads_through_nuki_web(world, sim, commit):
+    from locks.nukiweb import nuki_web_log_sync
+
+    with commit():
+        world.api(world.write_key).post(
+            "/api/v1/nuki-web/", {"api_token": "api-token-123456"}, format="json"
+        )
+    lock = Lock.objects.filter(driver="nuki_web").order_by("nuki_id").first()
+    with commit():
+        res = world.api(world.write_key).post(
+            f"/api/v1/locks/{lock.pk}/actions/", {"action": "unlock"}, format="json"
+        )
+    assert res.status_code == 202
+    attempt = world.api(world.read_key).get(f"/api/v1/actions/{res.json()['id']}/").json()
+    assert attempt["state"] == "succeeded"
+    wait_for(lambda: sim.endpoint_calls("POST", "/smartlock/{smartlockId}/action") == 1)
+    wait_for(lambda: nuki_web_log_sync(lock=lock) > 0, what="log entry of the unlock")
+    assert nuki_web_log_sync(lock=lock) == 0  # read again: nothing twice
+    events = world.api(world.read_key).get(f"/api/v1/locks/{lock.pk}/events/").json()["results"]
+    assert any(e["source"] == "nuki web log" for e in events)
