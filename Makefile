@@ -35,6 +35,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/bridge_actions.py
+	$(BIN)/python bench/nukiweb_codes.py
 
 clean:
 	rm -rf var staticfiles
