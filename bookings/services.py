@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bookings.codes import draw_code
+from bookings.codes import NoCodeAvailable, draw_code
 from bookings.models import AccessGrant, Booking, BookingStatus
 from bookings.planning import stay_window
 from locks.drivers import Capability
 from locks.models import Lock
-from locks.sync.desired import access_put, access_withdraw, codes_in_use
+from locks.sync.desired import access_put, access_withdraw, codes_taken
 from portal.models import Organization
 from properties.models import Property
 
@@ -119,6 +119,21 @@ def booking_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
+def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
+    """Keep the stay's code when it is still free on its locks in the new window; otherwise
+    draw a fresh one. A handful of candidates are checked in one query."""
+    for _ in range(20):
+        candidates = [current] if current and current not in avoid else []
+        while len(candidates) < 6:
+            candidates.append(draw_code(avoid=avoid | set(candidates)))
+        taken = codes_taken(candidates=candidates, **where)
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+        avoid = avoid | taken
+    raise NoCodeAvailable("Could not find a free keypad code for this stay.")
+
+
 def _code_name(grant: AccessGrant, booking: Booking) -> str:
     """Name on the lock (at most 20 characters): our tag first, so it is unique and ours."""
     return f"LK{grant.pk} {booking.guest_name}".strip()[:20]
@@ -156,25 +171,25 @@ def grant_sync(
         return None
     valid_from, valid_until = booking_window(booking)
     locks = _stay_locks(booking)
-    holder = grant.holder if grant is not None else None
-    in_use = codes_in_use(
+    code = _free_code(
+        current=grant.code if grant is not None else None,
         lock_ids=[lock.pk for lock in locks],
         valid_from=valid_from,
         valid_until=valid_until,
-        exclude_holder=holder,
-    ) | (avoid or set())
+        exclude_holder=grant.holder if grant is not None else None,
+        avoid=avoid or set(),
+    )
     created_grant = grant is None
     if grant is None:
         grant = AccessGrant.objects.create(
             organization=booking.organization,
             booking=booking,
-            code=draw_code(avoid=in_use),
+            code=code,
             valid_from=valid_from,
             valid_until=valid_until,
         )
     else:
-        if grant.code in in_use:
-            grant.code = draw_code(avoid=in_use)
+        grant.code = code
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True
         grant.save(update_fields=["code", "valid_from", "valid_until", "active"])
     return access_put(

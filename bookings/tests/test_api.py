@@ -213,3 +213,17 @@ def test_list_filters(world, prop, locks, commit):
     assert api.get(URL, {"start": "soon"}).status_code == 400
     # The outsider's key sees none of them.
     assert world.api(world.outsider_key).get(URL).json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_hand_built_body_matches_the_documented_serializer(world, prop, locks, commit):
+    from bookings.api import BookingSerializer, booking_body
+    from bookings.selectors import access_by_booking
+
+    post(world, body(prop, check_in_time="14:30"), commit)
+    booking = Booking.objects.get()
+    access = access_by_booking([booking])
+    documented = BookingSerializer(booking, context={"access": access}).data
+    assert json.loads(json.dumps(booking_body(booking, access[booking.pk]))) == json.loads(
+        json.dumps(documented)
+    )

@@ -19,26 +19,30 @@ def is_due(ac: AccessCode, now: dt.datetime) -> bool:
     return ac.wanted and ac.push_after <= now < ac.valid_until
 
 
-def codes_in_use(
+def codes_taken(
     *,
     lock_ids: Iterable[int],
     valid_from: dt.datetime,
     valid_until: dt.datetime,
+    candidates: Iterable[str],
     exclude_holder: str | None = None,
 ) -> set[str]:
-    """Codes that may not be reused on these locks in this window: ours whose window overlaps,
-    and every code found on the locks that we did not create (their windows are not trusted)."""
-    lock_ids = list(lock_ids)
+    """Which of `candidates` may not be used on these locks in this window: ours whose window
+    overlaps, and every code found on the locks that we did not create (their windows are not
+    trusted). One query, answering at most len(candidates) rows however many codes the locks
+    hold."""
+    lock_ids, candidates = list(lock_ids), list(candidates)
     ours = AccessCode.objects.filter(
         lock_id__in=lock_ids,
         wanted=True,
+        code__in=candidates,
         valid_from__lt=valid_until,
         valid_until__gt=valid_from,
     )
     if exclude_holder:
         ours = ours.exclude(holder=exclude_holder)
-    foreign = ObservedCode.objects.filter(lock_id__in=lock_ids, access_code__isnull=True).exclude(
-        code=""
+    foreign = ObservedCode.objects.filter(
+        lock_id__in=lock_ids, access_code__isnull=True, code__in=candidates
     )
     return set(ours.values_list("code", flat=True).union(foreign.values_list("code", flat=True)))
 

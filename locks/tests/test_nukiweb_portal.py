@@ -219,8 +219,10 @@ def test_duplicate_code_on_the_lock_gets_a_new_code(world, prop, sim, commit, mo
     sim.add_foreign_auth(lock.nuki_id, "Owner's code", code=345678, notify=False)
     import bookings.services as services
 
-    draws = iter(["345678", "456789"])
-    monkeypatch.setattr(services, "draw_code", lambda avoid=(): next(draws))
+    sequence = ["345678", "456789", "567891", "678912", "789123", "891234", "912345", "234567"]
+    monkeypatch.setattr(
+        services, "draw_code", lambda avoid=(): next(c for c in sequence if c not in avoid)
+    )
     from bookings.services import BookingData, booking_upsert
 
     with commit():
