@@ -12,6 +12,15 @@ def run_command(command_id: int) -> str:
     return runner.command_run(command_id=command_id)
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def run_commands(command_ids: list[int]) -> str:
+    """Several commands sent as one message: hand all but the first to other workers (locks
+    act in parallel), run the first here."""
+    for command_id in command_ids[1:]:
+        run_command.delay(command_id)
+    return runner.command_run(command_id=command_ids[0])
+
+
 @shared_task(ignore_result=True)
 def sweep_commands() -> dict:
     return outbox.sweep()
