@@ -13,12 +13,11 @@ def run_command(command_id: int) -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def run_commands(command_ids: list[int]) -> str:
-    """Several commands sent as one message: hand all but the first to other workers (locks
-    act in parallel), run the first here."""
-    for command_id in command_ids[1:]:
-        run_command.delay(command_id)
-    return runner.command_run(command_id=command_ids[0])
+def run_commands(command_ids: list[int]) -> list[str]:
+    """Several commands sent as one message (one per transaction), run one after the other.
+    Each is claimed on its own, so a lock that is busy simply leaves its command to the next
+    dispatch or the sweep."""
+    return [runner.command_run(command_id=command_id) for command_id in command_ids]
 
 
 @shared_task(ignore_result=True)

@@ -21,8 +21,8 @@ def dispatch(command_id: int, *, countdown: float = 0) -> None:
 
 
 def dispatch_many(command_ids: list[int], *, countdown: float = 0) -> None:
-    """Queue several commands after commit as ONE broker message: publishing costs more CPU
-    than the rest of a booking's work, so the web process sends one and the worker fans out."""
+    """Queue several commands after commit as ONE broker message: publishing a message costs
+    more CPU than the rest of a booking's database work, on the web side and the worker's."""
     if not command_ids:
         return
     ids, delay = list(command_ids), max(0.0, countdown)
