@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 LOG_DIR = Path(tempfile.gettempdir()) / "latchkey-bench"  # server logs, outside the repo
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS = "redis://127.0.0.1:6379"
+# LATCHKEY_BENCH_REDIS points the benchmarks at another Redis server (say, one of their own
+# while tests use the default one): they flush the databases they use.
+REDIS = os.environ.get("LATCHKEY_BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # 4 sync workers (one request per process) beat 2 workers x 4 threads on this 2-core box for

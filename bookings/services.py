@@ -79,10 +79,11 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     fields = data.fields()
     created = booking is None
     if created:
-        with transaction.atomic():
-            booking = Booking.objects.create(
-                organization=organization, source=source, external_id=data.external_id, **fields
-            )
+        # No savepoint: a concurrent delivery that created it first makes this whole
+        # transaction fail, and booking_upsert runs it again (then as an update).
+        booking = Booking.objects.create(
+            organization=organization, source=source, external_id=data.external_id, **fields
+        )
     else:
         current = {name: getattr(booking, name) for name in fields}
         current["property"] = booking.property_id

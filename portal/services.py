@@ -117,7 +117,9 @@ def alert_raise(
         )
 
 
-def alert_resolve(*, organization: Organization, kind: str, subject: str) -> int:
+def alert_resolve(*, organization: Organization | int, kind: str, subject: str) -> int:
+    """Resolve open alerts on `subject`. `organization` may be an id: callers on hot paths
+    (the worker recording a code) hold only the id and should not load the row for this."""
     return Alert.objects.filter(
         organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
     ).update(resolved_at=timezone.now())

@@ -9,7 +9,7 @@ import random
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
@@ -95,21 +95,22 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
     now = now or timezone.now()
     lease = dt.timedelta(seconds=settings.LATCHKEY_COMMAND_LEASE_SECONDS)
     with transaction.atomic():
+        # The command's lock row, locked, in one statement (only the lock row: `of`).
         lock_id = (
-            LockCommand.objects.filter(pk=command_id, status=CommandStatus.PENDING)
-            .values_list("lock_id", flat=True)
+            Lock.objects.select_for_update(of=("self",))
+            .filter(commands__pk=command_id, commands__status=CommandStatus.PENDING)
+            .values_list("pk", flat=True)
             .first()
         )
         if lock_id is None:
             return None
-        Lock.objects.select_for_update().filter(pk=lock_id).first()
+        # The lock row is held, so "no other command of this lock is running" cannot change
+        # before the update: the check rides along in the same statement.
         busy = LockCommand.objects.filter(
             lock_id=lock_id, status=CommandStatus.RUNNING, lease_until__gt=now
-        ).exists()
-        if busy:
-            return None
+        )
         claimed = LockCommand.objects.filter(
-            pk=command_id, status=CommandStatus.PENDING, next_attempt_at__lte=now
+            ~Exists(busy), pk=command_id, status=CommandStatus.PENDING, next_attempt_at__lte=now
         ).update(
             status=CommandStatus.RUNNING,
             claimed_at=now,
@@ -132,7 +133,8 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def dispatch_next_for_lock(*, lock_id: int) -> None:
-    """After a command ends, start the next due one for the same lock (they wait their turn)."""
+    """After a command ends, start the next due one for the same lock (they wait their turn).
+    Call it inside the transaction that ends the command: the message goes out after commit."""
     next_id = (
         LockCommand.objects.filter(
             lock_id=lock_id, status=CommandStatus.PENDING, next_attempt_at__lte=timezone.now()

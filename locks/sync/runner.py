@@ -57,7 +57,7 @@ def command_run(*, command_id: int) -> str:
             ),
         )
     else:
-        outcome = _succeed(command)
+        return _succeed(command)  # ends the command and starts the next in one transaction
     with transaction.atomic():
         dispatch_next_for_lock(lock_id=command.lock_id)
     return outcome
@@ -87,7 +87,7 @@ def _spec(ac: AccessCode) -> CodeSpec:
 
 
 def _sync_code(command: LockCommand) -> None:
-    ac = AccessCode.objects.get(pk=command.access_code_id)
+    ac = command.access_code  # read by the claim, after it committed
     driver = driver_for(command.lock)
     spec = _spec(ac)
     snapshot = ac.desired_snapshot()
@@ -145,7 +145,7 @@ def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed:
     ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
     from portal.services import alert_resolve
 
-    alert_resolve(organization=ac.organization, kind="code_failed", subject=f"code:{ac.pk}")
+    alert_resolve(organization=ac.organization_id, kind="code_failed", subject=f"code:{ac.pk}")
 
     def _send() -> None:
         from locks.signals import access_code_state_changed
@@ -180,13 +180,21 @@ def _still_ours(command: LockCommand):
     )
 
 
+# A lock that answered this recently is not marked seen again on every command (a burst of
+# codes would write its row once per code).
+SEEN_REFRESH = dt.timedelta(seconds=30)
+
+
 def _succeed(command: LockCommand) -> str:
     now = timezone.now()
+    lock = command.lock
     with transaction.atomic():
         _still_ours(command).update(
             status=CommandStatus.SUCCEEDED, finished_at=now, lease_until=None, reason="", fix=""
         )
-        Lock.objects.filter(pk=command.lock_id).update(online=True, last_seen_at=now)
+        if not (lock.online and lock.last_seen_at and now - lock.last_seen_at < SEEN_REFRESH):
+            Lock.objects.filter(pk=command.lock_id).update(online=True, last_seen_at=now)
+        dispatch_next_for_lock(lock_id=command.lock_id)
     return "succeeded"
 
 
