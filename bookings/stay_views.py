@@ -13,6 +13,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.dateformat import format as date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -116,8 +117,6 @@ def stay_open_door(request, token: str):
         params = dict(exc.params)
         if exc.reason == "too_early":
             with translation.override(language):
-                from django.utils.dateformat import format as date_format
-
                 local = link.grant.valid_from.astimezone(link.grant.booking.property.tz)
                 params["valid_from"] = date_format(local, DATETIME_FORMATS[language])
         extra = {"error": message(language, exc.reason, **params)}
