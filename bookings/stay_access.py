@@ -27,6 +27,9 @@ from portal.verifiers import Prompt, VerificationUnavailable
 OPEN_ACTION = "unlatch"  # Nuki's "open": unlocks and pulls the latch
 CHALLENGE_TTL = dt.timedelta(minutes=10)
 CHALLENGE_ATTEMPTS = 5
+# An opening still pending this long after it expired will never run (the runner cancels late
+# actions): the page says it failed instead of waiting for ever (e.g. no worker is running).
+STALE_AFTER = dt.timedelta(seconds=15)
 
 
 class OpenRefused(Exception):
@@ -232,5 +235,7 @@ def opening_status(*, link: StayLink, ref: str) -> tuple[str, str] | None:
     if command.status == CommandStatus.SUCCEEDED:
         return "opened", command.lock.name
     if command.status == CommandStatus.FAILED:
+        return "failed", command.lock.name
+    if command.expires_at and timezone.now() > command.expires_at + STALE_AFTER:
         return "failed", command.lock.name
     return "pending", command.lock.name

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bookings.models import StayLink
 from bookings.stay_access import (
+    CHALLENGE_TTL,
     OpenRefused,
     StepUpStarted,
     opening_ref,
@@ -73,6 +74,7 @@ def _page(request, link: StayLink, *, language: str, status: int = 200, **extra)
                 "page": page,
                 "token": request.resolver_match.kwargs["token"],
                 "datetime_format": DATETIME_FORMATS[language],
+                "step_up_minutes": int(CHALLENGE_TTL.total_seconds() // 60),
                 **extra,
             },
             status=status,

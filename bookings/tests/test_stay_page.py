@@ -589,3 +589,22 @@ def test_guessing_links_is_rate_limited(world, prop, locks, commit, settings):
         # Past the limit even a valid token answers 429 from that address: no oracle.
         assert client.get(f"/stay/{token}/").status_code == 429
         assert Client(REMOTE_ADDR="10.1.2.3").get(f"/stay/{token}/").status_code == 200
+
+
+def test_an_opening_no_worker_ran_is_reported_as_failed_not_pending_for_ever(
+    world, prop, locks, commit
+):
+    _, _, token = stay(world, prop, commit)
+    _, _, other_token = stay(world, prop, commit, external_id="S-2")
+    client = Client()
+    with time_machine.travel(local(2027, 3, 27, 16, 0), tick=False) as traveller:
+        html = client.get(f"/stay/{token}/").content.decode()
+        response = open_door(client, token, html)  # not committed: no worker runs it
+        assert lock_actions().get().status == CommandStatus.PENDING
+        location = response["Location"]
+        assert "Opening Building door" in client.get(location).content.decode()
+        # The reference is bound to its link: another stay's link cannot read it.
+        assert client.get(location.replace(token, other_token)).status_code == 404
+        traveller.shift(dt.timedelta(seconds=80))
+        late = client.get(location).content.decode()
+    assert "Building door could not be opened" in late and 'http-equiv="refresh"' not in late
