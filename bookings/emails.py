@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail
-from bookings.stay_links import TOKEN_MARK, expand_token, stay_url
+from bookings.stay_links import TOKEN_MARK, expand_token, stay_link_rotated_since, stay_url
 from locks.models import AccessCode, CodeState
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ def access_email_send(*, grant_id: int, force: bool = False) -> GuestEmail | Non
                 grant.valid_from,
                 grant.valid_until,
             )
+            # A stay cancelled and confirmed again has a new stay link: the guest needs it.
+            and not stay_link_rotated_since(grant=grant, moment=previous.created_at)
         ):
             return None
         kind = GuestEmail.Kind.UPDATED if previous else GuestEmail.Kind.ACCESS

@@ -75,6 +75,10 @@ def stay_link_rotate(*, grant_id: int) -> bool:
     )
 
 
+def stay_link_rotated_since(*, grant: AccessGrant, moment: dt.datetime) -> bool:
+    return StayLink.objects.filter(grant=grant, rotated_at__gt=moment).exists()
+
+
 def stay_link_resolve(*, token: str) -> StayLink | None:
     """The link a token names, with everything the page shows, or None. The lookup is by
     the token's hash (an index hit), so its timing tells nothing about other tokens."""

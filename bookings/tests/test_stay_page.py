@@ -608,3 +608,39 @@ def test_an_opening_no_worker_ran_is_reported_as_failed_not_pending_for_ever(
         traveller.shift(dt.timedelta(seconds=80))
         late = client.get(location).content.decode()
     assert "Building door could not be opened" in late and 'http-equiv="refresh"' not in late
+
+
+def test_a_stay_confirmed_again_after_cancelling_gets_an_email_with_the_new_link(
+    world, prop, locks, commit
+):
+    def upsert(status):
+        with commit():
+            booking_upsert(
+                organization=world.org,
+                source="api",
+                data=BookingData(
+                    external_id="R-1",
+                    property=prop,
+                    status=status,
+                    check_in=days_from_now(0),
+                    check_out=days_from_now(2),
+                    guest_email="anna@example.com",
+                ),
+            )
+
+    def link_in(message):
+        return re.search(r"/stay/([A-Za-z0-9_-]{43})/", message.body).group(1)
+
+    upsert(BookingStatus.CONFIRMED)
+    assert len(mail.outbox) == 1
+    first = link_in(mail.outbox[0])
+    upsert(BookingStatus.CANCELLED)
+    assert Client().get(f"/stay/{first}/").status_code == 404
+    upsert(BookingStatus.CONFIRMED)  # same dates: only the link is new
+    assert len(mail.outbox) == 2
+    second = link_in(mail.outbox[1])
+    assert second != first
+    assert Client().get(f"/stay/{second}/").status_code == 200
+    assert Client().get(f"/stay/{first}/").status_code == 404
+    upsert(BookingStatus.CONFIRMED)  # a replay sends nothing more
+    assert len(mail.outbox) == 2
