@@ -5,4 +5,5 @@ class BookingsConfig(AppConfig):
     name = "bookings"
 
     def ready(self) -> None:
-        from bookings import receivers  # noqa: F401  (connects to the locks app's signals)
+        # Receivers of the locks app's signals; the stay link's receiver; the email verifier.
+        from bookings import receivers, stay_links, verifiers  # noqa: F401

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail
+from bookings.stay_links import TOKEN_MARK, expand_token, stay_link_rotated_since, stay_url
 from locks.models import AccessCode, CodeState
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def access_email_send(*, grant_id: int, force: bool = False) -> GuestEmail | Non
                 grant.valid_from,
                 grant.valid_until,
             )
+            # A stay cancelled and confirmed again has a new stay link: the guest needs it.
+            and not stay_link_rotated_since(grant=grant, moment=previous.created_at)
         ):
             return None
         kind = GuestEmail.Kind.UPDATED if previous else GuestEmail.Kind.ACCESS
@@ -85,6 +88,7 @@ def _render(grant: AccessGrant, kind: str) -> GuestEmail:
             "valid_until": grant.valid_until.astimezone(tz),
             "timezone": prop.timezone,
             "updated": kind == GuestEmail.Kind.UPDATED,
+            "stay_url": stay_url(TOKEN_MARK),  # the real token only in the message sent
         }
         subject = SUBJECTS[(language, kind)].format(property=prop.name)
         text = render_to_string(f"emails/access.{language}.txt", context)
@@ -106,11 +110,13 @@ def _render(grant: AccessGrant, kind: str) -> GuestEmail:
 def _deliver(email: GuestEmail) -> None:
     message = EmailMultiAlternatives(
         subject=email.subject,
-        body=email.body_text,
+        body=expand_token(booking_id=email.booking_id, text=email.body_text),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
     )
-    message.attach_alternative(email.body_html, "text/html")
+    message.attach_alternative(
+        expand_token(booking_id=email.booking_id, text=email.body_html), "text/html"
+    )
     try:
         message.send()
     except Exception as exc:  # SMTP down: keep the row, show the error, allow a resend

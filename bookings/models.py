@@ -108,3 +108,44 @@ class GuestEmail(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["organization", "-created_at"])]
+
+
+class StayLink(models.Model):
+    """The private link to a guest's stay page: one per grant, stable across re-sent emails.
+
+    Only the nonce the token is derived from (with the installation's key) and a SHA-256 of the
+    token are stored: a database dump alone opens no stay page. Rotating the nonce (the grant
+    was cancelled) kills every copy of the link.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    grant = models.OneToOneField(AccessGrant, on_delete=models.CASCADE, related_name="stay_link")
+    nonce = models.CharField(max_length=32)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+
+class StepUpChallenge(models.Model):
+    """One step-up verification of a stay's guest (e.g. an emailed one-time code), good for
+    one opening. The verifier keeps only a keyed hash of any secret it sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the answer"
+        PASSED = "passed", "Passed (used for one opening)"
+        FAILED = "failed", "Too many wrong answers"
+        SUPERSEDED = "superseded", "Replaced by a newer challenge"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="challenges")
+    verifier = models.CharField(max_length=32)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    secret_hash = models.CharField(max_length=64, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True, help_text="The verifier's own state.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    passed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["grant", "status", "-created_at"])]

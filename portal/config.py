@@ -74,6 +74,13 @@ def _url(raw: str) -> str:
     return raw
 
 
+def _rate(raw: str) -> str:
+    num, slash, period = raw.strip().partition("/")
+    if not (num.isdigit() and slash and period[:1] in ("s", "m", "h", "d")):
+        raise ValueError("expected a rate such as 10/h (per s, m, h or d)")
+    return raw.strip()
+
+
 def _list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -96,6 +103,10 @@ def get_str(name: str, default: str) -> str:
 
 def get_url(name: str, default: str) -> str:
     return _parse(name, _url, default)
+
+
+def get_rate(name: str, default: str) -> str:
+    return _parse(name, _rate, default)
 
 
 def get_list(name: str, default: list[str]) -> list[str]:

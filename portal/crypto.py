@@ -48,3 +48,14 @@ class EncryptedTextField(models.TextField):
         if value in (None, ""):
             return value
         return encrypt(value)
+
+
+def keyed_digest(purpose: str, message: bytes) -> bytes:
+    """HMAC-SHA256 under the installation's key, per purpose: for tokens the portal can
+    re-derive (the guest's stay link) and for short codes that must not be brute-forced from a
+    database dump alone (a plain hash of six digits would be)."""
+    import hmac
+
+    material = settings.LATCHKEY_ENCRYPTION_KEY or settings.SECRET_KEY
+    key = hashlib.sha256(f"latchkey-{purpose}:".encode() + material.encode()).digest()
+    return hmac.new(key, message, hashlib.sha256).digest()

@@ -229,6 +229,13 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The guest's stay page (/stay/<token>/): how long the link lives after check-out, and rate
+# limits per link and per client address (N/s, N/m, N/h or N/d).
+LATCHKEY_STAY_LINK_GRACE_HOURS = config.get_float("LATCHKEY_STAY_LINK_GRACE_HOURS", 6.0)
+LATCHKEY_STAY_OPEN_RATE = config.get_rate("LATCHKEY_STAY_OPEN_RATE", "10/h")
+LATCHKEY_STAY_IP_RATE = config.get_rate("LATCHKEY_STAY_IP_RATE", "30/h")
+LATCHKEY_STAY_MISS_RATE = config.get_rate("LATCHKEY_STAY_MISS_RATE", "20/h")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -37,3 +37,44 @@ def note_failed_authentication(request) -> bool:
         throttle.cache.set(key, 1, duration)
         count = 1
     return count > num
+
+
+def client_ip(request) -> str:
+    """The client's address as the web server saw it (a proxy in front sets REMOTE_ADDR)."""
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'10/h' -> (10, 3600); the same notation as DRF's throttle rates."""
+    num, _, period = rate.partition("/")
+    return int(num), _PERIODS[period.strip()[:1]]
+
+
+def rate_exceeded(*, key: str, rate: str) -> bool:
+    """Count one hit for `key` in a fixed window; True once more than the rate allows.
+
+    For pages outside DRF (the guest's stay page). Atomic with a shared cache (Redis), so
+    several web processes count together.
+    """
+    from django.core.cache import cache
+
+    num, duration = parse_rate(rate)
+    cache_key = f"ratelimit:{key}"
+    cache.add(cache_key, 0, duration)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, duration)
+        count = 1
+    return count > num
+
+
+def rate_reached(*, key: str, rate: str) -> bool:
+    """True when `key` has already used up its rate (counts nothing)."""
+    from django.core.cache import cache
+
+    num, _ = parse_rate(rate)
+    return (cache.get(f"ratelimit:{key}") or 0) >= num

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
+from bookings.stay_views import stay_open_door, stay_opening, stay_page
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
@@ -42,6 +43,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("stay/<str:token>/", stay_page, name="stay"),
+    path("stay/<str:token>/open/", stay_open_door, name="stay-open"),
+    path("stay/<str:token>/opening/<str:ref>/", stay_opening, name="stay-opening"),
     path("", booking_views.home, name="home"),
     path("o/<slug:slug>/", booking_views.dashboard, name="dashboard"),
     path("o/<slug:slug>/emails/", booking_views.emails, name="emails"),

@@ -23,6 +23,9 @@ class PropertySerializer(serializers.ModelSerializer):
             "external_ref",
             "address",
             "house_instructions",
+            "step_up_verifier",
+            "step_up_from",
+            "step_up_until",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
@@ -30,6 +33,20 @@ class PropertySerializer(serializers.ModelSerializer):
             "lead_minutes": {"max_value": 7 * 24 * 60},
             "lag_minutes": {"max_value": 7 * 24 * 60},
         }
+
+    def validate(self, attrs):
+        def value(name):
+            if name in attrs:
+                return attrs[name]
+            return getattr(self.instance, name, None) if self.instance is not None else None
+
+        start, end = value("step_up_from"), value("step_up_until")
+        if (start is None) != (end is None):
+            missing = "step_up_until" if end is None else "step_up_from"
+            raise serializers.ValidationError(
+                {missing: ["Give both step-up times, or neither (always)."]}
+            )
+        return attrs
 
     def validate_external_ref(self, value: str) -> str:
         value = value.strip()

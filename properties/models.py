@@ -21,6 +21,15 @@ def validate_timezone(value: str) -> None:
         ) from None
 
 
+def validate_verifier(value: str) -> None:
+    from portal import verifiers
+
+    if value and value not in verifiers.names():
+        raise ValidationError(
+            f"Unknown verifier {value!r}; use one of: {', '.join(verifiers.names())}."
+        )
+
+
 class Property(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="properties"
@@ -38,6 +47,22 @@ class Property(models.Model):
         default=0, help_text="The code keeps working this many minutes after check-out."
     )
     external_ref = models.CharField(max_length=120, blank=True, default="")
+    # Step-up before a guest opens the door from the stay page: which verifier (blank: none),
+    # and when, in local time. No times: always; from > until wraps midnight (22:00-06:00).
+    step_up_verifier = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[validate_verifier],
+        help_text="Confirm before a guest opens the door from the stay page: blank for never, "
+        "or a verifier such as email_code (a one-time code sent by email).",
+    )
+    step_up_from = models.TimeField(
+        null=True, blank=True, help_text="Local time the step-up starts (e.g. 22:00)."
+    )
+    step_up_until = models.TimeField(
+        null=True, blank=True, help_text="Local time the step-up ends (e.g. 06:00)."
+    )
     created_at = models.DateTimeField(default=djtz.now)
 
     class Meta:
@@ -57,3 +82,21 @@ class Property(models.Model):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def clean(self) -> None:
+        if (self.step_up_from is None) != (self.step_up_until is None):
+            missing = "step_up_until" if self.step_up_until is None else "step_up_from"
+            raise ValidationError({missing: "Give both step-up times, or neither (always)."})
+
+    def step_up_required(self, at: dt.datetime) -> bool:
+        """Whether opening the door at `at` needs the step-up verifier, judged by the local
+        wall clock (so "after 22:00" means 22:00 at the property, on DST days too)."""
+        if not self.step_up_verifier:
+            return False
+        start, end = self.step_up_from, self.step_up_until
+        if start is None or end is None or start == end:
+            return True
+        local = at.astimezone(self.tz).time()
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end

@@ -36,6 +36,12 @@ PUBLIC = {
     "agent-jobs",
     "agent-job-result",
     "agent-events",
+    # The guest's stay page: public by an unguessable token (only its hash is stored) naming one
+    # stay; no organization or object id in the URL; tested in bookings/tests/test_stay_page.py
+    # (unknown and other stays' tokens 404, rate limits, CSRF, expiry 410).
+    "stay",
+    "stay-open",
+    "stay-opening",
 }
 PAGE_POST_ROUTES = {"nuki-web-connect"}  # POST-only pages that take the organization's slug
 

@@ -31,6 +31,8 @@ def start_django(**env):
         ("LATCHKEY_SWEEP_SECONDS", "soon"),
         ("LATCHKEY_COMMAND_MAX_ATTEMPTS", "-3"),
         ("CELERY_BROKER_URL", "redis"),
+        ("LATCHKEY_STAY_OPEN_RATE", "ten per hour"),
+        ("LATCHKEY_STAY_IP_RATE", "10/fortnight"),
     ],
 )
 def test_bad_configuration_stops_start_up_naming_the_variable(name, value):

@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
+from bookings.stay_links import stay_link_token, stay_url
 from locks.models import Lock
 from locks.services import lock_create
 from portal.models import Organization, Role
@@ -51,6 +53,10 @@ class Command(BaseCommand):
                 "house_instructions": "The building door is on the left. Flat 4, second floor.",
                 "lead_minutes": 30,
                 "lag_minutes": 30,
+                # The stay page asks for an emailed code before opening at night.
+                "step_up_verifier": "email_code",
+                "step_up_from": dt.time(22, 0),
+                "step_up_until": dt.time(6, 0),
             },
         )
         if not Lock.objects.filter(property=prop).exists():
@@ -95,3 +101,10 @@ class Command(BaseCommand):
         self.stdout.write(f"email: {DEMO_EMAIL}")
         self.stdout.write(f"password: {password}")
         self.stdout.write(f"API key (write): {api_key}")
+        first = AccessGrant.objects.filter(
+            booking__organization=org, booking__external_id="demo-1001"
+        )
+        if first.exists():
+            self.stdout.write(
+                f"Guest stay page (Anna): {stay_url(stay_link_token(grant=first.get()))}"
+            )
