@@ -232,9 +232,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "locks.tasks.reconcile_all",
         "schedule": timedelta(seconds=LATCHKEY_RECONCILE_SECONDS),
     },
-    "poll-ical-feeds": {
+    "poll-ical-feeds": {  # queues the feeds that are due; each is due every POLL_SECONDS
         "task": "bookings.ical.tasks.poll_due_feeds",
-        "schedule": timedelta(seconds=60),
+        "schedule": timedelta(seconds=min(60.0, LATCHKEY_ICAL_POLL_SECONDS)),
     },
     "alert-codes-not-set": {
         "task": "bookings.tasks.alert_unset_codes",
