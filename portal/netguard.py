@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -137,6 +138,8 @@ class Guard:
     allow_private: bool = False
     resolver: Resolver = _system_resolver
     trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
+    # TLS verification: True (the system's CAs) or an ssl.SSLContext (tests with their own CA).
+    verify: bool | ssl.SSLContext = True
 
     @classmethod
     def default(cls) -> Guard:
@@ -232,14 +235,16 @@ def fetch(
     guard = guard or Guard.default()
     deadline = time.monotonic() + timeout
     current = url
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=True) as client:
-        for _hop in range(max_redirects + 1):
-            target = guard.check(current)
+    for _hop in range(max_redirects + 1):
+        target = guard.check(current)
+        # A fresh client per hop: a pooled connection made (and TLS-verified) for one host
+        # must not be reused for another host that resolves to the same address.
+        with httpx.Client(trust_env=False, follow_redirects=False, verify=guard.verify) as client:
             response = _get(client, target, headers or {}, max_bytes, deadline)
-            if response.status in REDIRECTS and "location" in response.headers:
-                current = urljoin(current, response.headers["location"])
-                continue
-            return response
+        if response.status in REDIRECTS and "location" in response.headers:
+            current = urljoin(current, response.headers["location"])
+            continue
+        return response
     raise FetchError(f"Too many redirects (more than {max_redirects}).", permanent=True)
 
 

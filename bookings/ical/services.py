@@ -66,6 +66,8 @@ def feed_create(
     if property.organization_id != organization.pk:
         raise ServiceError("No such property.", field="property")
     url = (url or "").strip()
+    if url[:9].lower() == "webcal://":  # calendar apps' name for the same https link
+        url = "https://" + url[9:]
     try:
         netguard.check_url(url, guard=guard)
     except netguard.UnsafeURL as exc:

@@ -534,3 +534,12 @@ def test_fetch_now_runs_the_fetch_and_is_rate_limited(
     assert api.post(f"/api/v1/ical-feeds/{feed.pk}/fetch/").status_code == 429
     shown = api.get(f"/api/v1/ical-feeds/{feed.pk}/").json()
     assert shown["status"] == "ok" and shown["stay_count"] == 1
+
+
+@pytest.mark.django_db
+def test_webcal_links_are_taken_as_https(world, prop, settings):
+    settings.LATCHKEY_ALLOW_PRIVATE_URLS = True
+    from bookings.ical.services import feed_create
+
+    feed = feed_create(organization=world.org, property=prop, url="webcal://127.0.0.1:9/x.ics")
+    assert feed.url == "https://127.0.0.1:9/x.ics"

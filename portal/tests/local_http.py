@@ -27,7 +27,8 @@ class Seen:
 
 
 class LocalServer:
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", *, tls=None):
+        """`tls`: an ssl.SSLContext with the server's certificate, to speak https."""
         self.answers: dict[str, Answer] = {}
         self.requests: list[Seen] = []
         server = self
@@ -77,13 +78,16 @@ class LocalServer:
                 pass  # a client that hangs up early (size cap, timeout) is expected here
 
         self.httpd = Server((host, 0), Handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.httpd.daemon_threads = True
         self.host = host
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        return f"http://{host or self.host}:{self.port}{path}"
+        return f"{self.scheme}://{host or self.host}:{self.port}{path}"
 
     def __enter__(self) -> LocalServer:
         self.thread.start()

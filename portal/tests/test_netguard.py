@@ -212,3 +212,31 @@ def test_proxy_variables_are_ignored(monkeypatch):
             server.url("/feed.ics"), guard=strict(trusted=LOOPBACK_AS_INTERNET)
         )
     assert response.body == b"direct"
+
+
+def test_https_goes_to_the_checked_address_and_still_verifies_the_host_name():
+    """The connection is pinned to the checked IP, yet TLS checks the certificate against the
+    name in the URL (SNI), with a test CA standing in for the public ones."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("calendar.example").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    with LocalServer(tls=server_tls) as server:
+        server.answers["/feed.ics"] = Answer(body=b"over tls")
+        guard = strict(
+            resolver=lambda host, port: ["127.0.0.1"],
+            trusted=LOOPBACK_AS_INTERNET,
+            verify=client_tls,
+        )
+        response = netguard.fetch(f"https://calendar.example:{server.port}/feed.ics", guard=guard)
+        assert response.body == b"over tls"
+        assert server.requests[0].headers["host"] == f"calendar.example:{server.port}"
+        # The same server under another name: the certificate does not match, refused.
+        with pytest.raises(FetchError):
+            netguard.fetch(f"https://other.example:{server.port}/feed.ics", guard=guard)
+        assert len(server.requests) == 1
