@@ -300,10 +300,12 @@ def _apply(
         if tracked is not None and stay.ends_before(now, tz):
             _seen(tracked, now)
             continue  # a past stay: leave it as it was
+        data = _booking_data(stay, prop, tracked.booking if tracked else None)
+        if tracked is not None and _same(tracked.booking, data):
+            _seen(tracked, now)  # the usual case on every poll: no write, no row lock
+            continue
         booking, created, changed = booking_upsert(
-            organization=feed.organization,
-            source=feed.source,
-            data=_booking_data(stay, prop, tracked.booking if tracked else None),
+            organization=feed.organization, source=feed.source, data=data
         )
         if tracked is None:
             IcalStay.objects.update_or_create(
@@ -348,7 +350,23 @@ def _apply(
     return report
 
 
+def _same(booking: Booking, data: BookingData) -> bool:
+    """True when upserting `data` would change nothing (booking_upsert checks again, under a
+    row lock; this only spares unchanged stays the round trips)."""
+    fields = data.fields()
+    fields["property"] = data.property.pk
+    current = {name: getattr(booking, name) for name in fields}
+    current["property"] = booking.property_id
+    return current == fields
+
+
 def _seen(tracked: IcalStay, now: dt.datetime) -> None:
+    if tracked.missing >= MISSING_BEFORE_CANCEL:  # an under-way stay that had vanished is back
+        alert_resolve(
+            organization=tracked.booking.organization,
+            kind=ALERT_VANISHED,
+            subject=f"booking:{tracked.booking_id}",
+        )
     if tracked.missing or (now - tracked.last_seen_at) > dt.timedelta(hours=1):
         tracked.missing = 0
         tracked.last_seen_at = now
@@ -362,7 +380,11 @@ def _missing(feed: IcalFeed, tracked: IcalStay, now: dt.datetime, report: FetchR
         return
     start, end = booking_window(booking)
     if end <= now:
-        tracked.delete()  # over: the channel dropped an old stay, nothing to do
+        # Over: the channel dropped an old stay, nothing to do.
+        alert_resolve(
+            organization=feed.organization, kind=ALERT_VANISHED, subject=f"booking:{booking.pk}"
+        )
+        tracked.delete()
         return
     tracked.missing += 1
     tracked.save(update_fields=["missing"])

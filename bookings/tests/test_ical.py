@@ -182,6 +182,15 @@ def test_feed_becomes_stays_with_local_times_and_planned_codes(world, prop, lock
         c.state for c in AccessCode.objects.filter(holder=grants["soon@airbnb.com"].holder)
     } == {"set"}
 
+    # The same feed again (this server sends no ETag): read and compared, nothing written.
+    from locks.models import LockCommand
+
+    commands, stamps = LockCommand.objects.count(), {b.pk: b.updated_at for b in stays.values()}
+    again = fetch(feed, commit)
+    assert (again.status, again.created, again.updated, again.missing) == ("ok", 0, 0, 0)
+    assert LockCommand.objects.count() == commands
+    assert {b.pk: b.updated_at for b in stays_of(feed).values()} == stamps
+
     # The URL's token is a secret: not in the API, not in the database in the clear.
     body = world.api(world.read_key).get("/api/v1/ical-feeds/").content.decode()
     assert "TOPSECRETTOKEN123" not in body and "/…" in body
