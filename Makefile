@@ -37,6 +37,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
+	$(BIN)/python bench/ical_feeds.py
 
 clean:
 	rm -rf var staticfiles
