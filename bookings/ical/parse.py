@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
@@ -71,6 +71,8 @@ class ParsedFeed:
     stays: list[FeedStay]
     events: int  # every VEVENT, stays or not
     ignored: int  # blocked, free, recurring or malformed events
+    # UIDs of events that could not be read: not stays, but not "missing" either.
+    unreadable: set[str] = field(default_factory=set)
 
 
 def _text(event, name: str) -> str:
@@ -104,14 +106,21 @@ def parse_feed(body: bytes, *, tz: ZoneInfo) -> ParsedFeed:
         raise NotICalendar(f"The iCalendar file could not be read: {exc}") from None
     stays: list[FeedStay] = []
     events = ignored = 0
+    unreadable: set[str] = set()
     for event in calendar.walk("VEVENT"):
         events += 1
-        stay = _stay(event, tz)
+        try:
+            stay = _stay(event, tz)
+        except Exception:  # one broken event (bad date, unknown zone) must not stop the others
+            stay = None
+            uid = _text(event, "UID")
+            if uid:
+                unreadable.add(stable_uid(uid, None))
         if stay is None:
             ignored += 1
         else:
             stays.append(stay)
-    return ParsedFeed(stays=stays, events=events, ignored=ignored)
+    return ParsedFeed(stays=stays, events=events, ignored=ignored, unreadable=unreadable)
 
 
 def _stay(event, tz: ZoneInfo) -> FeedStay | None:

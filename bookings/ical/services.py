@@ -198,6 +198,7 @@ def _fetch(feed: IcalFeed, *, guard: netguard.Guard | None, timeout: float) -> F
     return _apply(
         feed,
         parsed.stays,
+        unreadable=parsed.unreadable,
         events=parsed.events,
         ignored=parsed.ignored,
         etag=response.headers.get("etag", ""),
@@ -272,6 +273,7 @@ def _apply(
     feed: IcalFeed,
     stays: list[FeedStay],
     *,
+    unreadable: set[str],
     events: int,
     ignored: int,
     etag: str,
@@ -322,8 +324,8 @@ def _apply(
             if stay.cancelled:
                 report.cancelled += 1
     for uid, tracked in known.items():
-        if uid in seen:
-            continue
+        if uid in seen or uid in unreadable:
+            continue  # present (an unreadable event is still there: left as it was)
         _missing(feed, tracked, now, report)
     feed.status = FetchStatus.OK
     feed.failures = 0

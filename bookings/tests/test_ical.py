@@ -350,9 +350,22 @@ def test_failure_messages_are_plain(world, prop, server, commit, settings):
         (Answer(body=b"x" * 5000), "too large"),
         (Answer(status=401), "refused access"),
         (Answer(status=502), "had a problem"),
+        (Answer(body=ics(), delay=2), "took too long"),
     ]:
         server.answers["/airbnb.ics"] = answer
+        settings.LATCHKEY_ICAL_TIMEOUT_SECONDS = 0.5 if answer.delay else 20
         assert words in fetch(feed, commit).error
+    # Nobody listening any more.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    feed.url = f"http://127.0.0.1:{closed_port}/airbnb.ics"
+    feed.save(update_fields=["url"])
+    assert "could not be reached" in fetch(feed, commit).error
+    feed.refresh_from_db()
+    assert feed.failures == 6 and feed.status == FetchStatus.FAILED
 
 
 @pytest.mark.django_db
@@ -552,3 +565,17 @@ def test_webcal_links_are_taken_as_https(world, prop, settings):
 
     feed = feed_create(organization=world.org, property=prop, url="webcal://127.0.0.1:9/x.ics")
     assert feed.url == "https://127.0.0.1:9/x.ics"
+
+
+@pytest.mark.django_db
+def test_a_stay_whose_event_turns_unreadable_is_not_counted_missing(
+    world, prop, locks, server, commit
+):
+    good = vevent("x@pms", days_from_now(3), days_from_now(5), "Reserved")
+    server.answers["/pms.ics"] = Answer(body=ics(good))
+    feed = add_feed(world, prop, server, commit, path="/pms.ics")
+    broken = ["BEGIN:VEVENT", "UID:x@pms", "DTSTART;VALUE=DATE:2027XX01", "END:VEVENT"]
+    server.answers["/pms.ics"] = Answer(body=ics(broken))
+    for _ in range(3):
+        assert fetch(feed, commit).missing == 0
+    assert Booking.objects.get(source=feed.source).status == BookingStatus.CONFIRMED

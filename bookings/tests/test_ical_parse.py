@@ -179,3 +179,24 @@ def test_not_icalendar_is_an_error(body):
 def test_byte_order_mark_and_leading_blank_lines_are_fine():
     feed = parse_feed(b"\xef\xbb\xbf\r\n" + BOOKING_COM, tz=VIENNA)
     assert feed.events == 1
+
+
+def test_one_broken_event_does_not_stop_the_others():
+    feed = parse_feed(
+        cal(
+            *event("UID:bad-date", "DTSTART;VALUE=DATE:2027XX01", "DTEND;VALUE=DATE:20270105"),
+            *event(
+                "UID:bad-zone",
+                "DTSTART;TZID=Mars/Olympus:20270101T100000",
+                "DTEND;TZID=Mars/Olympus:20270102T100000",
+            ),
+            *event("UID:good", "DTSTART;VALUE=DATE:20270101", "DTEND;VALUE=DATE:20270105"),
+        ),
+        tz=VIENNA,
+    )
+    stays = {s.uid: s for s in feed.stays}
+    assert sorted(stays) == ["bad-zone", "good"]
+    # A zone the reader does not know: the times are taken as the property's local times.
+    assert stays["bad-zone"].check_in_at == dt.datetime(2027, 1, 1, 10, 0, tzinfo=VIENNA)
+    assert feed.unreadable == {"bad-date"}
+    assert feed.events == 3 and feed.ignored == 1
