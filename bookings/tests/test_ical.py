@@ -270,6 +270,15 @@ def test_vanished_stay_is_cancelled_only_after_two_successful_fetches(
     assert not AccessCode.objects.filter(holder=booking.grant.holder, wanted=True).exists()
     assert stays_of(feed)["keep@airbnb.com"].status == BookingStatus.CONFIRMED
 
+    # The channel lists it again (re-booked): confirmed again, with a code on the locks.
+    server.answers["/airbnb.ics"] = Answer(body=ics(keep, gone))
+    assert fetch(feed, commit).updated == 1
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    booking.grant.refresh_from_db()
+    assert booking.grant.active
+    assert AccessCode.objects.filter(holder=booking.grant.holder, wanted=True).count() == 2
+
 
 @pytest.mark.django_db
 def test_ended_and_under_way_stays_are_not_cancelled_by_leaving_the_feed(
@@ -513,6 +522,12 @@ def test_feeds_are_isolated_per_organization(world, prop, server, commit):
     assert outsider.delete(detail).status_code == 404
     assert outsider.post(f"{detail}fetch/").status_code == 404
     assert IcalFeed.objects.filter(pk=feed.pk).exists()
+    api = world.api(world.read_key)
+    assert [
+        f["id"] for f in api.get(f"/api/v1/ical-feeds/?property={prop.pk}").json()["results"]
+    ] == [feed.pk]
+    assert api.get(f"/api/v1/ical-feeds/?property={prop.pk + 1000}").json()["results"] == []
+    assert api.get("/api/v1/ical-feeds/?property=x").status_code == 400
     member = APIClient()
     member.force_login(world.member)
     assert member.delete(detail).status_code == 204
