@@ -188,7 +188,7 @@ def _fetch(feed: IcalFeed, *, guard: netguard.Guard | None, timeout: float) -> F
         parsed = parse_feed(response.body, tz=feed.property.tz)
     except NotICalendar as exc:
         return _failed(feed, str(exc))
-    if parsed.events == 0 and feed.event_count > 0:
+    if parsed.events == 0 and feed.event_count > 0 and _has_coming_stays(feed):
         return _failed(
             feed,
             f"The feed suddenly has no events at all, while it had {feed.event_count} at the "
@@ -203,6 +203,16 @@ def _fetch(feed: IcalFeed, *, guard: netguard.Guard | None, timeout: float) -> F
         ignored=parsed.ignored,
         etag=response.headers.get("etag", ""),
         last_modified=response.headers.get("last-modified", ""),
+    )
+
+
+def _has_coming_stays(feed: IcalFeed) -> bool:
+    """Whether a blank answer would cancel anything: stays of this feed not yet over."""
+    today = timezone.now().astimezone(feed.property.tz).date()
+    return (
+        IcalStay.objects.filter(feed=feed, booking__check_out__gte=today)
+        .exclude(booking__status=BookingStatus.CANCELLED)
+        .exists()
     )
 
 
@@ -250,9 +260,13 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
                 + "; new bookings and changes will not arrive until the feed works again."
             ),
             fix=(
-                "Open the calendar's export page at the channel (Airbnb, Booking.com, VRBO…), "
-                "copy the export link again and compare it with this feed; if it changed, "
-                "remove this feed and add the new link. Meanwhile, check new bookings by hand."
+                "Check the listing at the channel: if its calendar really is empty now, cancel "
+                "the stays that were dropped by hand (the feed then works again by itself)."
+                if status == FetchStatus.EMPTY
+                else "Open the calendar's export page at the channel (Airbnb, Booking.com, "
+                "VRBO…), copy the export link again and compare it with this feed; if it "
+                "changed, remove this feed and add the new link. Meanwhile, check new bookings "
+                "by hand."
             ),
         )
     return FetchReport(status=status, error=message)

@@ -394,6 +394,21 @@ def test_suddenly_empty_feed_changes_nothing(world, prop, locks, server, commit,
     assert feed.etag == '"1"'  # the empty answer's ETag is not kept: it is read again next time
     alert = Alert.objects.get(kind="ical_feed_failing", resolved_at__isnull=True)
     assert "suddenly has no events" in alert.message and "nothing was cancelled" in alert.message
+    assert "really is empty" in alert.fix
+
+    # The manager confirms the calendar is empty and cancels the stay: the blank feed is then
+    # taken as it is, and the alert resolves.
+    from bookings.ical.services import _booking_data_from
+    from bookings.services import booking_upsert
+
+    with commit():
+        booking_upsert(
+            organization=world.org,
+            source=feed.source,
+            data=_booking_data_from(booking, status=BookingStatus.CANCELLED),
+        )
+    assert fetch(feed, commit).status == FetchStatus.OK
+    assert not Alert.objects.filter(kind="ical_feed_failing", resolved_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
