@@ -114,15 +114,5 @@ class GuestEmail(models.Model):
         indexes = [models.Index(fields=["organization", "-created_at"])]
 
 
-from bookings.ical.models import FetchStatus, IcalFeed, IcalStay  # noqa: E402
-
-__all__ = [
-    "AccessGrant",
-    "Booking",
-    "BookingStatus",
-    "FetchStatus",
-    "GuestEmail",
-    "IcalFeed",
-    "IcalStay",
-    "Language",
-]
+# The iCal feed models live in their package; imported here so Django registers them.
+from bookings.ical.models import FetchStatus, IcalFeed, IcalStay  # noqa: E402, F401
