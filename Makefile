@@ -38,6 +38,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
 	$(BIN)/python bench/stay_page.py
+	$(BIN)/python bench/ical_feeds.py
 
 clean:
 	rm -rf var staticfiles

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bookings.models import Booking, GuestEmail
+from bookings.models import Booking, GuestEmail, IcalFeed
 
 
 @admin.register(Booking)
@@ -12,3 +12,18 @@ class BookingAdmin(admin.ModelAdmin):
 @admin.register(GuestEmail)
 class GuestEmailAdmin(admin.ModelAdmin):
     list_display = ["to", "subject", "created_at", "sent_at"]
+
+
+@admin.register(IcalFeed)
+class IcalFeedAdmin(admin.ModelAdmin):
+    """Read-only here: the link is a secret (shown masked); feeds are added through the API."""
+
+    list_display = ["url_masked", "organization", "property", "status", "failures", "last_fetch_at"]
+    list_filter = ["status"]
+    exclude = ["url", "url_hash"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

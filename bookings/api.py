@@ -46,6 +46,7 @@ class GuestSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     language = serializers.ChoiceField(choices=Language.choices, required=False, default="en")
+    phone_last4 = serializers.CharField(read_only=True)
 
 
 class BookingInputSerializer(serializers.Serializer):
@@ -131,6 +132,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "check_in_time",
             "check_out_time",
             "guest",
+            "reservation_url",
             "access",
             "created_at",
             "updated_at",
@@ -142,6 +144,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "name": booking.guest_name,
             "email": booking.guest_email,
             "phone": booking.guest_phone,
+            "phone_last4": booking.guest_phone_last4,
             "language": booking.guest_language,
         }
 
@@ -188,8 +191,10 @@ def booking_body(booking: Booking, access: list[dict]) -> dict:
             "name": booking.guest_name,
             "email": booking.guest_email,
             "phone": booking.guest_phone,
+            "phone_last4": booking.guest_phone_last4,
             "language": booking.guest_language,
         },
+        "reservation_url": booking.reservation_url,
         "access": [
             {
                 **row,

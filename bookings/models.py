@@ -34,6 +34,10 @@ class Booking(models.Model):
     guest_email = models.EmailField(blank=True, default="")
     guest_phone = models.CharField(max_length=40, blank=True, default="")
     guest_language = models.CharField(max_length=5, choices=Language.choices, default=Language.EN)
+    # What some channels give instead of a phone number (Airbnb's iCal: the last 4 digits), and
+    # the reservation's page at the channel, for the manager.
+    guest_phone_last4 = models.CharField(max_length=4, blank=True, default="")
+    reservation_url = models.URLField(max_length=500, blank=True, default="")
     check_in = models.DateField()
     check_out = models.DateField()
     check_in_time = models.TimeField(null=True, blank=True)
@@ -149,3 +153,5 @@ class StepUpChallenge(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["grant", "status", "-created_at"])]
+# The iCal feed models live in their package; imported here so Django registers them.
+from bookings.ical.models import FetchStatus, IcalFeed, IcalStay  # noqa: E402, F401

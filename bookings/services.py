@@ -36,6 +36,8 @@ class BookingData:
     guest_email: str = ""
     guest_phone: str = ""
     guest_language: str = "en"
+    guest_phone_last4: str = ""
+    reservation_url: str = ""
 
     def fields(self) -> dict:
         return {
@@ -51,6 +53,8 @@ class BookingData:
             "guest_email": self.guest_email,
             "guest_phone": self.guest_phone,
             "guest_language": self.guest_language,
+            "guest_phone_last4": self.guest_phone_last4,
+            "reservation_url": self.reservation_url,
         }
 
 

@@ -15,3 +15,7 @@ def send_access_email(grant_id: int) -> bool:
 @shared_task(ignore_result=True)
 def alert_unset_codes() -> int:
     return alerts.alert_unset_codes()
+
+
+# The iCal feeds' tasks live in their package; imported here so the worker registers them.
+from bookings.ical import tasks as ical_tasks  # noqa: E402, F401

@@ -34,6 +34,14 @@ NUKI_WEB_SCOPES = config.get_str(
 )
 # Redis for cross-process locks (one request at a time per bridge); the broker when it is Redis.
 LATCHKEY_LOCK_REDIS_URL = config.get_url("LATCHKEY_LOCK_REDIS_URL", "")
+# Outgoing fetches of user-typed URLs (iCal feeds): private and loopback targets are refused
+# unless this is true (self-hosters with a calendar server on their LAN; tests).
+LATCHKEY_ALLOW_PRIVATE_URLS = config.get_bool("LATCHKEY_ALLOW_PRIVATE_URLS", False)
+# iCal feeds: how often each is polled, the largest answer read, failures before an alert.
+LATCHKEY_ICAL_POLL_SECONDS = config.get_float("LATCHKEY_ICAL_POLL_SECONDS", 900.0)
+LATCHKEY_ICAL_MAX_BYTES = config.get_int("LATCHKEY_ICAL_MAX_BYTES", 5_000_000)
+LATCHKEY_ICAL_TIMEOUT_SECONDS = config.get_float("LATCHKEY_ICAL_TIMEOUT_SECONDS", 20.0)
+LATCHKEY_ICAL_ALERT_AFTER = config.get_int("LATCHKEY_ICAL_ALERT_AFTER", 3)
 
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -160,6 +168,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "organization": config.get_str("LATCHKEY_API_RATE", "6000/min"),
         "lock_actions": config.get_str("LATCHKEY_ACTION_RATE", "60/min"),
+        "ical_fetch": config.get_str("LATCHKEY_ICAL_FETCH_RATE", "10/min"),
         "anon": config.get_str("LATCHKEY_ANON_RATE", "60/min"),
     },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -222,6 +231,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-locks": {
         "task": "locks.tasks.reconcile_all",
         "schedule": timedelta(seconds=LATCHKEY_RECONCILE_SECONDS),
+    },
+    "poll-ical-feeds": {  # queues the feeds that are due; each is due every POLL_SECONDS
+        "task": "bookings.ical.tasks.poll_due_feeds",
+        "schedule": timedelta(seconds=min(60.0, LATCHKEY_ICAL_POLL_SECONDS)),
     },
     "alert-codes-not-set": {
         "task": "bookings.tasks.alert_unset_codes",

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
+from bookings.ical.api import IcalFeedViewSet
 from bookings.stay_views import stay_open_door, stay_opening, stay_page
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
@@ -22,6 +23,7 @@ router.register("locks", LockViewSet, basename="lock")
 router.register("bookings", BookingViewSet, basename="booking")
 router.register("bridges", BridgeViewSet, basename="bridge")
 router.register("actions", ActionViewSet, basename="action")
+router.register("ical-feeds", IcalFeedViewSet, basename="icalfeed")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

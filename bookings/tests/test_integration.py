@@ -157,3 +157,63 @@ def test_worker_killed_mid_command_sets_the_code_exactly_once(live_server, worke
     )
     assert VirtualLockCode.objects.filter(lock=lock).count() == 1
     assert LockEvent.objects.filter(lock=lock, kind="code_added").count() == 1
+
+
+def test_ical_feed_polled_by_beat_and_a_real_worker(worker, monkeypatch, settings):
+    """The worker's beat polls the feed on its schedule (every 3 s here), the worker fetches it
+    from a loopback server and the stay's code lands on the virtual locks; when the stay leaves
+    the feed it is cancelled after two more polls and its code leaves the locks."""
+    from bookings.ical.models import IcalFeed, IcalStay
+    from bookings.ical.services import feed_create
+    from bookings.models import Booking
+    from bookings.tests.test_ical import airbnb_reserved, ics
+    from locks.services import lock_create
+    from portal.testing import make_world
+    from portal.tests.local_http import Answer, LocalServer
+    from properties.services import property_create
+
+    settings.LATCHKEY_ALLOW_PRIVATE_URLS = True
+    worker.stop()  # restart it with the feed settings of this test
+    monkeypatch.setenv("LATCHKEY_ALLOW_PRIVATE_URLS", "true")
+    monkeypatch.setenv("LATCHKEY_ICAL_POLL_SECONDS", "3")
+    world = make_world()
+    prop = property_create(organization=world.org, name="Feed Flat", timezone="Europe/Vienna")
+    lock = lock_create(organization=world.org, property=prop, name="Door", driver="virtual")
+    stay = airbnb_reserved("int@airbnb.com", days_from_now(0), days_from_now(2), phone="9876")
+    keep = airbnb_reserved("keep@airbnb.com", days_from_now(5), days_from_now(6))
+    with LocalServer() as server:
+        server.answers["/feed.ics"] = Answer(body=ics(stay, keep))
+        worker.start()
+        feed = feed_create(organization=world.org, property=prop, url=server.url("/feed.ics"))
+        booking = wait_for(
+            lambda: Booking.objects.filter(
+                source=feed.source, external_id="int@airbnb.com"
+            ).first(),
+            timeout=60,
+            what="the stay from the feed",
+        )
+        assert booking.guest_phone_last4 == "9876"
+        grant = wait_for(
+            lambda: AccessGrant.objects.filter(booking=booking).first(), what="the stay's grant"
+        )
+        code = wait_for(
+            lambda: VirtualLockCode.objects.filter(lock=lock, code=grant.code).first(),
+            timeout=60,
+            what="the code on the virtual lock",
+        )
+
+        server.answers["/feed.ics"] = Answer(body=ics(keep))
+        wait_for(
+            lambda: Booking.objects.get(pk=booking.pk).status == "cancelled",
+            timeout=90,
+            what="the vanished stay to be cancelled by the polls",
+        )
+        missing_seen = [r for r in server.requests if r.path == "/feed.ics"]
+        assert len(missing_seen) >= 3  # first fetch, then at least two without the stay
+        wait_for(
+            lambda: not VirtualLockCode.objects.filter(lock=lock, code=code.code).exists(),
+            timeout=60,
+            what="the code to leave the lock",
+        )
+        assert IcalFeed.objects.get(pk=feed.pk).failures == 0
+        assert IcalStay.objects.get(uid="keep@airbnb.com").booking.status == "confirmed"

@@ -25,6 +25,7 @@ PUBLIC = {
     "lock-list",
     "booking-list",
     "bridge-list",
+    "icalfeed-list",
     "bridge-callback",  # the URL's secret is the credential: locks/tests/test_bridge_portal.py
     "nuki-web-webhook",  # signed: locks/tests/test_nukiweb_portal.py
     "nuki-web-callback",  # session-bound OAuth state: locks/tests/test_nukiweb_portal.py
@@ -81,6 +82,20 @@ def make_action(world):
     return lock_action_request(lock=make_lock(world), action="unlock")
 
 
+def make_ical_feed(world):
+    from bookings.ical.models import IcalFeed
+
+    # Never fetched for real here: with private URLs refused (the default) the guard stops it.
+    url = "http://127.0.0.1:9/feed.ics?s=secret"
+    return IcalFeed.objects.create(
+        organization=world.org,
+        property=make_property(world),
+        url=url,
+        url_hash="x",
+        url_masked="http://127.0.0.1:9/…cret",
+    )
+
+
 # name -> (how to make an object of world.org, a valid PATCH body or None if read-only)
 OBJECT_ROUTES = {
     "property-detail": (make_property, {"name": "Renamed"}),
@@ -90,10 +105,12 @@ OBJECT_ROUTES = {
     "booking-detail": (make_booking, None),
     "bridge-detail": (make_bridge, None),
     "action-detail": (make_action, None),
+    "icalfeed-detail": (make_ical_feed, None),
 }
 # name -> (how to make the object, a valid POST body): POST-only object URLs
 POST_ROUTES = {
     "lock-actions": (make_lock, {"action": "unlock"}),
+    "icalfeed-fetch": (make_ical_feed, {}),
 }
 PAGE_ROUTES = {"dashboard", "emails"}  # take the organization's slug
 
@@ -199,6 +216,7 @@ def test_pages(world, client, name):
         ("/api/v1/properties/", {"name": "X", "timezone": "Europe/Vienna"}),
         ("/api/v1/locks/", {"name": "X", "driver": "virtual"}),
         ("/api/v1/bookings/", {}),
+        ("/api/v1/ical-feeds/", {"property": 1, "url": "https://example.com/x.ics"}),
     ],
 )
 def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, body):
@@ -206,6 +224,7 @@ def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, bo
 
     make_booking(world)
     make_lock(world)
+    make_ical_feed(world)
     assert world.api(world.read_key).post(url, body, format="json").status_code == 403
     viewer = APIClient()
     viewer.force_login(world.viewer)
