@@ -265,7 +265,11 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if lock is None:
         return "unknown-lock"
     if feature == "DEVICE_AUTHS":
-        # Read back once: confirms every queued code change on this lock in one call.
+        # The signed payload names the authorization that changed: when it is exactly what
+        # we sent, it confirms the change without another API call. Anything else (someone
+        # else's change, a payload without the authorization) is read back once.
+        if _auth_confirm(lock, data.get("smartlockAuth"), deleted=bool(data.get("deleted"))):
+            return "auths-confirmed"
         with transaction.atomic():
             command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
         return "auths"
@@ -278,6 +282,71 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if feature == "DEVICE_CONFIG":
         return "config"
     return "ignored"
+
+
+def _auth_confirm(lock: Lock, payload, *, deleted: bool) -> bool:
+    """Confirm one of our queued changes from a DEVICE_AUTHS payload. True when it did."""
+    from locks.drivers.nuki_web import lock_code_from
+    from locks.models import AccessCode, CodeState, ObservedCode
+    from locks.nuki.web.client import NukiWebAuth
+    from locks.sync.desired import is_due
+    from locks.sync.reconcile import _confirm, _signal
+
+    if not isinstance(payload, dict) or not payload.get("id"):
+        return False
+    try:
+        observed = lock_code_from(NukiWebAuth.from_json(payload))
+    except (TypeError, ValueError):
+        return False
+    if observed.remote_id and payload.get("type") not in (0, 13):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        ours = AccessCode.objects.select_for_update().filter(lock=lock)
+        ac = ours.filter(remote_id=observed.remote_id).first()
+        if ac is None and not deleted:  # a queued creation has no id yet
+            ac = ours.filter(
+                remote_id="",
+                state=CodeState.SETTING,
+                kind=observed.kind,
+                name=observed.name,
+                code=observed.code or "",
+            ).first()
+        if ac is None:
+            return False
+        if ac.commands.filter(status="running").exists():
+            return False  # its command is still recording: the serialized read-back decides
+        snapshot = ac.desired_snapshot()
+        if deleted:
+            if ac.state != CodeState.REMOVING or is_due(ac, now):
+                return False  # gone although wanted: the read-back repairs it
+            ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
+            ac.remote_id, ac.applied = "", None
+            ac.save(update_fields=["state", "remote_id", "applied"])
+            ObservedCode.objects.filter(lock=lock, remote_id=observed.remote_id).delete()
+            _signal(ac)
+            return True
+        # Only after the runner recorded what it sent (applied), so its bookkeeping cannot
+        # overwrite this confirmation; earlier webhooks fall back to the (serialized) read-back.
+        sent = ac.state == CodeState.SETTING and ac.applied == snapshot
+        if not (sent and is_due(ac, now) and observed.matches(ac.spec())):
+            return False
+        _confirm(ac, observed.remote_id, snapshot, now)
+        ObservedCode.objects.update_or_create(
+            lock=lock,
+            remote_id=observed.remote_id,
+            defaults={
+                "organization_id": lock.organization_id,
+                "kind": observed.kind,
+                "code": observed.code or "",
+                "name": observed.name,
+                "valid_from": observed.valid_from,
+                "valid_until": observed.valid_until,
+                "access_code": ac,
+                "seen_at": now,
+            },
+        )
+    return True
 
 
 STATE_NAMES = {1: "locked", 2: "unlocking", 3: "unlocked", 4: "locking", 5: "unlatched",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import Capability, CodeSpec, driver_class, driver_for
+from locks.drivers import Capability, driver_class, driver_for
 from locks.models import (
     AccessCode,
     CodeState,
@@ -38,6 +38,7 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 remote_id=remote_id,
                 defaults={
                     "organization_id": lock.organization_id,
+                    "kind": code.kind,
                     "code": code.code or "",
                     "name": code.name,
                     "valid_from": code.valid_from,
@@ -46,14 +47,14 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                     "seen_at": now,
                 },
             )
-        by_name = {(c.name, c.code): c for c in observed}
+        by_name = {(c.kind, c.name, c.code or ""): c for c in observed}
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
             if ac.remote_id:
                 on_lock = by_remote.get(ac.remote_id)
             else:  # a queued write has no id yet: recognise it by name and digits
-                on_lock = by_name.get((ac.name, ac.code))
-            spec = CodeSpec(ac.code, ac.name, ac.valid_from, ac.valid_until)
+                on_lock = by_name.get((ac.kind, ac.name, ac.code))
+            spec = ac.spec()
             snapshot = ac.desired_snapshot()
             if is_due(ac, now):
                 if on_lock is not None and on_lock.matches(spec):
