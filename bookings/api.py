@@ -46,6 +46,13 @@ class GuestSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     language = serializers.ChoiceField(choices=Language.choices, required=False, default="en")
+    nuki_email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The guest's Nuki account, for app access where the property offers it "
+        "(otherwise the email above is invited).",
+    )
 
 
 class BookingInputSerializer(serializers.Serializer):
@@ -101,12 +108,14 @@ class BookingInputSerializer(serializers.Serializer):
             guest_email=guest.get("email", ""),
             guest_phone=guest.get("phone", ""),
             guest_language=guest.get("language", "en"),
+            guest_nuki_email=guest.get("nuki_email", ""),
         )
 
 
 class AccessSerializer(serializers.Serializer):
     lock = serializers.IntegerField()
     lock_name = serializers.CharField()
+    kind = serializers.CharField(help_text='"keypad" (the code) or "app" (Nuki app access).')
     code = serializers.CharField()
     valid_from = serializers.DateTimeField()
     valid_until = serializers.DateTimeField()
@@ -143,6 +152,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "email": booking.guest_email,
             "phone": booking.guest_phone,
             "language": booking.guest_language,
+            "nuki_email": booking.guest_nuki_email,
         }
 
     @extend_schema_field(AccessSerializer(many=True))
@@ -157,6 +167,7 @@ def _access_row(ac) -> dict:
     return {
         "lock": ac.lock_id,
         "lock_name": ac.lock.name,
+        "kind": ac.kind,
         "code": ac.code,
         "valid_from": ac.valid_from,
         "valid_until": ac.valid_until,
@@ -189,6 +200,7 @@ def booking_body(booking: Booking, access: list[dict]) -> dict:
             "email": booking.guest_email,
             "phone": booking.guest_phone,
             "language": booking.guest_language,
+            "nuki_email": booking.guest_nuki_email,
         },
         "access": [
             {

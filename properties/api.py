@@ -23,6 +23,7 @@ class PropertySerializer(serializers.ModelSerializer):
             "external_ref",
             "address",
             "house_instructions",
+            "app_access",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]

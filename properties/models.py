@@ -38,6 +38,11 @@ class Property(models.Model):
         default=0, help_text="The code keeps working this many minutes after check-out."
     )
     external_ref = models.CharField(max_length=120, blank=True, default="")
+    app_access = models.BooleanField(
+        default=False,
+        help_text="Also give guests time-limited access in their own Nuki app (locks "
+        "connected through Nuki Web), invited by their Nuki account email.",
+    )
     created_at = models.DateTimeField(default=djtz.now)
 
     class Meta:
