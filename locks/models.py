@@ -85,6 +85,9 @@ class NukiWebConnection(models.Model):
         Organization, on_delete=models.CASCADE, related_name="nuki_web"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Blank: NUKI_WEB_API_URL. Set only by the portal itself (the `make run` demo points its
+    # connection at the local stand-in); never taken from a tenant's input.
+    api_url = models.URLField(blank=True, default="")
     access_token = EncryptedTextField(blank=True, default="")
     refresh_token = EncryptedTextField(blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -47,8 +47,37 @@ def callback_url() -> str:
     return settings.SITE_URL.rstrip("/") + reverse("nuki-web-callback")
 
 
+class NotConfigured(ValueError):
+    """Connect Nuki Web cannot start: the reason is shown to the manager as written."""
+
+
+def redirect_uri_problem(uri: str) -> str:
+    """Nuki's rule: the redirect URI is pre-registered and uses HTTPS. Plain http is allowed
+    only on loopback (development, the stand-in)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme == "https":
+        return ""
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return ""
+    return (
+        f"The sign-in return address {uri} must use HTTPS (Nuki accepts no other): set "
+        "LATCHKEY_SITE_URL to the portal's https:// address and register its "
+        "/integrations/nuki-web/callback/ with Nuki."
+    )
+
+
 def authorization_start() -> tuple[str, str, str]:
     """(authorize URL, state, PKCE code verifier); state and verifier go in the session."""
+    if not settings.NUKI_WEB_CLIENT_ID:
+        raise NotConfigured(
+            "Connect Nuki Web is not set up on this portal (NUKI_WEB_CLIENT_ID is empty); "
+            "paste a Nuki Web API token instead, or ask the operator to configure it."
+        )
+    problem = redirect_uri_problem(callback_url())
+    if problem:
+        raise NotConfigured(problem)
     verifier = secrets.token_urlsafe(48)
     client = oauth_client(redirect_uri=callback_url())
     url, state = client.create_authorization_url(
@@ -80,18 +109,24 @@ def connection_from_code(*, organization: Organization, code: str, verifier: str
 
 
 @transaction.atomic
-def connection_from_api_token(*, organization: Organization, api_token: str):
+def connection_from_api_token(*, organization: Organization, api_token: str, api_url: str = ""):
+    """`api_url` is for the portal's own use (the demo's stand-in), never a tenant's input."""
     token = {"access_token": api_token, "expires_in": 10 * 365 * 86400}
-    return _connection_save(organization=organization, kind="api_token", token=token)
+    return _connection_save(
+        organization=organization, kind="api_token", token=token, api_url=api_url
+    )
 
 
-def _connection_save(*, organization: Organization, kind: str, token: dict) -> NukiWebConnection:
+def _connection_save(
+    *, organization: Organization, kind: str, token: dict, api_url: str = ""
+) -> NukiWebConnection:
     from locks.tasks import nuki_web_setup
 
     conn = NukiWebConnection.objects.filter(organization=organization).first()
     if conn is None:
         conn = NukiWebConnection(organization=organization, webhook_key=secrets.token_urlsafe(24))
     conn.kind = kind
+    conn.api_url = api_url
     if kind == "api_token":
         conn.refresh_token = ""
     _store_token(conn, token)
@@ -191,7 +226,7 @@ def client_for(organization_id: int) -> NukiWebClient:
             fix="Connect Nuki Web in the portal's integrations.",
             permanent=True,
         )
-    return NukiWebClient(settings.NUKI_WEB_API_URL, token_provider(conn.pk))
+    return NukiWebClient(conn.api_url or settings.NUKI_WEB_API_URL, token_provider(conn.pk))
 
 
 def webhook_url(conn: NukiWebConnection) -> str:

@@ -6,6 +6,7 @@ webhook or read-back → confirmed; removed at the end."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 
 import pytest
@@ -350,3 +351,67 @@ def test_signed_device_auths_payload_confirms_without_reading_back(
     foreign = sim.add_foreign_auth(lock.nuki_id, "Neighbour", code=987654, notify=False)
     assert deliver(foreign) == "auths"
     assert ObservedCode.objects.get(remote_id=foreign["id"]).access_code is None
+
+
+@pytest.mark.django_db
+def test_connect_needs_an_https_redirect_uri_and_a_client_id(world, client, settings):
+    """Nuki's integrator rules: the redirect URI is registered and HTTPS only (loopback http
+    is allowed for development); without a client id the manager is told to use a token."""
+    client.force_login(world.member)
+    url = f"/o/{world.org.slug}/integrations/nuki-web/connect/"
+    settings.NUKI_WEB_CLIENT_ID = "latchkey"
+    settings.SITE_URL = "http://portal.example.com"
+    res = client.post(url)
+    assert res.status_code == 400 and b"HTTPS" in res.content
+    assert "nuki_web_oauth" not in client.session
+    settings.SITE_URL = "https://portal.example.com"
+    res = client.post(url)
+    assert res.status_code == 302
+    assert "redirect_uri=https%3A%2F%2Fportal.example.com%2Fintegrations" in res["Location"]
+    settings.NUKI_WEB_CLIENT_ID = ""
+    res = client.post(url)
+    assert res.status_code == 400 and b"API token" in res.content
+
+
+@pytest.mark.django_db
+def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit):
+    """seed_demo (make run) connects the demo organization to the Procfile's stand-in with an
+    API token, imports its smartlocks onto the lock rows it prepared, and the demo stay's code
+    and app access reach the stand-in. Running it again adds nothing."""
+    from django.core.management import call_command
+
+    from locks.demo_nukiweb import DEMO_API_TOKEN
+    from locks.models import NukiWebConnection
+    from portal.models import Organization
+
+    with NukiWebSimulator(
+        api_tokens=[DEMO_API_TOKEN], apply_delay=0.05, smartlocks=2, timezone="Europe/Vienna"
+    ) as stand_in:
+        settings.LATCHKEY_DEMO_NUKIWEB_PORT = stand_in.port
+        settings.NUKI_WEB_API_URL = "https://api.nuki.invalid"  # the demo must not use it
+        for _ in range(2):
+            with commit():
+                call_command("seed_demo", stdout=io.StringIO())
+        org = Organization.objects.get(slug="demo-rentals")
+        conn = NukiWebConnection.objects.get(organization=org)
+        assert conn.kind == "api_token" and conn.api_url == stand_in.url
+        assert conn.webhook_secret and conn.last_error == ""
+        locks = Lock.objects.filter(organization=org, driver="nuki_web").order_by("nuki_id")
+        assert [lock.nuki_id for lock in locks] == sorted(stand_in.smartlock_ids)
+        assert all(lock.config.get("keypad") is True for lock in locks)
+        assert {lock.property.external_ref for lock in locks} == {"harbour-studio"}
+        assert stand_in.wait_applied(5)
+        with commit():
+            for lock in locks:
+                command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+        states = AccessCode.objects.filter(lock__in=locks).values_list("kind", "state")
+        assert sorted(states) == [
+            ("app", "set"),
+            ("app", "set"),
+            ("keypad", "set"),
+            ("keypad", "set"),
+        ]
+        for smartlock_id in stand_in.smartlock_ids:
+            kinds = sorted(a["type"] for a in stand_in.auths(smartlock_id))
+            assert kinds == [0, 0, 13]  # the owner, the guest's app access, the guest's code
+        assert [u["email"] for u in stand_in.account_users()] == ["hana.nuki@example.com"]
