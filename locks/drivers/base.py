@@ -20,6 +20,7 @@ class Capability(StrEnum):
     LOGS = "logs"  # reads the lock's activity log
     OFFLINE = "offline"  # keeps working without the property's internet
     APP_ACCESS = "app_access"  # can give a person's own Nuki app time-limited access
+    SCHEDULES = "schedules"  # carries weekday and time-of-day limits (CodeSpec.limited)
 
 
 class AccessKind(StrEnum):
@@ -58,7 +59,8 @@ class CodeSpec:
 
     @property
     def limited(self) -> bool:
-        """True when weekdays or times narrow the window (drivers without them must refuse)."""
+        """True when weekdays or times narrow the window: only locks with the `schedules`
+        capability (which carry them to the lock and report them back) may take it."""
         return weekdays_normal(self.weekdays) != EVERY_DAY or bool(
             self.from_minute or self.until_minute
         )
@@ -157,9 +159,6 @@ class CodeConflict(DriverError):
 class Driver:
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    # Whether the driver carries CodeSpec.weekdays / from_minute / until_minute to the lock
-    # (and reports them back); the runner refuses limited codes for drivers that do not.
-    supports_limits: ClassVar[bool] = False
 
     def __init__(self, lock: Lock):
         self.lock = lock

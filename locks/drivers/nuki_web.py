@@ -58,9 +58,9 @@ class NukiWebDriver(Driver):
             Capability.STATE,
             Capability.LOGS,
             Capability.APP_ACCESS,
+            Capability.SCHEDULES,
         }
     )
-    supports_limits = True
 
     @classmethod
     def capabilities_for(cls, lock) -> frozenset[str]:

@@ -92,15 +92,14 @@ def _spec(ac: AccessCode, driver) -> CodeSpec:
     """The code as the driver gets it; refused (permanently, in plain words) when the lock
     cannot carry what it asks for, instead of retrying something that can never work."""
     spec = ac.spec()
-    if spec.kind == AccessKind.APP and Capability.APP_ACCESS not in driver.capabilities_for(
-        ac.lock
-    ):
+    capabilities = driver.capabilities_for(ac.lock)
+    if spec.kind == AccessKind.APP and Capability.APP_ACCESS not in capabilities:
         raise DriverError(
             "This lock cannot give access through the Nuki app.",
             fix="App access needs a lock connected through Nuki Web.",
             permanent=True,
         )
-    if spec.limited and not driver.supports_limits:
+    if spec.limited and Capability.SCHEDULES not in capabilities:
         raise DriverError(
             "This lock cannot limit a code to weekdays or times of day.",
             fix="Use a lock connected through Nuki Web, or give this access without limits.",

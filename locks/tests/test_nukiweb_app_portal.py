@@ -165,6 +165,8 @@ def test_weekday_and_time_limits_are_carried_and_read_back(world, prop, sim, com
     driver sends the limits, a read-back confirms them, and a change made outside (someone
     widened the hours in the Nuki app) is noticed as drift and put back."""
     locks = connect(world, prop, commit)
+    lock_json = world.api(world.read_key).get(f"/api/v1/locks/{locks[0].pk}/").json()
+    assert "schedules" in lock_json["capabilities"]  # what a planner asks before limiting
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
     with commit():
         codes = access_put(
