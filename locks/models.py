@@ -309,6 +309,9 @@ class ObservedCode(models.Model):
     name = models.CharField(max_length=40, blank=True, default="")
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
+    weekdays = models.PositiveSmallIntegerField(default=127)
+    from_minute = models.PositiveSmallIntegerField(default=0)
+    until_minute = models.PositiveSmallIntegerField(default=0)
     access_code = models.ForeignKey(
         AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="observed"
     )

@@ -43,6 +43,9 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                     "name": code.name,
                     "valid_from": code.valid_from,
                     "valid_until": code.valid_until,
+                    "weekdays": code.weekdays,
+                    "from_minute": code.from_minute,
+                    "until_minute": code.until_minute,
                     "access_code": ac,
                     "seen_at": now,
                 },
@@ -60,6 +63,10 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 if on_lock is not None and on_lock.matches(spec):
                     if ac.state != CodeState.SET or ac.remote_id != on_lock.remote_id:
                         _confirm(ac, on_lock.remote_id, snapshot, now)  # read-back confirms
+                        # Recorded above before it had an id: link it, or it looks foreign.
+                        ObservedCode.objects.filter(
+                            lock=lock, remote_id=on_lock.remote_id, access_code__isnull=True
+                        ).update(access_code=ac)
                     continue
                 if ac.state == CodeState.SETTING and ac.applied == snapshot:
                     continue  # sent and queued by the cloud: wait for it, do not send twice

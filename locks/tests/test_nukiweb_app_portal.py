@@ -194,6 +194,8 @@ def test_weekday_and_time_limits_are_carried_and_read_back(world, prop, sim, com
     assert set(AccessCode.objects.filter(holder="staff:7").values_list("state", flat=True)) == {
         "set"
     }
+    seen = ObservedCode.objects.filter(access_code__holder="staff:7")
+    assert set(seen.values_list("weekdays", "from_minute", "until_minute")) == {(124, 480, 1020)}
     # Someone widens the hours on one lock outside the portal: drift, repaired.
     target = locks[0]
     (auth,) = [a for a in sim.auths(target.nuki_id) if a.get("code") == 473859]
