@@ -245,7 +245,13 @@ def nuki_web_setup(*, connection: NukiWebConnection) -> list[Lock]:
         NukiWebConnection.objects.filter(pk=connection.pk).update(
             webhook_id=str(hook.get("id", "")), webhook_secret=str(hook.get("secret", ""))
         )
-        return smartlocks_import(connection=connection, client=client)
+        locks = smartlocks_import(connection=connection, client=client)
+    # After a (re)connection, compare what the account's locks hold with what they should:
+    # codes we believe set may be missing (another account, a reset lock, a fresh stand-in).
+    with transaction.atomic():
+        for lock in locks:
+            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+    return locks
 
 
 def smartlocks_import(*, connection: NukiWebConnection, client: NukiWebClient) -> list[Lock]:

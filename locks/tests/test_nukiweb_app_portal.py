@@ -419,3 +419,26 @@ def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit):
             kinds = sorted(a["type"] for a in stand_in.auths(smartlock_id))
             assert kinds == [0, 0, 13]  # the owner, the guest's app access, the guest's code
         assert [u["email"] for u in stand_in.account_users()] == ["hana.nuki@example.com"]
+        port = stand_in.port
+
+    # `make run` again: a fresh stand-in (it keeps nothing) on the same port. Seeding again
+    # reconnects, and the read-back after the import puts the demo stay's access back.
+    with NukiWebSimulator(
+        port=port, api_tokens=[DEMO_API_TOKEN], apply_delay=0.05, smartlocks=2
+    ) as fresh:
+        with commit():
+            call_command("seed_demo", stdout=io.StringIO())
+        assert fresh.wait_applied(5)
+        with commit():
+            for lock in locks:
+                command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+        states = AccessCode.objects.filter(lock__in=locks).values_list("kind", "state")
+        assert sorted(states) == [
+            ("app", "set"),
+            ("app", "set"),
+            ("keypad", "set"),
+            ("keypad", "set"),
+        ]
+        for smartlock_id in fresh.smartlock_ids:
+            assert sorted(a["type"] for a in fresh.auths(smartlock_id)) == [0, 0, 13]
+        assert Lock.objects.filter(organization=org, driver="nuki_web").count() == 2
