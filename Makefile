@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PORT ?= 8000
+# Webhooks (the demo's Nuki Web stand-in) are sent to the portal's own address.
+RUN_SITE_URL := $(or $(LATCHKEY_SITE_URL),http://localhost:$(PORT))
 
 .PHONY: run test lint bench clean
 
@@ -20,9 +22,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py seed_demo
+	LATCHKEY_SITE_URL=$(RUN_SITE_URL) $(BIN)/python manage.py seed_demo
 	@echo "Open http://localhost:$(PORT)/ and sign in with the login above."
-	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	LATCHKEY_SITE_URL=$(RUN_SITE_URL) PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 ## test: the whole suite (integration tests need DATABASE_URL=postgres://... and a Redis broker)
 test: $(VENV)/.dev

@@ -4,8 +4,10 @@ Why: most bridged locks get their codes through Nuki's cloud, which only queues 
 and confirms it later. This measures the whole path: 100 bookings POSTed to the API across 20
 locks (one lock per property), gunicorn, the outbox, two Celery workers, the nuki_web driver,
 the stand-in applying each change after 0.5 s and signing a DEVICE_AUTHS webhook back to the
-portal, whose read-back marks the code `set`. Reported beside it: Nuki Web API calls per code
-(fewer is better; counted by the stand-in, set-up calls excluded).
+portal, which marks the code `set` when the signed payload is exactly what was sent (else it
+reads the lock back). Reported beside it: Nuki Web API calls per code (fewer is better;
+counted by the stand-in, set-up calls excluded). A new code costs one PUT: no listing before
+it (a repeat answers 409, only then is the lock read) and no read-back after it.
 
 Run: .venv/bin/python bench/nukiweb_codes.py
 """

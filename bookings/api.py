@@ -47,6 +47,13 @@ class GuestSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     language = serializers.ChoiceField(choices=Language.choices, required=False, default="en")
     phone_last4 = serializers.CharField(read_only=True)
+    nuki_email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The guest's Nuki account, for app access where the property offers it "
+        "(otherwise the email above is invited).",
+    )
 
 
 class BookingInputSerializer(serializers.Serializer):
@@ -102,12 +109,14 @@ class BookingInputSerializer(serializers.Serializer):
             guest_email=guest.get("email", ""),
             guest_phone=guest.get("phone", ""),
             guest_language=guest.get("language", "en"),
+            guest_nuki_email=guest.get("nuki_email", ""),
         )
 
 
 class AccessSerializer(serializers.Serializer):
     lock = serializers.IntegerField()
     lock_name = serializers.CharField()
+    kind = serializers.CharField(help_text='"keypad" (the code) or "app" (Nuki app access).')
     code = serializers.CharField()
     valid_from = serializers.DateTimeField()
     valid_until = serializers.DateTimeField()
@@ -146,6 +155,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "phone": booking.guest_phone,
             "phone_last4": booking.guest_phone_last4,
             "language": booking.guest_language,
+            "nuki_email": booking.guest_nuki_email,
         }
 
     @extend_schema_field(AccessSerializer(many=True))
@@ -160,6 +170,7 @@ def _access_row(ac) -> dict:
     return {
         "lock": ac.lock_id,
         "lock_name": ac.lock.name,
+        "kind": ac.kind,
         "code": ac.code,
         "valid_from": ac.valid_from,
         "valid_until": ac.valid_until,
@@ -193,6 +204,7 @@ def booking_body(booking: Booking, access: list[dict]) -> dict:
             "phone": booking.guest_phone,
             "phone_last4": booking.guest_phone_last4,
             "language": booking.guest_language,
+            "nuki_email": booking.guest_nuki_email,
         },
         "reservation_url": booking.reservation_url,
         "access": [

@@ -32,6 +32,8 @@ class Booking(models.Model):
     status = models.CharField(max_length=10, choices=BookingStatus.choices)
     guest_name = models.CharField(max_length=120, blank=True, default="")
     guest_email = models.EmailField(blank=True, default="")
+    # The guest's Nuki account, for app access where the property offers it (else guest_email).
+    guest_nuki_email = models.EmailField(blank=True, default="")
     guest_phone = models.CharField(max_length=40, blank=True, default="")
     guest_language = models.CharField(max_length=5, choices=Language.choices, default=Language.EN)
     # What some channels give instead of a phone number (Airbnb's iCal: the last 4 digits), and

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bookings.app_access import app_access_sync, app_access_withdraw
 from bookings.codes import NoCodeAvailable, draw_code
 from bookings.models import AccessGrant, Booking, BookingStatus
 from bookings.planning import stay_window
@@ -38,6 +39,7 @@ class BookingData:
     guest_language: str = "en"
     guest_phone_last4: str = ""
     reservation_url: str = ""
+    guest_nuki_email: str = ""
 
     def fields(self) -> dict:
         return {
@@ -55,6 +57,7 @@ class BookingData:
             "guest_language": self.guest_language,
             "guest_phone_last4": self.guest_phone_last4,
             "reservation_url": self.reservation_url,
+            "guest_nuki_email": self.guest_nuki_email,
         }
 
 
@@ -172,6 +175,7 @@ def grant_sync(
         if grant is not None and grant.active:
             grant.active = False
             grant.save(update_fields=["active"])
+            app_access_withdraw(grant=grant)
             return access_withdraw(holder=grant.holder)
         return None
     valid_from, valid_until = booking_window(booking)
@@ -197,7 +201,7 @@ def grant_sync(
         grant.code = code
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True
         grant.save(update_fields=["code", "valid_from", "valid_until", "active"])
-    return access_put(
+    codes = access_put(
         organization=booking.organization,
         holder=grant.holder,
         locks=locks,
@@ -207,3 +211,7 @@ def grant_sync(
         valid_until=valid_until,
         new_holder=created_grant,
     )
+    app = app_access_sync(
+        grant=grant, booking=booking, name=_code_name(grant, booking), new=created_grant
+    )
+    return codes + app

@@ -85,6 +85,9 @@ class NukiWebConnection(models.Model):
         Organization, on_delete=models.CASCADE, related_name="nuki_web"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Blank: NUKI_WEB_API_URL. Set only by the portal itself (the `make run` demo points its
+    # connection at the local stand-in); never taken from a tenant's input.
+    api_url = models.URLField(blank=True, default="")
     access_token = EncryptedTextField(blank=True, default="")
     refresh_token = EncryptedTextField(blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -168,10 +171,24 @@ class AccessCode(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="access_codes")
     holder = models.CharField(max_length=64)
+    kind = models.CharField(
+        max_length=8,
+        choices=[("keypad", "Keypad code"), ("app", "Nuki app access")],
+        default="keypad",
+        help_text="A keypad code, or time-limited access in the holder's own Nuki app.",
+    )
+    account_email = models.EmailField(
+        blank=True, default="", help_text="App access: the holder's Nuki account email."
+    )
     name = models.CharField(max_length=20)
-    code = models.CharField(max_length=6)
+    code = models.CharField(max_length=6, blank=True)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
+    # Recurring limits inside the window (Nuki's): weekday bitmask Monday = 64 ... Sunday = 1,
+    # minutes after midnight in the property's local time (0 / 0 = the whole day).
+    weekdays = models.PositiveSmallIntegerField(default=127)
+    from_minute = models.PositiveSmallIntegerField(default=0)
+    until_minute = models.PositiveSmallIntegerField(default=0)
     push_after = models.DateTimeField(help_text="Earliest moment to put the code on the lock.")
     wanted = models.BooleanField(default=True, help_text="False once it should leave the lock.")
     state = models.CharField(max_length=10, choices=CodeState.choices, default=CodeState.PLANNED)
@@ -196,12 +213,37 @@ class AccessCode(models.Model):
         return f"{self.name} on {self.lock_id} ({self.state})"
 
     def desired_snapshot(self) -> dict:
-        return {
+        """What the lock should hold, compared with `applied`. Keys beyond the four of a
+        plain keypad code appear only when they differ from the defaults, so codes confirmed
+        before weekdays, times and app access existed still compare equal."""
+        snapshot = {
             "code": self.code,
             "name": self.name,
             "valid_from": self.valid_from.isoformat(),
             "valid_until": self.valid_until.isoformat(),
         }
+        if self.kind != "keypad":
+            snapshot["kind"], snapshot["account_email"] = self.kind, self.account_email.lower()
+        if self.weekdays not in (0, 127) or self.from_minute or self.until_minute:
+            snapshot["weekdays"] = self.weekdays
+            snapshot["from_minute"], snapshot["until_minute"] = self.from_minute, self.until_minute
+        return snapshot
+
+    def spec(self):
+        """The CodeSpec a driver gets for this code."""
+        from locks.drivers.base import CodeSpec
+
+        return CodeSpec(
+            code=self.code,
+            name=self.name,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            weekdays=self.weekdays,
+            from_minute=self.from_minute,
+            until_minute=self.until_minute,
+            kind=self.kind,
+            account_email=self.account_email,
+        )
 
 
 class CommandKind(models.TextChoices):
@@ -262,10 +304,14 @@ class ObservedCode(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="observed_codes")
     remote_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, default="keypad")
     code = models.CharField(max_length=6, blank=True, default="")
     name = models.CharField(max_length=40, blank=True, default="")
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
+    weekdays = models.PositiveSmallIntegerField(default=127)
+    from_minute = models.PositiveSmallIntegerField(default=0)
+    until_minute = models.PositiveSmallIntegerField(default=0)
     access_code = models.ForeignKey(
         AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="observed"
     )

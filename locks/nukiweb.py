@@ -47,8 +47,37 @@ def callback_url() -> str:
     return settings.SITE_URL.rstrip("/") + reverse("nuki-web-callback")
 
 
+class NotConfigured(ValueError):
+    """Connect Nuki Web cannot start: the reason is shown to the manager as written."""
+
+
+def redirect_uri_problem(uri: str) -> str:
+    """Nuki's rule: the redirect URI is pre-registered and uses HTTPS. Plain http is allowed
+    only on loopback (development, the stand-in)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme == "https":
+        return ""
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return ""
+    return (
+        f"The sign-in return address {uri} must use HTTPS (Nuki accepts no other): set "
+        "LATCHKEY_SITE_URL to the portal's https:// address and register its "
+        "/integrations/nuki-web/callback/ with Nuki."
+    )
+
+
 def authorization_start() -> tuple[str, str, str]:
     """(authorize URL, state, PKCE code verifier); state and verifier go in the session."""
+    if not settings.NUKI_WEB_CLIENT_ID:
+        raise NotConfigured(
+            "Connect Nuki Web is not set up on this portal (NUKI_WEB_CLIENT_ID is empty); "
+            "paste a Nuki Web API token instead, or ask the operator to configure it."
+        )
+    problem = redirect_uri_problem(callback_url())
+    if problem:
+        raise NotConfigured(problem)
     verifier = secrets.token_urlsafe(48)
     client = oauth_client(redirect_uri=callback_url())
     url, state = client.create_authorization_url(
@@ -80,18 +109,24 @@ def connection_from_code(*, organization: Organization, code: str, verifier: str
 
 
 @transaction.atomic
-def connection_from_api_token(*, organization: Organization, api_token: str):
+def connection_from_api_token(*, organization: Organization, api_token: str, api_url: str = ""):
+    """`api_url` is for the portal's own use (the demo's stand-in), never a tenant's input."""
     token = {"access_token": api_token, "expires_in": 10 * 365 * 86400}
-    return _connection_save(organization=organization, kind="api_token", token=token)
+    return _connection_save(
+        organization=organization, kind="api_token", token=token, api_url=api_url
+    )
 
 
-def _connection_save(*, organization: Organization, kind: str, token: dict) -> NukiWebConnection:
+def _connection_save(
+    *, organization: Organization, kind: str, token: dict, api_url: str = ""
+) -> NukiWebConnection:
     from locks.tasks import nuki_web_setup
 
     conn = NukiWebConnection.objects.filter(organization=organization).first()
     if conn is None:
         conn = NukiWebConnection(organization=organization, webhook_key=secrets.token_urlsafe(24))
     conn.kind = kind
+    conn.api_url = api_url
     if kind == "api_token":
         conn.refresh_token = ""
     _store_token(conn, token)
@@ -191,7 +226,7 @@ def client_for(organization_id: int) -> NukiWebClient:
             fix="Connect Nuki Web in the portal's integrations.",
             permanent=True,
         )
-    return NukiWebClient(settings.NUKI_WEB_API_URL, token_provider(conn.pk))
+    return NukiWebClient(conn.api_url or settings.NUKI_WEB_API_URL, token_provider(conn.pk))
 
 
 def webhook_url(conn: NukiWebConnection) -> str:
@@ -210,7 +245,13 @@ def nuki_web_setup(*, connection: NukiWebConnection) -> list[Lock]:
         NukiWebConnection.objects.filter(pk=connection.pk).update(
             webhook_id=str(hook.get("id", "")), webhook_secret=str(hook.get("secret", ""))
         )
-        return smartlocks_import(connection=connection, client=client)
+        locks = smartlocks_import(connection=connection, client=client)
+    # After a (re)connection, compare what the account's locks hold with what they should:
+    # codes we believe set may be missing (another account, a reset lock, a fresh stand-in).
+    with transaction.atomic():
+        for lock in locks:
+            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+    return locks
 
 
 def smartlocks_import(*, connection: NukiWebConnection, client: NukiWebClient) -> list[Lock]:
@@ -265,7 +306,11 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if lock is None:
         return "unknown-lock"
     if feature == "DEVICE_AUTHS":
-        # Read back once: confirms every queued code change on this lock in one call.
+        # The signed payload names the authorization that changed: when it is exactly what
+        # we sent, it confirms the change without another API call. Anything else (someone
+        # else's change, a payload without the authorization) is read back once.
+        if _auth_confirm(lock, data.get("smartlockAuth"), deleted=bool(data.get("deleted"))):
+            return "auths-confirmed"
         with transaction.atomic():
             command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
         return "auths"
@@ -278,6 +323,74 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if feature == "DEVICE_CONFIG":
         return "config"
     return "ignored"
+
+
+def _auth_confirm(lock: Lock, payload, *, deleted: bool) -> bool:
+    """Confirm one of our queued changes from a DEVICE_AUTHS payload. True when it did."""
+    from locks.drivers.nuki_web import lock_code_from
+    from locks.models import AccessCode, CodeState, ObservedCode
+    from locks.nuki.web.client import NukiWebAuth
+    from locks.sync.desired import is_due
+    from locks.sync.reconcile import _confirm, _signal
+
+    if not isinstance(payload, dict) or not payload.get("id"):
+        return False
+    try:
+        observed = lock_code_from(NukiWebAuth.from_json(payload))
+    except (TypeError, ValueError):
+        return False
+    if observed.remote_id and payload.get("type") not in (0, 13):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        ours = AccessCode.objects.select_for_update().filter(lock=lock)
+        ac = ours.filter(remote_id=observed.remote_id).first()
+        if ac is None and not deleted:  # a queued creation has no id yet
+            ac = ours.filter(
+                remote_id="",
+                state=CodeState.SETTING,
+                kind=observed.kind,
+                name=observed.name,
+                code=observed.code or "",
+            ).first()
+        if ac is None:
+            return False
+        if ac.commands.filter(status="running").exists():
+            return False  # its command is still recording: the serialized read-back decides
+        snapshot = ac.desired_snapshot()
+        if deleted:
+            if ac.state != CodeState.REMOVING or is_due(ac, now):
+                return False  # gone although wanted: the read-back repairs it
+            ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
+            ac.remote_id, ac.applied = "", None
+            ac.save(update_fields=["state", "remote_id", "applied"])
+            ObservedCode.objects.filter(lock=lock, remote_id=observed.remote_id).delete()
+            _signal(ac)
+            return True
+        # Only after the runner recorded what it sent (applied), so its bookkeeping cannot
+        # overwrite this confirmation; earlier webhooks fall back to the (serialized) read-back.
+        sent = ac.state == CodeState.SETTING and ac.applied == snapshot
+        if not (sent and is_due(ac, now) and observed.matches(ac.spec())):
+            return False
+        _confirm(ac, observed.remote_id, snapshot, now)
+        ObservedCode.objects.update_or_create(
+            lock=lock,
+            remote_id=observed.remote_id,
+            defaults={
+                "organization_id": lock.organization_id,
+                "kind": observed.kind,
+                "code": observed.code or "",
+                "name": observed.name,
+                "valid_from": observed.valid_from,
+                "valid_until": observed.valid_until,
+                "weekdays": observed.weekdays,
+                "from_minute": observed.from_minute,
+                "until_minute": observed.until_minute,
+                "access_code": ac,
+                "seen_at": now,
+            },
+        )
+    return True
 
 
 STATE_NAMES = {1: "locked", 2: "unlocking", 3: "unlocked", 4: "locking", 5: "unlatched",

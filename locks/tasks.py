@@ -69,8 +69,10 @@ def sync_bridge_logs() -> int:
     return total
 
 
-@shared_task(ignore_result=True)
-def nuki_web_setup(connection_id: int) -> None:
+@shared_task(bind=True, ignore_result=True, max_retries=12)
+def nuki_web_setup(self, connection_id: int) -> None:
+    """Register the webhook and import the locks; retried while Nuki Web cannot be reached
+    (a cloud hiccup, or the demo's stand-in still starting)."""
     from locks import nukiweb
     from locks.models import NukiWebConnection
     from locks.nuki.web import NukiWebError
@@ -82,3 +84,7 @@ def nuki_web_setup(connection_id: int) -> None:
         nukiweb.nuki_web_setup(connection=conn)
     except NukiWebError as exc:
         NukiWebConnection.objects.filter(pk=conn.pk).update(last_error=exc.message)
+        if not exc.permanent and not self.request.is_eager:
+            raise self.retry(countdown=min(60, 2 * 2**self.request.retries)) from None
+    else:
+        NukiWebConnection.objects.filter(pk=conn.pk).exclude(last_error="").update(last_error="")

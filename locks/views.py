@@ -47,12 +47,15 @@ def nuki_web_webhook(request, key: str):
 @require_POST
 def nuki_web_connect(request, slug: str):
     """Start "Connect Nuki Web": state and the PKCE verifier stay in the session."""
-    from locks.nukiweb import authorization_start
+    from locks.nukiweb import NotConfigured, authorization_start
 
     tenant = tenant_for_user(request.user, slug=slug)
     if not tenant.can_write:
         return HttpResponseForbidden("Only owners and managers can connect Nuki Web.")
-    url, state, verifier = authorization_start()
+    try:
+        url, state, verifier = authorization_start()
+    except NotConfigured as exc:
+        return HttpResponseBadRequest(str(exc))
     request.session["nuki_web_oauth"] = {
         "state": state,
         "verifier": verifier,

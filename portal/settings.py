@@ -26,6 +26,8 @@ LATCHKEY_BRIDGE_CALLBACK_BASE = config.get_url("LATCHKEY_BRIDGE_CALLBACK_BASE", 
 NUKI_WEB_API_URL = config.get_url("NUKI_WEB_API_URL", "https://api.nuki.io")
 NUKI_WEB_OAUTH_URL = config.get_url("NUKI_WEB_OAUTH_URL", "https://api.nuki.io/oauth")
 NUKI_WEB_CLIENT_ID = config.get_str("NUKI_WEB_CLIENT_ID", "")
+# `make run`: the Procfile's Nuki Web stand-in listens here (loopback); the demo connects to it.
+LATCHKEY_DEMO_NUKIWEB_PORT = config.get_int("LATCHKEY_DEMO_NUKIWEB_PORT", 8090)
 NUKI_WEB_CLIENT_SECRET = config.get_str("NUKI_WEB_CLIENT_SECRET", "")
 NUKI_WEB_SCOPES = config.get_str(
     "NUKI_WEB_SCOPES",

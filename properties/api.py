@@ -26,6 +26,7 @@ class PropertySerializer(serializers.ModelSerializer):
             "step_up_verifier",
             "step_up_from",
             "step_up_until",
+            "app_access",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]

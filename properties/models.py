@@ -63,6 +63,11 @@ class Property(models.Model):
     step_up_until = models.TimeField(
         null=True, blank=True, help_text="Local time the step-up ends (e.g. 06:00)."
     )
+    app_access = models.BooleanField(
+        default=False,
+        help_text="Also give guests time-limited access in their own Nuki app (locks "
+        "connected through Nuki Web), invited by their Nuki account email.",
+    )
     created_at = models.DateTimeField(default=djtz.now)
 
     class Meta:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from locks.drivers.base import (
     ACTIONS,
+    EVERY_DAY,
+    AccessKind,
     Applied,
     Capability,
     CodeConflict,
@@ -51,6 +53,8 @@ def available_kinds() -> list[str]:
 
 __all__ = [
     "ACTIONS",
+    "EVERY_DAY",
+    "AccessKind",
     "Applied",
     "Capability",
     "CodeConflict",

@@ -19,16 +19,51 @@ class Capability(StrEnum):
     STATE = "state"  # reports lock state, battery, door
     LOGS = "logs"  # reads the lock's activity log
     OFFLINE = "offline"  # keeps working without the property's internet
+    APP_ACCESS = "app_access"  # can give a person's own Nuki app time-limited access
+    SCHEDULES = "schedules"  # carries weekday and time-of-day limits (CodeSpec.limited)
+
+
+class AccessKind(StrEnum):
+    KEYPAD = "keypad"  # a keypad code (Nuki authorization type 13)
+    APP = "app"  # the holder's own Nuki app (authorization type 0 for a Nuki account user)
+
+
+EVERY_DAY = 127  # weekday bitmask, Monday = 64 ... Sunday = 1 (Nuki's; 0 also means every day)
+
+
+def weekdays_normal(value: int) -> int:
+    """0 and 127 both mean every day; compare them as one."""
+    return EVERY_DAY if value in (0, EVERY_DAY) else value
 
 
 @dataclass(frozen=True)
 class CodeSpec:
-    """A code as it should be on the lock."""
+    """A code (or app access) as it should be on the lock.
+
+    The optional recurring limits narrow the date window, as Nuki's authorizations do:
+    `weekdays` is a bitmask (Monday = 64 ... Sunday = 1; 127 or 0 = every day), and
+    `from_minute` / `until_minute` are minutes after midnight in the lock's (the property's)
+    local time, both 0 meaning the whole day. `kind` = "app" asks for access in the holder's
+    own Nuki app, identified by `account_email` (then `code` is empty).
+    """
 
     code: str
     name: str
     valid_from: dt.datetime
     valid_until: dt.datetime
+    weekdays: int = EVERY_DAY
+    from_minute: int = 0
+    until_minute: int = 0
+    kind: str = AccessKind.KEYPAD
+    account_email: str = ""
+
+    @property
+    def limited(self) -> bool:
+        """True when weekdays or times narrow the window: only locks with the `schedules`
+        capability (which carry them to the lock and report them back) may take it."""
+        return weekdays_normal(self.weekdays) != EVERY_DAY or bool(
+            self.from_minute or self.until_minute
+        )
 
 
 def _seconds(value: dt.datetime | None) -> dt.datetime | None:
@@ -44,13 +79,29 @@ class LockCode:
     name: str
     valid_from: dt.datetime | None
     valid_until: dt.datetime | None
+    weekdays: int = EVERY_DAY
+    from_minute: int = 0
+    until_minute: int = 0
+    kind: str = AccessKind.KEYPAD
+    account_email: str = ""  # app access: the Nuki account it is for, where the lock says
 
     def matches(self, spec: CodeSpec) -> bool:
-        """Same digits and window, to the second (clouds drop sub-second parts)."""
+        """Same digits (or Nuki account), window to the second (clouds drop sub-second parts),
+        weekdays and times."""
+        if self.kind != spec.kind:
+            return False
+        if spec.kind == AccessKind.APP:
+            same_holder = (
+                not self.account_email or self.account_email.lower() == spec.account_email.lower()
+            )
+        else:
+            same_holder = self.code == spec.code
         return (
-            self.code == spec.code
+            same_holder
             and _seconds(self.valid_from) == _seconds(spec.valid_from)
             and _seconds(self.valid_until) == _seconds(spec.valid_until)
+            and weekdays_normal(self.weekdays) == weekdays_normal(spec.weekdays)
+            and (self.from_minute, self.until_minute) == (spec.from_minute, spec.until_minute)
         )
 
 
@@ -127,6 +178,11 @@ class Driver:
             if code.code == spec.code and code.name == spec.name:
                 return code
         return None
+
+    def find_before_add(self, spec: CodeSpec) -> bool:
+        """Whether the runner must look for the code on the lock before adding it. A driver
+        whose add itself notices (and adopts) a copy left by an earlier attempt says no."""
+        return True
 
     def add_code(self, spec: CodeSpec) -> Applied:
         raise DriverError("This lock cannot hold keypad codes.", permanent=True)

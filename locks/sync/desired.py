@@ -80,16 +80,34 @@ def access_put(
     valid_until: dt.datetime,
     now: dt.datetime | None = None,
     new_holder: bool = False,
+    weekdays: int = 127,
+    from_minute: int = 0,
+    until_minute: int = 0,
+    kind: str = "keypad",
+    account_email: str = "",
 ) -> list[AccessCode]:
     """Make `holder` hold `code` on exactly these locks in this window.
 
     Idempotent: putting the same thing twice changes nothing and queues nothing.
     `new_holder=True` (a holder that cannot have codes yet) skips the reads, so a new booking
     costs two inserts (codes, commands) whatever its number of locks.
+
+    Optional recurring limits inside the window (e.g. a cleaner on weekdays 10:00-14:00):
+    `weekdays` is Nuki's bitmask (Monday = 64 ... Sunday = 1, 127 = every day) and
+    `from_minute` / `until_minute` are minutes after midnight in the property's local time
+    (0 / 0 = the whole day). `kind="app"` asks for access in the holder's own Nuki app for
+    the Nuki account `account_email` (then `code` is ""; give such a holder its own name,
+    e.g. "grant:42/app", as a holder has one entry per lock).
     """
+    if not (0 <= weekdays <= 127 and 0 <= from_minute < 1440 and 0 <= until_minute < 1440):
+        raise ValueError("weekdays must be 0-127 and times 0-1439 minutes")
+    if kind == "app" and not account_email:
+        raise ValueError("app access needs the holder's Nuki account email")
+    account_email = account_email.strip().lower() if kind == "app" else ""
     now = now or timezone.now()
     push_after = valid_from - dt.timedelta(hours=organization.preload_hours)
     locks = list(locks)
+    limits = (weekdays, from_minute, until_minute, kind, account_email)
     with transaction.atomic(savepoint=False):
         existing = (
             {}
@@ -104,13 +122,8 @@ def access_put(
         result, created, changed = [], [], []
         for lock in locks:
             ac = existing.get(lock.pk)
-            desired = (code, name[:20], valid_from, valid_until, push_after, True)
-            if (
-                ac is not None
-                and (ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted)
-                == desired
-                and ac.state != CodeState.REMOVED
-            ):
+            desired = (code, name[:20], valid_from, valid_until, push_after, True, *limits)
+            if ac is not None and _desired_of(ac) == desired and ac.state != CodeState.REMOVED:
                 result.append(ac)
                 continue
             if ac is None:
@@ -118,7 +131,8 @@ def access_put(
                 created.append(ac)
             else:
                 changed.append(ac)
-            ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired
+            ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired[:6]
+            ac.weekdays, ac.from_minute, ac.until_minute, ac.kind, ac.account_email = limits
             ac.updated_at = now
             ac.last_error = ""
             ac.state = _next_state(ac, now)
@@ -136,6 +150,13 @@ def access_put(
             gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
             access_withdraw(holder=holder, queryset=gone, now=now)
     return result
+
+
+def _desired_of(ac: AccessCode) -> tuple:
+    return (
+        ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted,
+        ac.weekdays, ac.from_minute, ac.until_minute, ac.kind, ac.account_email,
+    )  # fmt: skip
 
 
 @transaction.atomic(savepoint=False)

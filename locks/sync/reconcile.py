@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import Capability, CodeSpec, driver_class, driver_for
+from locks.drivers import Capability, driver_class, driver_for
 from locks.models import (
     AccessCode,
     CodeState,
@@ -38,27 +38,35 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 remote_id=remote_id,
                 defaults={
                     "organization_id": lock.organization_id,
+                    "kind": code.kind,
                     "code": code.code or "",
                     "name": code.name,
                     "valid_from": code.valid_from,
                     "valid_until": code.valid_until,
+                    "weekdays": code.weekdays,
+                    "from_minute": code.from_minute,
+                    "until_minute": code.until_minute,
                     "access_code": ac,
                     "seen_at": now,
                 },
             )
-        by_name = {(c.name, c.code): c for c in observed}
+        by_name = {(c.kind, c.name, c.code or ""): c for c in observed}
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
             if ac.remote_id:
                 on_lock = by_remote.get(ac.remote_id)
             else:  # a queued write has no id yet: recognise it by name and digits
-                on_lock = by_name.get((ac.name, ac.code))
-            spec = CodeSpec(ac.code, ac.name, ac.valid_from, ac.valid_until)
+                on_lock = by_name.get((ac.kind, ac.name, ac.code))
+            spec = ac.spec()
             snapshot = ac.desired_snapshot()
             if is_due(ac, now):
                 if on_lock is not None and on_lock.matches(spec):
                     if ac.state != CodeState.SET or ac.remote_id != on_lock.remote_id:
                         _confirm(ac, on_lock.remote_id, snapshot, now)  # read-back confirms
+                        # Recorded above before it had an id: link it, or it looks foreign.
+                        ObservedCode.objects.filter(
+                            lock=lock, remote_id=on_lock.remote_id, access_code__isnull=True
+                        ).update(access_code=ac)
                     continue
                 if ac.state == CodeState.SETTING and ac.applied == snapshot:
                     continue  # sent and queued by the cloud: wait for it, do not send twice

@@ -16,7 +16,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import CodeConflict, CodeSpec, DriverError, NotFoundOnLock, driver_for
+from locks.drivers import (
+    AccessKind,
+    Capability,
+    CodeConflict,
+    CodeSpec,
+    DriverError,
+    NotFoundOnLock,
+    driver_for,
+)
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
 from locks.sync.desired import is_due
 from locks.sync.outbox import backoff_seconds, command_claim, dispatch, dispatch_next_for_lock
@@ -80,16 +88,31 @@ def _lock_action(command: LockCommand) -> None:
         lock_status_record(lock=command.lock, status=status, source=command.lock.driver)
 
 
-def _spec(ac: AccessCode) -> CodeSpec:
-    return CodeSpec(
-        code=ac.code, name=ac.name, valid_from=ac.valid_from, valid_until=ac.valid_until
-    )
+def _spec(ac: AccessCode, driver) -> CodeSpec:
+    """The code as the driver gets it; refused (permanently, in plain words) when the lock
+    cannot carry what it asks for, instead of retrying something that can never work."""
+    spec = ac.spec()
+    capabilities = driver.capabilities_for(ac.lock)
+    if spec.kind == AccessKind.APP and Capability.APP_ACCESS not in capabilities:
+        raise DriverError(
+            "This lock cannot give access through the Nuki app.",
+            fix="App access needs a lock connected through Nuki Web.",
+            permanent=True,
+        )
+    if spec.limited and Capability.SCHEDULES not in capabilities:
+        raise DriverError(
+            "This lock cannot limit a code to weekdays or times of day.",
+            fix="Use a lock connected through Nuki Web, or give this access without limits.",
+            permanent=True,
+        )
+    return spec
 
 
 def _sync_code(command: LockCommand) -> None:
     ac = command.access_code  # read by the claim, after it committed
+    ac.lock = command.lock  # the same row, already loaded
     driver = driver_for(command.lock)
-    spec = _spec(ac)
+    spec = _spec(ac, driver) if ac.wanted else ac.spec()
     snapshot = ac.desired_snapshot()
     remote_id, applied, confirmed = ac.remote_id, ac.applied, True
     if is_due(ac, timezone.now()):
@@ -102,7 +125,9 @@ def _sync_code(command: LockCommand) -> None:
                 except NotFoundOnLock:
                     remote_id = ""
             if not remote_id:
-                found = driver.find_code(spec)
+                # Adopt what an earlier attempt left on the lock, unless the driver finds
+                # that out from the write itself (Nuki Web's 409), saving a read per code.
+                found = driver.find_code(spec) if driver.find_before_add(spec) else None
                 if found is not None:
                     remote_id = found.remote_id
                     if not found.matches(spec):

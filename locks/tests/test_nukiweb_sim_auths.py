@@ -217,11 +217,14 @@ def test_required_fields(sim, api, lock_id, missing):
 def test_app_authorization_needs_an_account_user(api, lock_id, sim):
     body = {"name": "Cleaner", "type": 0, "remoteAllowed": True}
     assert api.put(f"/smartlock/{lock_id}/auth", json=body).status_code == 400
-    body["accountUserId"] = 77
+    body["accountUserId"] = 77  # no such account user
+    assert api.put(f"/smartlock/{lock_id}/auth", json=body).status_code == 404
+    user = api.put("/account/user", json={"email": "c@example.com", "name": "Cleaner"}).json()
+    body["accountUserId"] = user["accountUserId"]
     assert api.put(f"/smartlock/{lock_id}/auth", json=body).status_code == 204
     sim.wait_applied()
     apps = api.get(f"/smartlock/{lock_id}/auth", params={"types": "0"}).json()
-    assert any(a["accountUserId"] == 77 for a in apps)
+    assert any(a["accountUserId"] == user["accountUserId"] for a in apps)
 
 
 def test_bad_update_is_400(sim, api, lock_id):

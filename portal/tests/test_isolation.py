@@ -257,8 +257,10 @@ def test_post_only_object_urls(world, name, commit):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(PAGE_POST_ROUTES))
-def test_post_pages(world, client, name):
+def test_post_pages(world, client, name, settings):
     from django.urls import reverse
+
+    settings.NUKI_WEB_CLIENT_ID = "latchkey-test"  # Connect Nuki Web is configured
 
     url = reverse(name, kwargs={"slug": world.org.slug})
     assert client.post(url).status_code == 302  # to the login page

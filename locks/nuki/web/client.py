@@ -98,6 +98,10 @@ class NukiWebAuth:
     enabled: bool
     allowed_from: dt.datetime | None
     allowed_until: dt.datetime | None
+    weekdays: int = 127
+    from_minute: int = 0
+    until_minute: int = 0
+    account_user_id: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -112,25 +116,81 @@ class NukiWebAuth:
             enabled=bool(data.get("enabled", True)),
             allowed_from=_parse(data.get("allowedFromDate")),
             allowed_until=_parse(data.get("allowedUntilDate")),
+            weekdays=_int(data.get("allowedWeekDays"), 127),
+            from_minute=_int(data.get("allowedFromTime"), 0),
+            until_minute=_int(data.get("allowedUntilTime"), 0),
+            account_user_id=_int(data.get("accountUserId"), 0) or None,
             raw=dict(data),
         )
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class AccountUser:
+    """A person invited to the Nuki account by email (AccountUser); an app authorization
+    (type 0) is given to an account user, who sees it in their own Nuki app."""
+
+    account_user_id: int
+    email: str
+    name: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AccountUser:
+        return cls(
+            account_user_id=int(data["accountUserId"]),
+            email=str(data.get("email", "")),
+            name=str(data.get("name", "")),
+        )
+
+
+def auth_body(
+    *,
+    name: str,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+    code: str = "",
+    account_user_id: int | None = None,
+    weekdays: int = 127,
+    from_minute: int = 0,
+    until_minute: int = 0,
+    creating: bool = True,
+) -> dict[str, Any]:
+    """A SmartlockAuthCreate / SmartlockAuthUpdate body: a keypad code (type 13) when `code`
+    is given, else an app authorization (type 0) for `account_user_id`. Weekdays are Nuki's
+    bitmask (Monday 64 ... Sunday 1), times minutes after midnight in the lock's local time."""
+    body: dict[str, Any] = {
+        "name": name[:32],
+        "allowedFromDate": _iso(valid_from),
+        "allowedUntilDate": _iso(valid_until),
+        "allowedWeekDays": weekdays or 127,
+        "allowedFromTime": from_minute,
+        "allowedUntilTime": until_minute,
+        "enabled": True,
+        "remoteAllowed": False,  # required on create; guests open at the door, not remotely
+    }
+    if code:
+        body["code"] = int(code)
+        if creating:
+            body["type"] = int(AuthType.KEYPAD)
+    else:
+        if account_user_id is None:
+            raise ValueError("an app authorization needs an account user")
+        body["accountUserId"] = account_user_id
+        if creating:
+            body["type"] = int(AuthType.APP)
+    return body
 
 
 def keypad_body(
     *, name: str, code: str, valid_from: dt.datetime, valid_until: dt.datetime
 ) -> dict[str, Any]:
-    return {
-        "name": name[:32],
-        "type": int(AuthType.KEYPAD),
-        "code": int(code),
-        "allowedFromDate": _iso(valid_from),
-        "allowedUntilDate": _iso(valid_until),
-        "allowedWeekDays": 127,
-        "allowedFromTime": 0,
-        "allowedUntilTime": 0,
-        "enabled": True,
-        "remoteAllowed": False,  # a keypad code needs no remote access; required on create
-    }
+    return auth_body(name=name, code=code, valid_from=valid_from, valid_until=valid_until)
 
 
 class NukiWebClient:
@@ -255,6 +315,24 @@ class NukiWebClient:
 
     def auth_delete(self, smartlock_id: int, auth_id: str) -> None:
         self._request("DELETE", f"/smartlock/{smartlock_id}/auth/{auth_id}")
+
+    # Account users (people invited by email, who get app authorizations) ------------------
+    def account_users(self, *, email: str | None = None) -> list[AccountUser]:
+        params = {"email": email} if email else None
+        data = self._request("GET", "/account/user", params=params).json()
+        return [AccountUser.from_json(item) for item in data]
+
+    def account_user_create(self, *, email: str, name: str, language: str = "en") -> AccountUser:
+        body = {"email": email, "name": name[:32] or email, "language": language}
+        return AccountUser.from_json(self._request("PUT", "/account/user", json=body).json())
+
+    def account_user_for(self, *, email: str, name: str, language: str = "en") -> AccountUser:
+        """The account user with this email, invited if there is none yet."""
+        wanted = email.strip().lower()
+        for user in self.account_users(email=wanted):
+            if user.email.lower() == wanted:
+                return user
+        return self.account_user_create(email=wanted, name=name, language=language)
 
     # Webhooks --------------------------------------------------------------------------------
     def webhook_register(self, url: str, features: list[str]) -> dict[str, Any]:

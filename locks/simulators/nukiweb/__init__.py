@@ -36,6 +36,15 @@ WWW-Authenticate: Bearer error="invalid_token". API errors answer JSON
 
 Endpoints (status codes as documented; 204 = accepted, empty body)
   GET    /account                                  -> MyAccount (accountId, name, email, ...)
+  GET    /account/user[?email=&offset=&limit=]     -> [AccountUser] (email matched exactly,
+         case-insensitive)
+  PUT    /account/user   AccountUserCreate {email, name, language?, type?} -> 200 AccountUser
+         {accountUserId, accountId, type, email, name, language, creationDate, updateDate}
+         | 400 "Invalid E-Mail address or name supplied" | 409 email exists (our choice)
+  GET    /account/user/{accountUserId}             -> AccountUser | 404
+  POST   /account/user/{accountUserId}  AccountUserUpdate -> 204 | 400 | 404 | 409
+  DELETE /account/user/{accountUserId}             -> 204 (their authorizations are queued
+         for deletion) | 404 | 423
   GET    /smartlock[?type=]                        -> [Smartlock]
   GET    /smartlock/{smartlockId}                  -> Smartlock | 404
   POST   /smartlock/{smartlockId}/action           {action 1-5, option 0-7} -> 204 | 400 | 404
@@ -78,7 +87,8 @@ allowedFromDate / allowedUntilDate (UTC, "2024-05-01T14:00:00.000Z"), allowedWee
 midnight), accountUserId, lastActiveDate, smartActionsEnabled, creationDate, updateDate, and
 operationId while an update or delete of it is queued. Absent values are left out.
   Create rules (400 otherwise): name 1-32 chars (required, also on update); remoteAllowed
-  required; type 0/2/13; accountUserId required unless type 13; code required for type 13,
+  required; type 0/2/13; accountUserId required unless type 13 (404 when no such account
+  user; 1 is the owner); code required for type 13,
   an int or digit string, 6 digits 1-9 not starting with 12; dates with a UTC offset, from
   before until; weekdays 0-127; times 0-1439; type cannot change.
   Queue: 204 only means queued; the change reaches the lock `apply_delay` seconds later (never
@@ -106,7 +116,12 @@ X-Nuki-Signature-SHA256 = hex HMAC-SHA256(secret, raw body), retried after each 
   DEVICE_CONFIG  {feature, smartlockId, config{..}, advancedConfig{..}}: set_config()
   DEVICE_MASTERDATA {feature, smartlockId, type, name, firmwareVersion, hardwareVersion}
 
-Test hooks: expire_all_access_tokens(), revoke_refresh_tokens(), oauth.revoke_all_grants(),
+Weekdays and times of an authorization are read on the lock's clock, in its timezone
+(`timezone=` / --timezone, an IANA name, UTC by default; our choice of naming it), dates are
+instants. app_open(smartlockId, email) is a person opening with their Nuki app.
+
+Test hooks: expire_all_access_tokens(), app_open(), account_users(), revoke_refresh_tokens(),
+oauth.revoke_all_grants(),
 set_offline(), set_door(), set_battery(), set_config(), rename(), add_foreign_auth(),
 edit_auth_outside(), remove_auth_outside(), keypad_entry(), physical_action(), auths(),
 pending(), logs(), wait_applied(), endpoint_calls(), reset_counters(), webhooks.wait_idle(),

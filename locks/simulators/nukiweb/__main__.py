@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-token-ttl", type=float, default=3600.0)
     parser.add_argument("--auto-consent", action="store_true", help="skip the consent page")
     parser.add_argument("--latency", type=float, default=0.0, help="added to every answer, s")
+    parser.add_argument(
+        "--timezone", default="UTC", help="the locks' timezone (IANA), for weekdays and times"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         access_token_ttl=args.access_token_ttl,
         auto_consent=args.auto_consent,
         latency=args.latency,
+        timezone=args.timezone,
     )
 
     def _terminate(signum: int, frame: Any) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # Smartlock types (Smartlock.type).
 TYPE_KEYTURNER, TYPE_BOX, TYPE_OPENER, TYPE_SMARTDOOR, TYPE_SMARTLOCK3 = 0, 1, 2, 3, 4
@@ -145,6 +146,7 @@ class SimSmartlock:
     creation_date: float = field(default_factory=time.time)
     update_date: float = field(default_factory=time.time)
     next_lock_auth_id: int = 1  # SmartlockAuth.authId, assigned by the lock
+    timezone: str = "UTC"  # IANA name of the lock's clock (weekdays and times are local)
 
     @property
     def battery_critical(self) -> bool:
@@ -393,9 +395,11 @@ def new_auth_record(
     return record
 
 
-def auth_allows(record: dict[str, Any], when: float) -> bool:
-    """Whether an authorization lets its holder in at `when` (UTC; weekday bitmask Monday=64
-    ... Sunday=1, 0 or 127 every day; from/until time in minutes, 0/0 the whole day)."""
+def auth_allows(record: dict[str, Any], when: float, tz: str = "UTC") -> bool:
+    """Whether an authorization lets its holder in at `when`. The dates are instants (UTC);
+    the weekday bitmask (Monday=64 ... Sunday=1, 0 or 127 every day) and the from/until times
+    (minutes after midnight, 0/0 the whole day) are read on the lock's own clock, in its
+    timezone `tz` (IANA name; our choice of how the stand-in names a lock's timezone)."""
     if not record.get("enabled", True):
         return False
     start, end = record.get("allowedFromDate"), record.get("allowedUntilDate")
@@ -403,7 +407,7 @@ def auth_allows(record: dict[str, Any], when: float) -> bool:
         return False
     if end and when > parse_iso(end, "allowedUntilDate"):
         return False
-    moment = dt.datetime.fromtimestamp(when, tz=dt.UTC)
+    moment = dt.datetime.fromtimestamp(when, tz=ZoneInfo(tz))
     days = record.get("allowedWeekDays") or 127
     if not days & (64 >> moment.weekday()):
         return False
@@ -413,6 +417,38 @@ def auth_allows(record: dict[str, Any], when: float) -> bool:
         if not start_min <= minute <= (end_min or MINUTES_PER_DAY - 1):
             return False
     return True
+
+
+# Account users -------------------------------------------------------------------------------
+
+ACCOUNT_USER_LANGUAGES = frozenset({"en", "de", "es", "fr", "it", "nl", "cs", "sk"})
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def validate_account_user(body: Any, *, creating: bool) -> dict[str, Any]:
+    """AccountUserCreate / AccountUserUpdate: email and name required when creating (400
+    "Invalid E-Mail address or name supplied" otherwise), language one of Nuki's codes,
+    type 0 user / 1 company."""
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    out: dict[str, Any] = {}
+    if "email" in body or creating:
+        email = body.get("email")
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email.strip()):
+            raise Invalid("Invalid E-Mail address or name supplied")
+        out["email"] = email.strip()
+    if "name" in body or creating:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise Invalid("Invalid E-Mail address or name supplied")
+        out["name"] = name.strip()
+    if body.get("language") is not None:
+        if body["language"] not in ACCOUNT_USER_LANGUAGES:
+            raise Invalid("'language' must be one of " + ", ".join(sorted(ACCOUNT_USER_LANGUAGES)))
+        out["language"] = body["language"]
+    if body.get("type") is not None:
+        out["type"] = _int(body["type"], "type", 0, 1)
+    return out
 
 
 # Logs ----------------------------------------------------------------------------------------

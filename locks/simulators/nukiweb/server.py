@@ -141,6 +141,7 @@ class NukiWebSimulator:
         account_name: str = "Latchkey Simulated Account",
         first_nuki_id: int = 0x1A2B3C01,
         device_type: int = m.TYPE_SMARTLOCK3,
+        timezone: str = "UTC",
     ):
         self.host = host
         self._requested_port = port
@@ -180,6 +181,12 @@ class NukiWebSimulator:
         self._logs: dict[int, list[dict[str, Any]]] = {}
         self._ops: dict[str, _Op] = {}
         self._motors: dict[int, threading.Lock] = {}
+        self.timezone = timezone
+        # Account users: people invited by email (AccountUser); app authorizations (type 0)
+        # are theirs. accountUserId 1 is the account owner (our choice).
+        self._account_users: dict[int, dict[str, Any]] = {}
+        self._account_user_ids = itertools.count(2_000_001)
+        self.invitations: list[dict[str, Any]] = []  # emails Nuki would send (our record)
         for i in range(smartlocks):
             self._add_smartlock(f"Door {i + 1}", first_nuki_id + i, device_type, keypad)
         self._server: _Server | None = None
@@ -398,7 +405,7 @@ class NukiWebSimulator:
                 ),
                 None,
             )
-            if match is None or not m.auth_allows(match, when):
+            if match is None or not m.auth_allows(match, when, lock.timezone):
                 self._add_log(
                     lock,
                     action=m.ACTION_UNLOCK,
@@ -420,6 +427,47 @@ class NukiWebSimulator:
             source=m.SOURCE_KEYPAD,
         )
         return True
+
+    def app_open(
+        self,
+        smartlock_id: int,
+        email: str,
+        when: float | None = None,
+        action: int = m.ACTION_UNLOCK,
+    ) -> bool:
+        """The person with the Nuki account `email` opens the lock with their Nuki app, at
+        the door (Bluetooth), at `when` (default now). An app authorization (type 0) of their
+        account user, applied, enabled and allowing this moment (dates, weekdays and times
+        in the lock's timezone) opens (trigger 5 app, logged with its authId and
+        accountUserId); anything else is refused and nothing is logged (the app does not
+        even offer the lock). Returns whether it opened."""
+        when = time.time() if when is None else when
+        with self._mutex:
+            lock = self.locks[smartlock_id]
+            user = self._account_user_by_email(email)
+            match = None
+            if user is not None:
+                match = next(
+                    (
+                        r
+                        for r in self._auths[smartlock_id].values()
+                        if r["type"] == m.AUTH_APP
+                        and r.get("accountUserId") == user["accountUserId"]
+                        and m.auth_allows(r, when, lock.timezone)
+                    ),
+                    None,
+                )
+            if match is None:
+                self._count("app_open_refused")
+                return False
+            match["lockCount"] += 1
+            match["lastActiveDate"] = m.iso(when)
+        self._start_action(lock, action, trigger=m.TRIGGER_APP, name=match["name"], auth=match)
+        return True
+
+    def account_users(self) -> list[dict[str, Any]]:
+        with self._mutex:
+            return [dict(u) for u in self._account_users.values()]
 
     def physical_action(
         self, smartlock_id: int, action: int, *, trigger: int = m.TRIGGER_MANUAL
@@ -477,6 +525,7 @@ class NukiWebSimulator:
             account_id=self.account_id,
             owner_auth_id=0,
             type=device_type,
+            timezone=self.timezone,
             config=m.default_config(name, keypad=keypad, device_type=device_type),
             advanced_config=m.default_advanced_config(),
         )
@@ -684,6 +733,11 @@ class NukiWebSimulator:
             ("POST", "/oauth/authorize", self._ep_authorize_post, False),
             ("POST", "/oauth/token", self._ep_token, False),
             ("GET", "/account", self._ep_account, True),
+            ("GET", "/account/user", self._ep_account_users, True),
+            ("PUT", "/account/user", self._ep_account_user_create, True),
+            ("GET", "/account/user/{accountUserId}", self._ep_account_user, True),
+            ("POST", "/account/user/{accountUserId}", self._ep_account_user_update, True),
+            ("DELETE", "/account/user/{accountUserId}", self._ep_account_user_delete, True),
             ("GET", "/smartlock", self._ep_smartlocks, True),
             ("GET", "/smartlock/auth", self._ep_account_auths, True),
             ("PUT", "/smartlock/auth", self._ep_account_auths_create, True),
@@ -709,6 +763,7 @@ class NukiWebSimulator:
         for method, template, handler, needs_token in table:
             pattern = re.escape(template).replace(r"\{smartlockId\}", r"(\d+)")
             pattern = pattern.replace(r"\{id\}", r"([^/]+)")
+            pattern = pattern.replace(r"\{accountUserId\}", r"(\d+)")
             routes.append((method, re.compile(f"^{pattern}$"), template, handler, needs_token))
         return routes
 
@@ -860,6 +915,95 @@ class NukiWebSimulator:
             },
         )
 
+    # Account users
+
+    def _account_user_by_email(self, email: str) -> dict[str, Any] | None:
+        wanted = email.strip().lower()
+        return next((u for u in self._account_users.values() if u["email"].lower() == wanted), None)
+
+    def _ep_account_users(self, r: _Request) -> Reply:
+        email = (r.params.get("email") or "").strip().lower()
+        offset = r.int_param("offset") or 0
+        limit = r.int_param("limit") or 100
+        with self._mutex:
+            users = [
+                dict(u)
+                for u in self._account_users.values()
+                if not email or u["email"].lower() == email
+            ]
+        return json_reply(200, users[offset : offset + limit])
+
+    def _ep_account_user_create(self, r: _Request) -> Reply:
+        values = m.validate_account_user(r.json(), creating=True)
+        with self._mutex:
+            if self._account_user_by_email(values["email"]) is not None:
+                return api_error(409, "E-Mail address already exists")
+            now = m.iso(time.time())
+            user = {
+                "accountUserId": next(self._account_user_ids),
+                "accountId": self.account_id,
+                "type": values.get("type", 0),
+                "email": values["email"],
+                "name": values["name"],
+                "language": values.get("language", "en"),
+                "creationDate": now,
+                "updateDate": now,
+            }
+            self._account_users[user["accountUserId"]] = user
+            self.invitations.append({"email": user["email"], "name": user["name"]})
+            self.webhooks.emit("ACCOUNT_USER", {"accountUser": dict(user), "deleted": False})
+        return json_reply(200, dict(user))
+
+    def _ep_account_user(self, r: _Request, account_user_id: str) -> Reply:
+        with self._mutex:
+            user = self._account_users.get(int(account_user_id))
+            if user is None:
+                return api_error(404, "account user not found")
+            return json_reply(200, dict(user))
+
+    def _ep_account_user_update(self, r: _Request, account_user_id: str) -> Reply:
+        values = m.validate_account_user(r.json(), creating=False)
+        with self._mutex:
+            user = self._account_users.get(int(account_user_id))
+            if user is None:
+                return api_error(404, "account user not found")
+            other = self._account_user_by_email(values.get("email", user["email"]))
+            if other is not None and other is not user:
+                return api_error(409, "E-Mail address already exists")
+            user.update(values)
+            user["updateDate"] = m.iso(time.time())
+            self.webhooks.emit("ACCOUNT_USER", {"accountUser": dict(user), "deleted": False})
+        return no_content()
+
+    def _ep_account_user_delete(self, r: _Request, account_user_id: str) -> Reply:
+        """Removes the account user and (queued, as any change) their authorizations."""
+        uid = int(account_user_id)
+        with self._mutex:
+            user = self._account_users.get(uid)
+            if user is None:
+                return api_error(404, "account user not found")
+            theirs = [
+                (smartlock_id, auth_id)
+                for smartlock_id, auths in self._auths.items()
+                for auth_id, record in auths.items()
+                if record.get("accountUserId") == uid
+            ]
+            if any(auth_id in self._ops for _, auth_id in theirs):
+                self._count("locked")
+                return api_error(423, "an operation is still pending on this account user")
+            del self._account_users[uid]
+            for smartlock_id, auth_id in theirs:
+                self._queue("delete", smartlock_id, auth_id)
+            self.webhooks.emit("ACCOUNT_USER", {"accountUser": dict(user), "deleted": True})
+        return no_content()
+
+    def _check_account_user(self, values: dict[str, Any]) -> Reply | None:
+        """An app or fob authorization must belong to a known account user (or the owner)."""
+        uid = values.get("accountUserId")
+        if uid is None or uid == 1 or uid in self._account_users:
+            return None
+        return api_error(404, f"account user not found: {uid}")
+
     def _ep_smartlocks(self, r: _Request) -> Reply:
         wanted_type = r.int_param("type")
         with self._mutex:
@@ -953,7 +1097,12 @@ class NukiWebSimulator:
         return conflict or no_content()
 
     def _create(self, smartlock_id: int, batch: list[dict[str, Any]]) -> Reply | None:
-        """Queue creations (validated); 409 for a code already on the lock or on its way."""
+        """Queue creations (validated); 409 for a code already on the lock or on its way,
+        404 for an app authorization of an account user that does not exist."""
+        for values in batch:
+            refused = self._check_account_user(values)
+            if refused is not None:
+                return refused
         codes = [v["code"] for v in batch if "code" in v]
         if len(codes) != len(set(codes)) or any(self._code_taken(smartlock_id, c) for c in codes):
             self._count("conflicts")
@@ -988,6 +1137,9 @@ class NukiWebSimulator:
             return refused
         assert record is not None
         changes = m.validate_auth(body, existing=record)
+        refused = self._check_account_user(changes)
+        if refused is not None:
+            return refused
         if "code" in changes and self._code_taken(smartlock_id, changes["code"], exclude=auth_id):
             self._count("conflicts")
             return api_error(409, "Parameter 'code' exists already")
