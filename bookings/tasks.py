@@ -15,3 +15,10 @@ def send_access_email(grant_id: int) -> bool:
 @shared_task(ignore_result=True)
 def alert_unset_codes() -> int:
     return alerts.alert_unset_codes()
+
+
+@shared_task(ignore_result=True)
+def assign_backup_codes() -> int:
+    from bookings.backup import backup_codes_assign
+
+    return backup_codes_assign()

@@ -115,6 +115,11 @@ class Lock(models.Model):
     driver = models.CharField(max_length=20, choices=DriverKind.choices)
     config = models.JSONField(default=dict, blank=True, help_text="Driver settings (no secrets).")
     capacity = models.PositiveIntegerField(default=100, help_text="Keypad codes the lock can hold.")
+    backup_pool_size = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Backup codes kept on the lock for stays whose own code cannot be set in time "
+        "(the lock unreachable close to check-in). 0 = no pool.",
+    )
     bridge = models.ForeignKey(
         Bridge, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
     )
@@ -172,6 +177,11 @@ class AccessCode(models.Model):
     code = models.CharField(max_length=6)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
+    # Recurring limits (standing access on locks that store them): Nuki's weekday bitmask
+    # (Monday = 64 ... Sunday = 1) and a daily time range in minutes after local midnight.
+    weekdays = models.PositiveSmallIntegerField(null=True, blank=True)
+    from_minute = models.PositiveSmallIntegerField(null=True, blank=True)
+    until_minute = models.PositiveSmallIntegerField(null=True, blank=True)
     push_after = models.DateTimeField(help_text="Earliest moment to put the code on the lock.")
     wanted = models.BooleanField(default=True, help_text="False once it should leave the lock.")
     state = models.CharField(max_length=10, choices=CodeState.choices, default=CodeState.PLANNED)
@@ -196,18 +206,36 @@ class AccessCode(models.Model):
         return f"{self.name} on {self.lock_id} ({self.state})"
 
     def desired_snapshot(self) -> dict:
-        return {
+        snapshot = {
             "code": self.code,
             "name": self.name,
             "valid_from": self.valid_from.isoformat(),
             "valid_until": self.valid_until.isoformat(),
         }
+        for name in ("weekdays", "from_minute", "until_minute"):
+            if getattr(self, name) is not None:
+                snapshot[name] = getattr(self, name)
+        return snapshot
+
+    def works_on_lock(self) -> bool:
+        """The lock holds these digits for the whole desired window (perhaps a wider one, as a
+        backup code that could not be narrowed yet while the lock is offline)."""
+        if self.state == CodeState.SET:
+            return True
+        applied = self.applied or {}
+        if not self.remote_id or applied.get("code") != self.code:
+            return False
+        return (
+            applied["valid_from"] <= self.valid_from.isoformat()
+            and applied["valid_until"] >= self.valid_until.isoformat()
+        )
 
 
 class CommandKind(models.TextChoices):
     SYNC_CODE = "sync_code", "Bring a code on the lock in line"
     RECONCILE = "reconcile", "Compare the lock's codes with ours"
     LOCK_ACTION = "lock_action", "Lock, unlock or unlatch"
+    REMOVE_FOREIGN = "remove_foreign", "Remove a code we did not create"
 
 
 class CommandStatus(models.TextChoices):
@@ -313,6 +341,9 @@ class VirtualLockCode(models.Model):
     name = models.CharField(max_length=20)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
+    weekdays = models.PositiveSmallIntegerField(null=True, blank=True)
+    from_minute = models.PositiveSmallIntegerField(null=True, blank=True)
+    until_minute = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -346,3 +377,36 @@ class AgentJob(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["agent", "status", "created_at"])]
+
+
+class BackupCode(models.Model):
+    """A code kept on a lock ahead of time, for a stay whose own code cannot be set in time.
+
+    Each sits on its lock as an ordinary AccessCode (holder "backup:<id>") with a long window.
+    Taken for a stay, that AccessCode passes to the stay's holder with the stay's window: the
+    lock learns the narrower window as soon as it is reachable again, and the code leaves it
+    after check-out like any other. A backup code is given out once, never again.
+    """
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        TAKEN = "taken", "Given to a stay"
+        RETIRED = "retired", "Retired"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="backup_codes")
+    code = models.CharField(max_length=6)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    access_code = models.OneToOneField(
+        AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="backup"
+    )
+    taken_by = models.CharField(max_length=64, blank=True, default="")
+    taken_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["lock", "status"])]
+
+    @builtins.property
+    def holder(self) -> str:
+        return f"backup:{self.pk}"

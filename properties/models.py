@@ -37,6 +37,14 @@ class Property(models.Model):
     lag_minutes = models.PositiveIntegerField(
         default=0, help_text="The code keeps working this many minutes after check-out."
     )
+    cleaning_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text=(
+            "On a same-day turnover, at least this many minutes between the leaving guest's "
+            "code and the arriving guest's (the cleaning window); lag and lead are trimmed to "
+            "keep it, never the guests' own check-out and check-in times."
+        ),
+    )
     external_ref = models.CharField(max_length=120, blank=True, default="")
     created_at = models.DateTimeField(default=djtz.now)
 

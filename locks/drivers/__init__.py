@@ -11,6 +11,7 @@ from locks.drivers.base import (
     Driver,
     DriverError,
     LockCode,
+    LockFull,
     LockStatus,
     NotFoundOnLock,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Driver",
     "DriverError",
     "LockCode",
+    "LockFull",
     "LockStatus",
     "NotFoundOnLock",
     "available_kinds",

@@ -19,16 +19,25 @@ class Capability(StrEnum):
     STATE = "state"  # reports lock state, battery, door
     LOGS = "logs"  # reads the lock's activity log
     OFFLINE = "offline"  # keeps working without the property's internet
+    SCHEDULES = "schedules"  # codes limited to weekdays and a daily time range, on the lock
 
 
 @dataclass(frozen=True)
 class CodeSpec:
-    """A code as it should be on the lock."""
+    """A code as it should be on the lock.
+
+    Optional recurring limits (locks with the `schedules` capability): `weekdays` is Nuki's
+    bitmask (Monday = 64 ... Sunday = 1, None = every day), `from_minute` / `until_minute` the
+    daily time range in the lock's local time, in minutes after midnight.
+    """
 
     code: str
     name: str
     valid_from: dt.datetime
     valid_until: dt.datetime
+    weekdays: int | None = None
+    from_minute: int | None = None
+    until_minute: int | None = None
 
 
 def _seconds(value: dt.datetime | None) -> dt.datetime | None:
@@ -92,6 +101,18 @@ class NotFoundOnLock(DriverError):
 
     def __init__(self, remote_id: str):
         super().__init__(f"The lock holds no code with id {remote_id}.", permanent=True)
+
+
+class LockFull(DriverError):
+    """The lock's keypad memory has no free slot."""
+
+    def __init__(self, capacity: int | None = None):
+        held = f" ({capacity} codes)" if capacity else ""
+        super().__init__(
+            f"The lock's keypad memory is full{held}.",
+            fix="Remove codes that are no longer needed from this lock.",
+            permanent=True,
+        )
 
 
 class CodeConflict(DriverError):

@@ -22,6 +22,7 @@ from locks.drivers.base import (
     Driver,
     DriverError,
     LockCode,
+    LockFull,
     LockStatus,
     NotFoundOnLock,
 )
@@ -32,6 +33,13 @@ class VirtualDriver(Driver):
     capabilities = frozenset(
         {Capability.CODES, Capability.ACTIONS, Capability.STATE, Capability.LOGS}
     )
+
+    @classmethod
+    def capabilities_for(cls, lock) -> frozenset[str]:
+        """`schedules: true` in the config makes it a lock that stores weekday/time limits."""
+        if lock.config.get("schedules"):
+            return cls.capabilities | {Capability.SCHEDULES}
+        return cls.capabilities
 
     # Settings ------------------------------------------------------------------------------
     @property
@@ -87,17 +95,26 @@ class VirtualDriver(Driver):
             return None
         return LockCode(str(row.slot), row.code, row.name, row.valid_from, row.valid_until)
 
+    def _schedule(self, spec: CodeSpec) -> dict:
+        if Capability.SCHEDULES not in self.capabilities_for(self.lock):
+            if spec.weekdays is not None or spec.from_minute is not None:
+                raise DriverError(
+                    "This lock cannot limit codes to weekdays or times.", permanent=True
+                )
+            return {}
+        return {
+            "weekdays": spec.weekdays,
+            "from_minute": spec.from_minute,
+            "until_minute": spec.until_minute,
+        }
+
     def add_code(self, spec: CodeSpec) -> Applied:
         from locks.models import VirtualLockCode
 
         self._radio()
         with transaction.atomic():
             if self.lock.virtual_codes.count() >= self.lock.capacity:
-                raise DriverError(
-                    "The lock's keypad memory is full.",
-                    fix="Remove codes that are no longer needed from this lock.",
-                    permanent=True,
-                )
+                raise LockFull(self.lock.capacity)
             slot = (self.lock.virtual_codes.aggregate(m=Max("slot"))["m"] or 0) + 1
             try:
                 with transaction.atomic():
@@ -108,6 +125,7 @@ class VirtualDriver(Driver):
                         name=spec.name,
                         valid_from=spec.valid_from,
                         valid_until=spec.valid_until,
+                        **self._schedule(spec),
                     )
             except IntegrityError:
                 raise DriverError(
@@ -122,7 +140,11 @@ class VirtualDriver(Driver):
     def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
         self._radio()
         changed = self.lock.virtual_codes.filter(slot=int(remote_id)).update(
-            code=spec.code, name=spec.name, valid_from=spec.valid_from, valid_until=spec.valid_until
+            code=spec.code,
+            name=spec.name,
+            valid_from=spec.valid_from,
+            valid_until=spec.valid_until,
+            **self._schedule(spec),
         )
         if not changed:
             raise NotFoundOnLock(remote_id)

@@ -80,12 +80,19 @@ def access_put(
     valid_until: dt.datetime,
     now: dt.datetime | None = None,
     new_holder: bool = False,
+    weekdays: int | None = None,
+    from_minute: int | None = None,
+    until_minute: int | None = None,
+    only_these: bool = True,
 ) -> list[AccessCode]:
     """Make `holder` hold `code` on exactly these locks in this window.
 
     Idempotent: putting the same thing twice changes nothing and queues nothing.
     `new_holder=True` (a holder that cannot have codes yet) skips the reads, so a new booking
     costs two inserts (codes, commands) whatever its number of locks.
+    `weekdays`, `from_minute`, `until_minute`: recurring limits, for locks with the
+    `schedules` capability. `only_these=False` leaves the holder's codes on other locks alone
+    (a holder whose locks need different shapes puts each group in turn).
     """
     now = now or timezone.now()
     push_after = valid_from - dt.timedelta(hours=organization.preload_hours)
@@ -104,10 +111,23 @@ def access_put(
         result, created, changed = [], [], []
         for lock in locks:
             ac = existing.get(lock.pk)
-            desired = (code, name[:20], valid_from, valid_until, push_after, True)
+            desired = (
+                code, name[:20], valid_from, valid_until, push_after, True,
+                weekdays, from_minute, until_minute,
+            )  # fmt: skip
             if (
                 ac is not None
-                and (ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted)
+                and (
+                    ac.code,
+                    ac.name,
+                    ac.valid_from,
+                    ac.valid_until,
+                    ac.push_after,
+                    ac.wanted,
+                    ac.weekdays,
+                    ac.from_minute,
+                    ac.until_minute,
+                )
                 == desired
                 and ac.state != CodeState.REMOVED
             ):
@@ -118,7 +138,10 @@ def access_put(
                 created.append(ac)
             else:
                 changed.append(ac)
-            ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted = desired
+            (
+                ac.code, ac.name, ac.valid_from, ac.valid_until, ac.push_after, ac.wanted,
+                ac.weekdays, ac.from_minute, ac.until_minute,
+            ) = desired  # fmt: skip
             ac.updated_at = now
             ac.last_error = ""
             ac.state = _next_state(ac, now)
@@ -132,7 +155,7 @@ def access_put(
         commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
         for ac in created + changed:
             _signal(ac)
-        if not new_holder:
+        if not new_holder and only_these:
             gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
             access_withdraw(holder=holder, queryset=gone, now=now)
     return result
@@ -175,9 +198,25 @@ def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, i
             .exclude(state=CodeState.REMOVED)
         )
         for ac in ended.select_related("lock")[:batch]:
+            if _renewed(ac, now):
+                continue
             ac.wanted = False
             _schedule(ac, now)
             ac.save(update_fields=["wanted", "state"])
             _signal(ac)
             removed += 1
     return {"pushed": pushed, "removed": removed}
+
+
+def _renewed(ac: AccessCode, now: dt.datetime) -> bool:
+    """Let the holder move a recurring code's window on before it leaves the lock."""
+    from locks.signals import access_code_ended
+
+    if ac.holder.startswith("backup:"):
+        from locks.backup import backup_expired
+
+        backup_expired(access_code=ac)
+        return False
+    access_code_ended.send(sender=AccessCode, access_code=ac)
+    ac.refresh_from_db()
+    return ac.wanted and ac.valid_until > now

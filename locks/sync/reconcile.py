@@ -3,6 +3,8 @@ repairs for drift. Codes we did not create are recorded and shown, never deleted
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from locks.models import (
     ObservedCode,
 )
 from locks.sync.desired import is_due
-from locks.sync.outbox import command_enqueue, command_enqueue_sync
+from locks.sync.outbox import command_enqueue, command_enqueue_sync, dispatch
 
 
 def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
@@ -30,6 +32,11 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
         ours = {
             ac.remote_id: ac for ac in AccessCode.objects.filter(lock=lock).exclude(remote_id="")
         }
+        known = set(
+            ObservedCode.objects.filter(lock=lock, access_code__isnull=True).values_list(
+                "remote_id", flat=True
+            )
+        )
         ObservedCode.objects.filter(lock=lock).exclude(remote_id__in=list(by_remote)).delete()
         for remote_id, code in by_remote.items():
             ac = ours.get(remote_id)
@@ -47,6 +54,7 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 },
             )
         by_name = {(c.name, c.code): c for c in observed}
+        _foreign_codes(lock, observed, ours, known)
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
             if ac.remote_id:
@@ -90,6 +98,82 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 ac.save(update_fields=["state", "remote_id", "applied"])
                 _signal(ac)
     return {"observed": len(observed), "repaired": repaired}
+
+
+def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> None:
+    """Codes on the lock that we did not create: logged when first seen and shown to the
+    manager (an alert lists them); removed only when the organization opted in."""
+    from portal.services import alert_raise, alert_resolve
+
+    ours_by_name = set(AccessCode.objects.filter(lock=lock).values_list("name", "code"))
+    foreign = [
+        c for c in observed if c.remote_id not in ours and (c.name, c.code) not in ours_by_name
+    ]
+    for code in foreign:
+        if code.remote_id not in known:
+            LockEvent.objects.create(
+                organization_id=lock.organization_id,
+                lock=lock,
+                kind="foreign_code_found",
+                source="reconcile",
+                message=f"Code “{code.name}” found on the lock; Latchkey did not create it",
+                detail={"remote_id": code.remote_id},
+            )
+    subject = f"lock:{lock.pk}"
+    if not foreign:
+        alert_resolve(organization=lock.organization, kind="foreign_codes", subject=subject)
+        return
+    if lock.organization.remove_foreign_codes:
+        for code in foreign:
+            pending = LockCommand.objects.filter(
+                lock=lock,
+                kind=CommandKind.REMOVE_FOREIGN,
+                status__in=["pending", "running"],
+                payload__remote_id=code.remote_id,
+            ).exists()
+            if not pending:
+                command = LockCommand.objects.create(
+                    organization_id=lock.organization_id,
+                    lock=lock,
+                    kind=CommandKind.REMOVE_FOREIGN,
+                    payload={"remote_id": code.remote_id, "name": code.name},
+                )
+                dispatch(command.pk)
+        return
+    names = ", ".join(sorted(f"“{c.name}”" for c in foreign))
+    alert_raise(
+        organization=lock.organization,
+        kind="foreign_codes",
+        subject=subject,
+        severity="info",
+        message=f"{lock.name} holds {len(foreign)} keypad code(s) Latchkey did not create: "
+        f"{names}. They are kept and their digits are never given to a guest.",
+        fix="If they are not needed, remove them at the lock, or let Latchkey remove codes it "
+        "did not create (organization setting).",
+    )
+
+
+def foreign_code_remove(*, command: LockCommand) -> None:
+    """Remove a code we did not create (the organization opted in)."""
+    from locks.drivers import NotFoundOnLock
+
+    lock = command.lock
+    remote_id = command.payload["remote_id"]
+    if not lock.organization.remove_foreign_codes:
+        return  # the setting was switched off meanwhile
+    with contextlib.suppress(NotFoundOnLock):
+        driver_for(lock).remove_code(remote_id)
+    with transaction.atomic():
+        ObservedCode.objects.filter(lock=lock, remote_id=remote_id).delete()
+        LockEvent.objects.create(
+            organization_id=lock.organization_id,
+            lock=lock,
+            kind="foreign_code_removed",
+            source="portal",
+            message=f"Code “{command.payload.get('name', '')}” not created by Latchkey removed "
+            "(organization setting)",
+            detail={"remote_id": remote_id},
+        )
 
 
 def _signal(ac: AccessCode) -> None:

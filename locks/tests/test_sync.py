@@ -148,7 +148,8 @@ def test_permanent_error_fails_at_once(world, locks, commit):
     (ac,) = put(world, [lock], commit)
     command = LockCommand.objects.get(access_code=ac)
     assert command.status == CommandStatus.FAILED and command.attempts == 1
-    assert command.reason == "The lock's keypad memory is full."
+    assert command.reason.startswith("The lock's keypad memory is full")
+    assert "1 added by someone else" in command.reason
 
 
 @pytest.mark.django_db
