@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
+from bookings.standing_api import StandingAccessViewSet
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
@@ -21,6 +22,7 @@ router.register("locks", LockViewSet, basename="lock")
 router.register("bookings", BookingViewSet, basename="booking")
 router.register("bridges", BridgeViewSet, basename="bridge")
 router.register("actions", ActionViewSet, basename="action")
+router.register("standing-access", StandingAccessViewSet, basename="standing-access")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
