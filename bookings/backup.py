@@ -141,3 +141,24 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
 
     transaction.on_commit(lambda: send_access_email.delay(grant.pk))
     return True
+
+
+def backup_settled(*, access_code: AccessCode) -> None:
+    """A backup code given to a stay is now exactly the stay's code on its lock (the window
+    was narrowed): the residual-risk alert is over once every door of the stay is set."""
+    from locks.models import BackupCode, CodeState
+
+    if not BackupCode.objects.filter(access_code=access_code).exists():
+        return
+    grant = AccessGrant.objects.filter(pk=AccessGrant.id_from_holder(access_code.holder)).first()
+    if grant is None:
+        return
+    states = AccessCode.objects.filter(holder=grant.holder, wanted=True).values_list(
+        "state", flat=True
+    )
+    if all(state == CodeState.SET for state in states):
+        alert_resolve(
+            organization=grant.organization,
+            kind="backup_code_given",
+            subject=f"booking:{grant.booking_id}",
+        )

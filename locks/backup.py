@@ -162,7 +162,12 @@ def backup_take(
 def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
     now = timezone.now()
     own = AccessCode.objects.select_for_update().filter(lock=lock, holder=holder).first()
-    if own is not None:
+    if own is not None and own.code == backup.code:
+        # The same digits cannot be on the lock twice: the backup holds them, so the holder's
+        # own row never reached the lock. Dropping it (and its commands) also keeps a later
+        # removal from finding the backup by digits and name and taking it off.
+        own.delete()
+    elif own is not None:
         # The holder's own code never reached the lock: keep tracking it under another name
         # and take it off (a no-op unless it arrives after all).
         own.holder = f"{holder}~{own.pk}"[:64]

@@ -4,6 +4,7 @@ the outbox of commands that moves one towards the other, and the activity log.""
 from __future__ import annotations
 
 import builtins
+import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -225,9 +226,10 @@ class AccessCode(models.Model):
         applied = self.applied or {}
         if not self.remote_id or applied.get("code") != self.code:
             return False
+        parse = datetime.datetime.fromisoformat
         return (
-            applied["valid_from"] <= self.valid_from.isoformat()
-            and applied["valid_until"] >= self.valid_until.isoformat()
+            parse(applied["valid_from"]) <= self.valid_from
+            and parse(applied["valid_until"]) >= self.valid_until
         )
 
 
