@@ -53,7 +53,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     """Switch one stay to a backup code if a lock it needs is unreachable. True if it did."""
     now = now or timezone.now()
     grant = (
-        AccessGrant.objects.select_for_update()
+        AccessGrant.objects.select_for_update(of=("self",))
         .select_related("booking", "booking__property", "organization")
         .filter(pk=grant_id, active=True)
         .first()

@@ -73,7 +73,9 @@ def _new_digits(lock: Lock) -> str:
 def pool_fill(*, lock: Lock, now: dt.datetime | None = None) -> list[BackupCode]:
     """Bring the lock's pool of available backup codes to its configured size."""
     now = now or timezone.now()
-    lock = Lock.objects.select_for_update().select_related("organization").get(pk=lock.pk)
+    lock = (
+        Lock.objects.select_for_update(of=("self",)).select_related("organization").get(pk=lock.pk)
+    )
     available = list(
         BackupCode.objects.filter(lock=lock, status=BackupCode.Status.AVAILABLE).order_by("pk")
     )
@@ -137,7 +139,7 @@ def backup_take(
     pools = {
         lock.pk: {
             b.code: b
-            for b in BackupCode.objects.select_for_update()
+            for b in BackupCode.objects.select_for_update(of=("self",))
             .filter(lock=lock, status=BackupCode.Status.AVAILABLE)
             .select_related("access_code")
         }
