@@ -10,7 +10,7 @@ from bookings.standing_api import StandingAccessViewSet
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
-from portal.api import PingView
+from portal.api import OrganizationSettingsView, PingView
 from portal.health import healthz
 from portal.views import RateLimitedLoginView
 from properties.api import PropertyViewSet
@@ -27,6 +27,7 @@ router.register("standing-access", StandingAccessViewSet, basename="standing-acc
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/ping/", PingView.as_view(), name="ping"),
+    path("api/v1/organization/", OrganizationSettingsView.as_view(), name="organization-settings"),
     path("api/v1/nuki-web/", NukiWebConnectionView.as_view(), name="nuki-web-connection"),
     path("api/v1/", include(router.urls)),
     path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),

@@ -30,6 +30,7 @@ PUBLIC = {
     "nuki-web-webhook",  # signed: locks/tests/test_nukiweb_portal.py
     "nuki-web-callback",  # session-bound OAuth state: locks/tests/test_nukiweb_portal.py
     "nuki-web-connection",  # the caller's own organization only, no object id
+    "organization-settings",  # own organization only: portal/tests/test_org_settings.py
     # The on-site agent's own API: its token names its organization; no object of another
     # agent can be named (jobs are looked up with the agent): locks/tests/test_agent_portal.py
     "agent-enroll",
