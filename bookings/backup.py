@@ -19,7 +19,7 @@ from django.utils import timezone
 from bookings.models import AccessGrant, BookingStatus
 from bookings.services import _code_name, _stay_locks, standing_codes
 from locks.backup import backup_take
-from locks.models import AccessCode, ObservedCode
+from locks.models import AccessCode, CodeState, CommandKind, LockCommand, ObservedCode
 from locks.sync.desired import access_put
 from portal.services import alert_raise, alert_resolve
 
@@ -48,6 +48,26 @@ def backup_codes_assign(
     return given
 
 
+# Attempts on an unreachable lock before a stay about to begin falls back on a backup code
+# (one failure may be a blip; a stay whose window has begun does not wait).
+BACKUP_AFTER_ATTEMPTS = 2
+
+
+def _given_up(ac: AccessCode, *, begun: bool) -> bool:
+    """Is this lock unreachable for this code, beyond a blip?"""
+    if ac.lock.online:
+        return False
+    if begun or ac.state == CodeState.FAILED:
+        return True
+    attempts = (
+        LockCommand.objects.filter(access_code=ac, kind=CommandKind.SYNC_CODE)
+        .order_by("-pk")
+        .values_list("attempts", flat=True)
+        .first()
+    )
+    return (attempts or 0) >= BACKUP_AFTER_ATTEMPTS
+
+
 @transaction.atomic
 def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     """Switch one stay to a backup code if a lock it needs is unreachable. True if it did."""
@@ -62,7 +82,8 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         return False
     codes = AccessCode.objects.filter(holder=grant.holder, wanted=True).select_related("lock")
     missing = [ac for ac in codes if not ac.works_on_lock()]
-    unreachable = [ac.lock for ac in missing if not ac.lock.online]
+    begun = grant.valid_from <= now
+    unreachable = [ac.lock for ac in missing if _given_up(ac, begun=begun)]
     if not unreachable:
         return False
     booking = grant.booking
@@ -146,7 +167,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
 def backup_settled(*, access_code: AccessCode) -> None:
     """A backup code given to a stay is now exactly the stay's code on its lock (the window
     was narrowed): the residual-risk alert is over once every door of the stay is set."""
-    from locks.models import BackupCode, CodeState
+    from locks.models import BackupCode
 
     if not BackupCode.objects.filter(access_code=access_code).exists():
         return

@@ -219,8 +219,8 @@ class AccessCode(models.Model):
         return snapshot
 
     def works_on_lock(self) -> bool:
-        """The lock holds these digits for the whole desired window (perhaps a wider one, as a
-        backup code that could not be narrowed yet while the lock is offline)."""
+        """The lock holds these digits for the rest of the desired window (perhaps a wider
+        one, as a backup code that could not be narrowed yet while the lock is offline)."""
         if self.state == CodeState.SET:
             return True
         applied = self.applied or {}
@@ -228,7 +228,7 @@ class AccessCode(models.Model):
             return False
         parse = datetime.datetime.fromisoformat
         return (
-            parse(applied["valid_from"]) <= self.valid_from
+            parse(applied["valid_from"]) <= max(self.valid_from, timezone.now())
             and parse(applied["valid_until"]) >= self.valid_until
         )
 
