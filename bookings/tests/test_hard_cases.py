@@ -305,6 +305,28 @@ def test_full_lock_removes_expired_foreign_codes_when_the_organization_opted_in(
     assert LockEvent.objects.filter(lock=lock, kind="foreign_code_removed").count() == 1
 
 
+@pytest.mark.django_db
+def test_nearly_full_lock_warns_and_the_warning_clears(world, prop, locks, commit):
+    lock = locks[0]
+    lock.capacity = 10
+    lock.save()
+    now = timezone.now()
+    for i, code in enumerate(["345678", "456789", "567891", "678912", "789123", "891234",
+                              "913245", "324567", "435678"]):  # fmt: skip
+        end = now + dt.timedelta(days=9)
+        VirtualLockCode.objects.create(
+            lock=lock, slot=i + 1, code=code, name=f"Old {i}", valid_from=now, valid_until=end
+        )
+    with commit():
+        reconcile_enqueue_all()
+    alert = Alert.objects.get(kind="lock_nearly_full", resolved_at__isnull=True)
+    assert "holds 9 of the 10" in alert.message
+    VirtualLockCode.objects.filter(lock=lock, name__startswith="Old").delete()
+    with commit():
+        reconcile_enqueue_all()
+    assert not Alert.objects.filter(kind="lock_nearly_full", resolved_at__isnull=True).exists()
+
+
 # -- codes we did not create -----------------------------------------------------------------
 
 

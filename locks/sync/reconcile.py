@@ -55,6 +55,7 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
             )
         by_name = {(c.name, c.code): c for c in observed}
         _foreign_codes(lock, observed, ours, known)
+        _capacity_check(lock, held=len(observed))
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
             if ac.remote_id:
@@ -151,6 +152,29 @@ def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> N
         fix="If they are not needed, remove them at the lock, or let Latchkey remove codes it "
         "did not create (organization setting).",
     )
+
+
+NEARLY_FULL = 0.9
+
+
+def _capacity_check(lock: Lock, *, held: int) -> None:
+    """Warn before the keypad memory runs out; clear the warnings once there is room."""
+    from portal.services import alert_raise, alert_resolve
+
+    subject = f"lock:{lock.pk}"
+    if held >= lock.capacity * NEARLY_FULL:
+        alert_raise(
+            organization=lock.organization,
+            kind="lock_nearly_full",
+            subject=subject,
+            message=f"{lock.name} holds {held} of the {lock.capacity} keypad codes it can store.",
+            fix="Remove codes that are no longer needed from this lock; codes of ended stays "
+            "are removed automatically.",
+        )
+    else:
+        alert_resolve(organization=lock.organization, kind="lock_nearly_full", subject=subject)
+    if held < lock.capacity:
+        alert_resolve(organization=lock.organization, kind="lock_full", subject=subject)
 
 
 def foreign_code_remove(*, command: LockCommand) -> None:
