@@ -31,7 +31,7 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
 
 
 def _replan_property(property_id: int | None) -> None:
-    """Re-plan every stay of a property that has not ended (its locks or times changed)."""
+    """Re-plan every stay and standing access of a property (its locks or times changed)."""
     if property_id is None:
         return
     from django.utils import timezone
@@ -45,6 +45,14 @@ def _replan_property(property_id: int | None) -> None:
     )
     for booking in stays:
         grant_sync(booking=booking)
+    from bookings.models import StandingAccess
+    from bookings.standing import standing_access_sync
+
+    standing = StandingAccess.objects.filter(property_id=property_id, active=True).select_related(
+        "property", "organization"
+    )
+    for access in standing:  # a door added or removed, or the timezone changed
+        standing_access_sync(access=access)
 
 
 @receiver(lock_property_changed)

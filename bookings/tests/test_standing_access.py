@@ -13,6 +13,10 @@ from locks.sync.desired import plan_due
 
 
 def create(world, body, commit):
+    """Create through the API. The preload horizon is a week, so that the next Monday or
+    Thursday is always inside it, whatever day the tests run."""
+    world.org.preload_hours = 7 * 24
+    world.org.save(update_fields=["preload_hours"])
     with commit():
         return world.api(world.write_key).post("/api/v1/standing-access/", body, format="json")
 
@@ -140,3 +144,13 @@ def test_bad_input_is_refused_per_field_and_changes_nothing(world, prop, locks, 
         assert field in response.json(), (change, response.json())
     assert not StandingAccess.objects.exists()
     assert not AccessCode.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_door_added_to_the_property_gets_the_standing_code(world, prop, locks, commit):
+    from locks.services import lock_create
+
+    code = create(world, cleaner(prop), commit).json()["code"]
+    with commit():
+        garage = lock_create(organization=world.org, property=prop, name="Garage", driver="virtual")
+    assert VirtualLockCode.objects.get(lock=garage, code=code)
