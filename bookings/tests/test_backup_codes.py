@@ -224,3 +224,22 @@ def test_no_pool_means_an_alert_not_a_guess(world, prop, locks, commit):
     alert = Alert.objects.get(kind="no_backup_code", subject=f"booking:{booking.pk}")
     assert alert.severity == "critical" and "backup pool" in alert.fix
     assert days_from_now(-1) <= booking.check_in
+
+
+@pytest.mark.django_db
+def test_backup_code_of_an_ended_stay_leaves_the_lock_when_it_is_back(world, prop, locks, commit):
+    """The lock stays offline past the guest's check-out: the backup code still works there
+    (the residual risk) until the lock answers; then it is removed before anything else."""
+    pools(world, locks, commit)
+    set_offline(locks, True)
+    booking = book(world, commit, stay(prop, "GONE", starts_in=-dt.timedelta(hours=1)))
+    grant = AccessGrant.objects.get(booking=booking)
+    after = grant.valid_until + dt.timedelta(minutes=5)
+    with time_machine.travel(after), commit():
+        plan_due()  # the stay ended: its code should go, but the locks cannot be told
+    assert VirtualLockCode.objects.filter(code=grant.code).count() == 2
+    assert {ac.state for ac in AccessCode.objects.filter(holder=grant.holder)} == {"removing"}
+    with time_machine.travel(after + dt.timedelta(minutes=1)):
+        back_online(locks, commit)
+    assert not VirtualLockCode.objects.filter(code=grant.code).exists()
+    assert {ac.state for ac in AccessCode.objects.filter(holder=grant.holder)} == {"removed"}
