@@ -66,6 +66,7 @@ def command_run(*, command_id: int) -> str:
                 fix="The portal retries it; if this stays, contact support.",
                 detail=f"{exc.__class__.__name__}: {exc}",
             ),
+            reached=True,  # our own bug says nothing about whether the lock can be reached
         )
     else:
         outcome = _succeed(command)
@@ -273,13 +274,13 @@ def _succeed(command: LockCommand) -> str:
     return "succeeded"
 
 
-def _retry_or_fail(command: LockCommand, exc: DriverError) -> str:
+def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = False) -> str:
     now = timezone.now()
     max_attempts = settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
     if command.kind == CommandKind.LOCK_ACTION:
         max_attempts = min(max_attempts, ACTION_MAX_ATTEMPTS)
     final = exc.permanent or command.attempts >= max_attempts
-    if not exc.permanent:
+    if not exc.permanent and not reached:
         from locks.sync.reachability import lock_unreachable
 
         lock_unreachable(lock=command.lock, reason=exc.reason)
