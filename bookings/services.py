@@ -98,11 +98,32 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
         booking.updated_at = timezone.now()
         booking.save()
     booking._access = grant_sync(booking=booking, new=created)
-    # A turnover changed (a stay arrived, moved, left): its neighbours' windows follow.
+    # A turnover changed (a stay arrived, moved, left): its neighbours' windows follow, each
+    # in its own transaction after this one (re-planning them here would take their rows in
+    # the opposite order to their own upserts: a deadlock waiting to happen).
     after = _turnover_neighbours(booking)
-    for other in {b.pk: b for b in (before + after)}.values():
-        grant_sync(booking=other)
+    for other_id in {b.pk for b in before + after}:
+        transaction.on_commit(lambda other_id=other_id: _replan_later(other_id))
     return booking, created, True
+
+
+def _replan_later(booking_id: int) -> None:
+    from bookings.tasks import replan_stay
+
+    replan_stay.delay(booking_id)
+
+
+@transaction.atomic
+def stay_replan(*, booking_id: int) -> None:
+    """Re-plan one stay's code window (a neighbouring stay changed)."""
+    booking = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("property", "organization")
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is not None:
+        grant_sync(booking=booking)
 
 
 def _turnover_neighbours(booking: Booking) -> list[Booking]:

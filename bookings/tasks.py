@@ -22,3 +22,10 @@ def assign_backup_codes() -> int:
     from bookings.backup import backup_codes_assign
 
     return backup_codes_assign()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def replan_stay(booking_id: int) -> None:
+    from bookings.services import stay_replan
+
+    stay_replan(booking_id=booking_id)
