@@ -37,9 +37,11 @@ def backup_codes_assign(
         booking__status=BookingStatus.CONFIRMED,
         valid_until__gt=now,
         valid_from__lte=now + dt.timedelta(minutes=longest),
+        booking__property__locks__online=False,  # only stays with an unreachable door
     ).select_related("organization")
     if lock_ids is not None:
-        grants = grants.filter(booking__property__locks__in=lock_ids).distinct()
+        grants = grants.filter(booking__property__locks__in=lock_ids)
+    grants = grants.distinct()
     given = 0
     for grant in grants:
         lead = dt.timedelta(minutes=grant.organization.backup_lead_minutes)

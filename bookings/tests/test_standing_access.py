@@ -154,3 +154,32 @@ def test_a_door_added_to_the_property_gets_the_standing_code(world, prop, locks,
     with commit():
         garage = lock_create(organization=world.org, property=prop, name="Garage", driver="virtual")
     assert VirtualLockCode.objects.get(lock=garage, code=code)
+
+
+def test_occurrences_follow_local_time_across_the_dst_change():
+    """Vienna springs forward on 28 March 2027: 11:00-15:00 local is 10:00 UTC the day before
+    and 09:00 UTC that day; an overnight window (22:00-06:00) ends the next morning."""
+    from bookings.standing import next_window
+    from properties.models import Property
+
+    prop = Property(name="P", timezone="Europe/Vienna")
+    access = StandingAccess(property=prop, weekdays=127, from_time=dt.time(11, 0),
+                            until_time=dt.time(15, 0))  # fmt: skip
+    utc = dt.UTC
+    before = next_window(access, now=dt.datetime(2027, 3, 27, 8, 0, tzinfo=utc))
+    assert before == (dt.datetime(2027, 3, 27, 10, 0, tzinfo=utc),
+                      dt.datetime(2027, 3, 27, 14, 0, tzinfo=utc))  # fmt: skip
+    after = next_window(access, now=before[1])
+    assert after == (dt.datetime(2027, 3, 28, 9, 0, tzinfo=utc),
+                     dt.datetime(2027, 3, 28, 13, 0, tzinfo=utc))  # fmt: skip
+    sundays = StandingAccess(property=prop, weekdays=1, from_time=dt.time(22, 0),
+                             until_time=dt.time(6, 0))  # fmt: skip
+    in_progress = next_window(sundays, now=dt.datetime(2027, 3, 22, 0, 0, tzinfo=utc))
+    assert in_progress == (dt.datetime(2027, 3, 21, 21, 0, tzinfo=utc),
+                           dt.datetime(2027, 3, 22, 5, 0, tzinfo=utc))  # fmt: skip
+    night = next_window(sundays, now=in_progress[1])
+    assert night == (dt.datetime(2027, 3, 28, 20, 0, tzinfo=utc),
+                     dt.datetime(2027, 3, 29, 4, 0, tzinfo=utc))  # fmt: skip
+    ended = StandingAccess(property=prop, weekdays=127, from_time=dt.time(11, 0),
+                           until_time=dt.time(15, 0), ends_on=dt.date(2027, 3, 27))  # fmt: skip
+    assert next_window(ended, now=before[1]) is None
