@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bookings.models import Booking, GuestEmail
+from bookings.models import Booking, GuestEmail, StandingAccess
 
 
 @admin.register(Booking)
@@ -12,3 +12,9 @@ class BookingAdmin(admin.ModelAdmin):
 @admin.register(GuestEmail)
 class GuestEmailAdmin(admin.ModelAdmin):
     list_display = ["to", "subject", "created_at", "sent_at"]
+
+
+@admin.register(StandingAccess)
+class StandingAccessAdmin(admin.ModelAdmin):
+    list_display = ["name", "role", "organization", "property", "from_time", "until_time", "active"]
+    list_filter = ["role", "active"]
