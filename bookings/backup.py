@@ -13,13 +13,21 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import CharField, Exists, Max, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from bookings.models import AccessGrant, BookingStatus
 from bookings.services import _code_name, _stay_locks, standing_codes
 from locks.backup import backup_take
-from locks.models import AccessCode, CodeState, CommandKind, LockCommand, ObservedCode
+from locks.models import (
+    AccessCode,
+    CodeState,
+    CommandKind,
+    CommandStatus,
+    LockCommand,
+    ObservedCode,
+)
 from locks.sync.desired import access_put
 from portal.services import alert_raise, alert_resolve
 
@@ -37,8 +45,12 @@ def backup_codes_assign(
         booking__status=BookingStatus.CONFIRMED,
         valid_until__gt=now,
         valid_from__lte=now + dt.timedelta(minutes=longest),
-        booking__property__locks__online=False,  # only stays with an unreachable door
     ).select_related("organization")
+    # Only stays with a door that does not have their code yet (set codes are the rule).
+    holder = Concat(Value("grant:"), Cast(OuterRef("pk"), CharField()))
+    grants = grants.filter(
+        Exists(AccessCode.objects.filter(holder=holder, wanted=True).exclude(state=CodeState.SET))
+    )
     if lock_ids is not None:
         grants = grants.filter(booking__property__locks__in=lock_ids)
     grants = grants.distinct()
@@ -55,19 +67,29 @@ def backup_codes_assign(
 BACKUP_AFTER_ATTEMPTS = 2
 
 
-def _given_up(ac: AccessCode, *, begun: bool) -> bool:
+# A write the cloud accepted (Nuki Web queues it while the lock is unreachable, and retries
+# daily) but the lock has not confirmed after this long counts as not reaching the lock.
+QUEUED_GRACE = dt.timedelta(minutes=5)
+
+
+def _given_up(ac: AccessCode, *, begun: bool, now: dt.datetime) -> bool:
     """Is this lock unreachable for this code, beyond a blip?"""
-    if ac.lock.online:
-        return False
-    if begun or ac.state == CodeState.FAILED:
-        return True
-    attempts = (
+    last = (
         LockCommand.objects.filter(access_code=ac, kind=CommandKind.SYNC_CODE)
         .order_by("-pk")
-        .values_list("attempts", flat=True)
+        .values("attempts", "status", "finished_at")
         .first()
+    ) or {}
+    if not ac.lock.online:
+        if begun or ac.state == CodeState.FAILED:
+            return True
+        return last.get("attempts", 0) >= BACKUP_AFTER_ATTEMPTS
+    queued = (
+        ac.state == CodeState.SETTING
+        and ac.applied == ac.desired_snapshot()
+        and last.get("status") == CommandStatus.SUCCEEDED
     )
-    return (attempts or 0) >= BACKUP_AFTER_ATTEMPTS
+    return queued and last["finished_at"] is not None and last["finished_at"] <= now - QUEUED_GRACE
 
 
 @transaction.atomic
@@ -85,7 +107,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     codes = AccessCode.objects.filter(holder=grant.holder, wanted=True).select_related("lock")
     missing = [ac for ac in codes if not ac.works_on_lock()]
     begun = grant.valid_from <= now
-    unreachable = [ac.lock for ac in missing if _given_up(ac, begun=begun)]
+    unreachable = [ac.lock for ac in missing if _given_up(ac, begun=begun, now=now)]
     if not unreachable:
         return False
     booking = grant.booking

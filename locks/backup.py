@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from locks.drivers import Capability
 from locks.keypad import draw_code
-from locks.models import AccessCode, BackupCode, Lock, LockEvent, ObservedCode
+from locks.models import AccessCode, BackupCode, CodeState, Lock, LockEvent, ObservedCode
 from locks.sync.desired import access_put, access_withdraw
 
 BACKUP_DAYS = 365
@@ -117,7 +117,10 @@ def pool_usable(*, lock: Lock) -> list[BackupCode]:
         for b in BackupCode.objects.filter(lock=lock, status=BackupCode.Status.AVAILABLE)
         .select_related("access_code")
         .order_by("pk")
-        if b.access_code is not None and b.access_code.wanted and b.access_code.works_on_lock()
+        if b.access_code is not None
+        and b.access_code.wanted
+        and b.access_code.state == CodeState.SET
+        and b.access_code.valid_until > timezone.now()
     ]
 
 
@@ -176,6 +179,7 @@ def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
         own.save(update_fields=["holder"])
         access_withdraw(holder=own.holder, now=now)
     ac = AccessCode.objects.select_for_update().get(pk=backup.access_code_id)
+    confirmed_from, confirmed_until = ac.valid_from, ac.valid_until  # `set`: the lock has it
     ac.holder, ac.name, ac.valid_from, ac.valid_until = holder, name[:20], valid_from, valid_until
     preload = dt.timedelta(hours=lock.organization.preload_hours)
     ac.push_after = min(now, valid_from - preload)  # it is on the lock: it stays there
@@ -187,7 +191,11 @@ def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
     ac.save(update_fields=["state"])
     _signal(ac)
     BackupCode.objects.filter(pk=backup.pk).update(
-        status=BackupCode.Status.TAKEN, taken_by=holder, taken_at=now
+        status=BackupCode.Status.TAKEN,
+        taken_by=holder,
+        taken_at=now,
+        confirmed_from=confirmed_from,
+        confirmed_until=confirmed_until,
     )
     LockEvent.objects.create(
         organization_id=lock.organization_id,

@@ -4,7 +4,6 @@ the outbox of commands that moves one towards the other, and the activity log.""
 from __future__ import annotations
 
 import builtins
-import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -219,17 +218,22 @@ class AccessCode(models.Model):
         return snapshot
 
     def works_on_lock(self) -> bool:
-        """The lock holds these digits for the rest of the desired window (perhaps a wider
-        one, as a backup code that could not be narrowed yet while the lock is offline)."""
+        """The lock holds these digits for the rest of the desired window: confirmed `set`,
+        or a backup code given to this holder that the lock confirmed holding with a wider
+        window (not narrowed yet: the lock was unreachable)."""
         if self.state == CodeState.SET:
             return True
-        applied = self.applied or {}
-        if not self.remote_id or applied.get("code") != self.code:
+        try:
+            backup = self.backup
+        except BackupCode.DoesNotExist:
             return False
-        parse = datetime.datetime.fromisoformat
         return (
-            parse(applied["valid_from"]) <= max(self.valid_from, timezone.now())
-            and parse(applied["valid_until"]) >= self.valid_until
+            self.wanted
+            and backup.status == BackupCode.Status.TAKEN
+            and backup.code == self.code
+            and backup.confirmed_from is not None
+            and backup.confirmed_from <= max(self.valid_from, timezone.now())
+            and backup.confirmed_until >= self.valid_until
         )
 
 
@@ -404,6 +408,10 @@ class BackupCode(models.Model):
     )
     taken_by = models.CharField(max_length=64, blank=True, default="")
     taken_at = models.DateTimeField(null=True, blank=True)
+    # The window the lock confirmed holding when the code was given out (until the lock
+    # confirms the stay's narrower window, this is what the code can do there).
+    confirmed_from = models.DateTimeField(null=True, blank=True)
+    confirmed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
