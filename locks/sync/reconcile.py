@@ -211,6 +211,8 @@ def _confirm(ac: AccessCode, remote_id: str, snapshot: dict, now) -> None:
         remote_id, snapshot, CodeState.SET, now, ""
     )  # fmt: skip
     ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
+    # Recognised by name and digits in this pass: its observation is ours, not a foreign code.
+    ObservedCode.objects.filter(lock_id=ac.lock_id, remote_id=remote_id).update(access_code=ac)
     _signal(ac)
 
 
