@@ -29,6 +29,7 @@ from locks.models import (
     ObservedCode,
 )
 from locks.sync.desired import access_put
+from portal.models import Alert
 from portal.services import alert_raise, alert_resolve
 
 
@@ -189,21 +190,23 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
 
 
 def backup_settled(*, access_code: AccessCode) -> None:
-    """A backup code given to a stay is now exactly the stay's code on its lock (the window
-    was narrowed): the residual-risk alert is over once every door of the stay is set."""
-    from locks.models import BackupCode
-
-    if not BackupCode.objects.filter(access_code=access_code).exists():
-        return
-    grant = AccessGrant.objects.filter(pk=AccessGrant.id_from_holder(access_code.holder)).first()
-    if grant is None:
+    """A door of a stay got its code: once every door has it, a "no backup code" alert is
+    over (the lock came back in time), and so is the residual-risk alert of a backup code
+    (its window is now narrowed to the stay on every door)."""
+    grant_id = AccessGrant.id_from_holder(access_code.holder)
+    open_alerts = Alert.objects.filter(
+        organization_id=access_code.organization_id,
+        kind__in=["no_backup_code", "backup_code_given"],
+        resolved_at__isnull=True,
+    )
+    grant = AccessGrant.objects.filter(pk=grant_id).first() if grant_id else None
+    if grant is None or not open_alerts.filter(subject=f"booking:{grant.booking_id}").exists():
         return
     states = AccessCode.objects.filter(holder=grant.holder, wanted=True).values_list(
         "state", flat=True
     )
     if all(state == CodeState.SET for state in states):
-        alert_resolve(
-            organization=grant.organization,
-            kind="backup_code_given",
-            subject=f"booking:{grant.booking_id}",
-        )
+        for kind in ("no_backup_code", "backup_code_given"):
+            alert_resolve(
+                organization=grant.organization, kind=kind, subject=f"booking:{grant.booking_id}"
+            )

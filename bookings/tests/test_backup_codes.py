@@ -186,6 +186,8 @@ def test_backup_code_when_the_lock_is_unreachable_at_check_in(world, prop, locks
         assert not {b.code for b in pool_usable(lock=lock)} & {grant.code, second_code}
     third_grant = AccessGrant.objects.get(booking=third)
     assert GuestEmail.objects.get(booking=third).code == third_grant.code
+    no_backup.refresh_from_db()
+    assert no_backup.resolved_at is not None  # the lock came back: the alert is over
     assert len(mail.outbox) == 3  # one each; the first guest got no second email
     assert not Alert.objects.filter(kind="backup_code_given", subject=f"booking:{first.pk}",
                                     resolved_at__isnull=True).exists()  # fmt: skip
