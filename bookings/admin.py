@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bookings.models import Booking, GuestEmail, IcalFeed
+from bookings.models import Booking, GuestEmail, IcalFeed, StandingAccess
 
 
 @admin.register(Booking)
@@ -27,3 +27,7 @@ class IcalFeedAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+@admin.register(StandingAccess)
+class StandingAccessAdmin(admin.ModelAdmin):
+    list_display = ["name", "role", "organization", "property", "from_time", "until_time", "active"]
+    list_filter = ["role", "active"]

@@ -23,11 +23,13 @@ def alert_unset_codes(*, now: dt.datetime | None = None) -> int:
     ).select_related("booking", "booking__property", "organization")
     raised = 0
     for grant in grants:
-        pending = list(
-            AccessCode.objects.filter(holder=grant.holder, wanted=True)
+        pending = [
+            ac
+            for ac in AccessCode.objects.filter(holder=grant.holder, wanted=True)
             .exclude(state=CodeState.SET)
             .select_related("lock")
-        )
+            if not ac.works_on_lock()
+        ]
         subject = f"booking:{grant.booking_id}"
         if not pending:
             alert_resolve(organization=grant.organization, kind="code_not_set", subject=subject)

@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail
 from bookings.stay_links import TOKEN_MARK, expand_token, stay_link_rotated_since, stay_url
-from locks.models import AccessCode, CodeState
+from locks.models import AccessCode
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,10 @@ SUBJECTS = {
 
 
 def grant_ready(grant: AccessGrant) -> bool:
-    """True when the stay's code is set on every lock it should be on (and there is one)."""
-    states = list(
-        AccessCode.objects.filter(holder=grant.holder, wanted=True).values_list("state", flat=True)
-    )
-    return bool(states) and all(state == CodeState.SET for state in states)
+    """True when the stay's code works on every lock it should be on (and there is one): set,
+    or a backup code the lock holds with a wider window it could not narrow yet."""
+    codes = list(AccessCode.objects.filter(holder=grant.holder, wanted=True))
+    return bool(codes) and all(ac.works_on_lock() for ac in codes)
 
 
 def access_email_send(*, grant_id: int, force: bool = False) -> GuestEmail | None:
@@ -58,23 +57,28 @@ def access_email_send(*, grant_id: int, force: bool = False) -> GuestEmail | Non
         if (
             not force
             and previous
-            and (previous.valid_from, previous.valid_until)
-            == (
-                grant.valid_from,
-                grant.valid_until,
-            )
+            and _announced(previous) == _announced_now(grant)
             # A stay cancelled and confirmed again has a new stay link: the guest needs it.
             and not stay_link_rotated_since(grant=grant, moment=previous.created_at)
         ):
             return None
         kind = GuestEmail.Kind.UPDATED if previous else GuestEmail.Kind.ACCESS
-        email = _render(grant, kind)
+        email = _render(grant, kind, code_changed=bool(previous and previous.code != grant.code))
         email.save()
     _deliver(email)
     return email
 
 
-def _render(grant: AccessGrant, kind: str) -> GuestEmail:
+def _announced(email: GuestEmail) -> tuple:
+    """What an email told the guest: window, code and place."""
+    return (email.valid_from, email.valid_until, email.code, email.property_id)
+
+
+def _announced_now(grant: AccessGrant) -> tuple:
+    return (grant.valid_from, grant.valid_until, grant.code, grant.booking.property_id)
+
+
+def _render(grant: AccessGrant, kind: str, *, code_changed: bool = False) -> GuestEmail:
     booking = grant.booking
     prop = booking.property
     tz = prop.tz
@@ -89,6 +93,7 @@ def _render(grant: AccessGrant, kind: str) -> GuestEmail:
             "timezone": prop.timezone,
             "updated": kind == GuestEmail.Kind.UPDATED,
             "stay_url": stay_url(TOKEN_MARK),  # the real token only in the message sent
+            "code_changed": code_changed,
         }
         subject = SUBJECTS[(language, kind)].format(property=prop.name)
         text = render_to_string(f"emails/access.{language}.txt", context)
@@ -104,6 +109,8 @@ def _render(grant: AccessGrant, kind: str) -> GuestEmail:
         body_html=html,
         valid_from=grant.valid_from,
         valid_until=grant.valid_until,
+        code=grant.code,
+        property=prop,
     )
 
 
@@ -139,6 +146,8 @@ def email_resend(*, email: GuestEmail) -> GuestEmail:
         body_html=email.body_html,
         valid_from=email.valid_from,
         valid_until=email.valid_until,
+        code=email.code,
+        property_id=email.property_id,
     )
     _deliver(copy)
     return copy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from django.db import models
 from django.utils import timezone
 
@@ -108,6 +110,12 @@ class GuestEmail(models.Model):
     # The window the email announced, to notice when a later change needs a new email.
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
+    # The code and property the email announced: a new code (a redraw, a backup code) or a
+    # move to another property needs a new email even when the times stay the same.
+    code = models.CharField(max_length=6, blank=True, default="")
+    property = models.ForeignKey(
+        Property, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
@@ -157,3 +165,51 @@ class StepUpChallenge(models.Model):
         indexes = [models.Index(fields=["grant", "status", "-created_at"])]
 # The iCal feed models live in their package; imported here so Django registers them.
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay  # noqa: E402, F401
+
+
+class StandingAccess(models.Model):
+    """Recurring access for people who are not guests (cleaning staff, owners): the same code
+    on some or all doors of a property, on chosen weekdays between two local times.
+
+    On locks that store weekday and time limits the code goes on once with those limits; on
+    others it holds one day's window at a time, moved on to the next day as each one ends
+    (the lock never holds more access than the current or next window).
+    """
+
+    class Role(models.TextChoices):
+        CLEANING = "cleaning", "Cleaning staff"
+        OWNER = "owner", "Owner"
+        STAFF = "staff", "Other staff"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="standing_access")
+    locks = models.ManyToManyField(
+        "locks.Lock", blank=True, help_text="Empty: every door of the property."
+    )
+    name = models.CharField(max_length=80)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CLEANING)
+    # Nuki's bitmask: Monday = 64, Tuesday = 32, ... Sunday = 1.
+    weekdays = models.PositiveSmallIntegerField(default=127)
+    from_time = models.TimeField()
+    until_time = models.TimeField(help_text="Earlier than from_time: the window ends next day.")
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    code = models.CharField(max_length=6)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "standing access"
+        indexes = [models.Index(fields=["organization", "property"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()})"
+
+    @builtins.property  # the field named `property` shadows the builtin in this class body
+    def holder(self) -> str:
+        return f"standing:{self.pk}"
+
+    @staticmethod
+    def id_from_holder(holder: str) -> int | None:
+        kind, _, pk = holder.partition(":")
+        return int(pk) if kind == "standing" and pk.isdigit() else None

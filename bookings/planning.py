@@ -40,3 +40,35 @@ def stay_window(
         else local_to_utc(check_out, check_out_time, tz, later=True)
     )
     return start - dt.timedelta(minutes=lead_minutes), end + dt.timedelta(minutes=lag_minutes)
+
+
+def turnover_window(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    lead_minutes: int,
+    lag_minutes: int,
+    cleaning_minutes: int,
+    previous_end: dt.datetime | None = None,
+    next_start: dt.datetime | None = None,
+) -> tuple[dt.datetime, dt.datetime]:
+    """The code's window for a stay with nominal (start, end), between the stay before it
+    (which ends at `previous_end`) and the stay after it (which starts at `next_start`).
+
+    Same-day turnover: the leaving guest's code ends before the arriving guest's begins, with
+    the cleaning window between. Lag goes first to the leaving guest, as far as it leaves the
+    cleaning window; the arriving guest's lead starts after the cleaning window. The guests'
+    own check-out and check-in times are never cut: when they leave less than the cleaning
+    window, the codes simply end at check-out and begin at check-in.
+    Both neighbours compute the same boundary from the same inputs, so they agree.
+    """
+    lead = dt.timedelta(minutes=lead_minutes)
+    lag = dt.timedelta(minutes=lag_minutes)
+    cleaning = dt.timedelta(minutes=cleaning_minutes)
+    valid_from, valid_until = start - lead, end + lag
+    if next_start is not None and next_start >= end:
+        valid_until = min(end + lag, max(end, next_start - cleaning))
+    if previous_end is not None and previous_end <= start:
+        previous_until = min(previous_end + lag, max(previous_end, start - cleaning))
+        valid_from = max(start - lead, min(start, previous_until + cleaning))
+    return valid_from, valid_until

@@ -9,8 +9,10 @@ from bookings.models import AccessGrant
 from locks.models import CodeState
 from locks.signals import (
     access_code_conflict,
+    access_code_ended,
     access_code_state_changed,
     lock_property_changed,
+    lock_unreachable,
 )
 from properties.signals import property_times_changed
 
@@ -20,13 +22,16 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
     grant_id = AccessGrant.id_from_holder(access_code.holder)
     if grant_id is None or access_code.state != CodeState.SET:
         return
+    from bookings.backup import backup_settled
     from bookings.tasks import send_access_email
+
+    backup_settled(access_code=access_code)
 
     transaction.on_commit(lambda: send_access_email.delay(grant_id))
 
 
 def _replan_property(property_id: int | None) -> None:
-    """Re-plan every stay of a property that has not ended (its locks or times changed)."""
+    """Re-plan every stay and standing access of a property (its locks or times changed)."""
     if property_id is None:
         return
     from django.utils import timezone
@@ -40,6 +45,14 @@ def _replan_property(property_id: int | None) -> None:
     )
     for booking in stays:
         grant_sync(booking=booking)
+    from bookings.models import StandingAccess
+    from bookings.standing import standing_access_sync
+
+    standing = StandingAccess.objects.filter(property_id=property_id, active=True).select_related(
+        "property", "organization"
+    )
+    for access in standing:  # a door added or removed, or the timezone changed
+        standing_access_sync(access=access)
 
 
 @receiver(lock_property_changed)
@@ -61,3 +74,21 @@ def on_access_code_conflict(sender, access_code, code, **kwargs) -> None:
     grant_id = AccessGrant.id_from_holder(access_code.holder)
     if grant_id is not None:
         grant_redraw(grant_id=grant_id, taken=code)
+
+
+@receiver(lock_unreachable)
+def on_lock_unreachable(sender, lock, **kwargs) -> None:
+    """A stay about to begin whose code cannot reach this lock gets a backup code now."""
+    from bookings.backup import backup_codes_assign
+
+    backup_codes_assign(lock_ids=[lock.pk])
+
+
+@receiver(access_code_ended)
+def on_access_code_ended(sender, access_code, **kwargs) -> None:
+    """A standing (recurring) code's window ended: move it on to the next occurrence."""
+    from bookings.models import StandingAccess
+    from bookings.standing import standing_access_renew
+
+    if StandingAccess.id_from_holder(access_code.holder) is not None:
+        standing_access_renew(access_code=access_code)

@@ -7,12 +7,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bookings.app_access import app_access_sync, app_access_withdraw
 from bookings.codes import NoCodeAvailable, draw_code
-from bookings.models import AccessGrant, Booking, BookingStatus
-from bookings.planning import stay_window
+from bookings.models import AccessGrant, Booking, BookingStatus, StandingAccess
+from bookings.planning import stay_window, turnover_window
 from locks.drivers import Capability
 from locks.models import Lock
 from locks.sync.desired import access_put, access_withdraw, codes_taken
@@ -85,6 +86,7 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     )
     fields = data.fields()
     created = booking is None
+    before: list[Booking] = []
     if created:
         # No savepoint: a concurrent delivery that created it first makes this whole
         # transaction fail, and booking_upsert runs it again (then as an update).
@@ -97,12 +99,46 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
         wanted = {**fields, "property": data.property.pk}
         if current == wanted:
             return booking, False, False
+        if booking.status == BookingStatus.CONFIRMED:
+            before = _turnover_neighbours(booking)
         for name, value in fields.items():
             setattr(booking, name, value)
         booking.updated_at = timezone.now()
         booking.save()
     booking._access = grant_sync(booking=booking, new=created)
+    # A turnover changed (a stay arrived, moved, left): its neighbours' windows follow, each
+    # in its own transaction after this one (re-planning them here would take their rows in
+    # the opposite order to their own upserts: a deadlock waiting to happen).
+    after = _turnover_neighbours(booking)
+    for other_id in {b.pk for b in before + after}:
+        transaction.on_commit(lambda other_id=other_id: _replan_later(other_id))
     return booking, created, True
+
+
+def _replan_later(booking_id: int) -> None:
+    from bookings.tasks import replan_stay
+
+    replan_stay.delay(booking_id)
+
+
+@transaction.atomic
+def stay_replan(*, booking_id: int) -> None:
+    """Re-plan one stay's code window (a neighbouring stay changed)."""
+    booking = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("property", "organization")
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is not None:
+        grant_sync(booking=booking)
+
+
+def _turnover_neighbours(booking: Booking) -> list[Booking]:
+    prop = booking.property
+    if not (prop.cleaning_minutes or prop.lead_minutes or prop.lag_minutes):
+        return []  # nothing to trim: windows never reach into the neighbour's day
+    return adjacent_stays(booking)
 
 
 def _stay_locks(booking: Booking) -> list[Lock]:
@@ -112,7 +148,8 @@ def _stay_locks(booking: Booking) -> list[Lock]:
     return [lock for lock in locks if Capability.CODES in lock.capabilities]
 
 
-def booking_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
+def _nominal_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
+    """Check-in to check-out, without lead or lag."""
     prop = booking.property
     return stay_window(
         tz=prop.tz,
@@ -120,10 +157,65 @@ def booking_window(booking: Booking) -> tuple[dt.datetime, dt.datetime]:
         check_out=booking.check_out,
         check_in_time=booking.check_in_time or prop.check_in_time,
         check_out_time=booking.check_out_time or prop.check_out_time,
-        lead_minutes=prop.lead_minutes,
-        lag_minutes=prop.lag_minutes,
         check_in_at=booking.check_in_at,
         check_out_at=booking.check_out_at,
+    )
+
+
+def adjacent_stays(booking: Booking) -> list[Booking]:
+    """Confirmed stays of the same property that end the day this one begins (or the day
+    before) or begin the day it ends (or the day after): the neighbours of a turnover. One
+    query."""
+    day = dt.timedelta(days=1)
+    return list(
+        Booking.objects.filter(property_id=booking.property_id, status=BookingStatus.CONFIRMED)
+        .filter(
+            Q(check_out__range=(booking.check_in - day, booking.check_in))
+            | Q(check_in__range=(booking.check_out, booking.check_out + day))
+        )
+        .exclude(pk=booking.pk)
+        .select_related("property")
+    )
+
+
+def booking_window(
+    booking: Booking, *, neighbours: list[Booking] | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The code's window: check-in to check-out with the property's lead and lag, trimmed on
+    a same-day turnover so the cleaning window lies between two guests' codes."""
+    prop = booking.property
+    start, end = _nominal_window(booking)
+    if neighbours is None:
+        neighbours = (
+            adjacent_stays(booking)
+            if prop.cleaning_minutes or prop.lead_minutes or (prop.lag_minutes)
+            else []
+        )
+    previous_end = next_start = None
+    for other in neighbours:
+        other_start, other_end = _nominal_window(other)
+        if other_end <= start and (previous_end is None or other_end > previous_end):
+            previous_end = other_end
+        if other_start >= end and (next_start is None or other_start < next_start):
+            next_start = other_start
+    return turnover_window(
+        start=start,
+        end=end,
+        lead_minutes=prop.lead_minutes,
+        lag_minutes=prop.lag_minutes,
+        cleaning_minutes=prop.cleaning_minutes,
+        previous_end=previous_end,
+        next_start=next_start,
+    )
+
+
+def standing_codes(*, property_id: int) -> set[str]:
+    """Digits of the property's standing access (cleaners, owners): reserved for good, though
+    their codes hold only one day's window at a time on most locks."""
+    return set(
+        StandingAccess.objects.filter(property_id=property_id, active=True).values_list(
+            "code", flat=True
+        )
     )
 
 
@@ -180,13 +272,14 @@ def grant_sync(
         return None
     valid_from, valid_until = booking_window(booking)
     locks = _stay_locks(booking)
+    avoid = (avoid or set()) | standing_codes(property_id=booking.property_id)
     code = _free_code(
         current=grant.code if grant is not None else None,
         lock_ids=[lock.pk for lock in locks],
         valid_from=valid_from,
         valid_until=valid_until,
         exclude_holder=grant.holder if grant is not None else None,
-        avoid=avoid or set(),
+        avoid=avoid,
     )
     created_grant = grant is None
     if grant is None:

@@ -19,3 +19,17 @@ def alert_unset_codes() -> int:
 
 # The iCal feeds' tasks live in their package; imported here so the worker registers them.
 from bookings.ical import tasks as ical_tasks  # noqa: E402, F401
+
+
+@shared_task(ignore_result=True)
+def assign_backup_codes() -> int:
+    from bookings.backup import backup_codes_assign
+
+    return backup_codes_assign()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def replan_stay(booking_id: int) -> None:
+    from bookings.services import stay_replan
+
+    stay_replan(booking_id=booking_id)

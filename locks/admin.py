@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from locks.models import AccessCode, Lock, LockCommand, LockEvent
+from locks.models import AccessCode, BackupCode, Lock, LockCommand, LockEvent
 
 
 @admin.register(Lock)
@@ -23,3 +23,10 @@ class LockCommandAdmin(admin.ModelAdmin):
 @admin.register(LockEvent)
 class LockEventAdmin(admin.ModelAdmin):
     list_display = ["lock", "kind", "source", "message", "occurred_at"]
+
+
+@admin.register(BackupCode)
+class BackupCodeAdmin(admin.ModelAdmin):
+    list_display = ["lock", "organization", "status", "taken_by", "taken_at", "created_at"]
+    list_filter = ["status"]
+    exclude = ["code"]  # the digits stay out of the admin's lists and forms

@@ -12,7 +12,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import DriverError
+from locks.drivers import DriverError, LockFull
 from locks.models import Agent, AgentJob, Lock
 from portal.models import Organization, hash_secret
 
@@ -162,6 +162,8 @@ def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT
             return job.result or {}
         if job.status == AgentJob.Status.FAILED:
             error = job.error or {}
+            if error.get("code") == "K_ERROR_TOO_MANY_ENTRIES":
+                raise LockFull()  # the portal makes room (ended codes) and tries again
             raise DriverError(
                 str(error.get("message") or "The lock refused the command."),
                 fix="" if error.get("permanent") else "Nothing to do: the portal retries.",

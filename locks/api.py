@@ -36,6 +36,9 @@ class LockSerializer(serializers.ModelSerializer):
     property = ScopedPropertyField(allow_null=True, required=False)
     driver = serializers.ChoiceField(choices=[])
     capabilities = serializers.SerializerMethodField()
+    backup_codes_ready = serializers.SerializerMethodField(
+        help_text="Backup codes the lock confirmed holding, ready for a stay."
+    )
 
     class Meta:
         model = Lock
@@ -47,6 +50,8 @@ class LockSerializer(serializers.ModelSerializer):
             "capabilities",
             "config",
             "capacity",
+            "backup_pool_size",
+            "backup_codes_ready",
             "state",
             "battery_percent",
             "battery_critical",
@@ -65,11 +70,19 @@ class LockSerializer(serializers.ModelSerializer):
             "last_seen_at",
             "created_at",
         ]
-        extra_kwargs = {"capacity": {"min_value": 1, "max_value": 1000}}
+        extra_kwargs = {
+            "capacity": {"min_value": 1, "max_value": 1000},
+            "backup_pool_size": {"min_value": 0, "max_value": 20},
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["driver"].choices = available_kinds()
+
+    def get_backup_codes_ready(self, lock: Lock) -> int:
+        from locks.backup import pool_usable
+
+        return len(pool_usable(lock=lock)) if lock.backup_pool_size else 0
 
     def get_capabilities(self, lock: Lock) -> list[str]:
         return sorted(lock.capabilities)
@@ -93,8 +106,9 @@ class LockSerializer(serializers.ModelSerializer):
             isinstance(value["failure_rate"], int | float) and 0 <= value["failure_rate"] <= 1
         ):
             raise serializers.ValidationError("failure_rate must be a number from 0 to 1.")
-        if "offline" in value and not isinstance(value["offline"], bool):
-            raise serializers.ValidationError("offline must be true or false.")
+        for flag in ("offline", "schedules"):
+            if flag in value and not isinstance(value[flag], bool):
+                raise serializers.ValidationError(f"{flag} must be true or false.")
         return value
 
 

@@ -118,6 +118,11 @@ class Lock(models.Model):
     driver = models.CharField(max_length=20, choices=DriverKind.choices)
     config = models.JSONField(default=dict, blank=True, help_text="Driver settings (no secrets).")
     capacity = models.PositiveIntegerField(default=100, help_text="Keypad codes the lock can hold.")
+    backup_pool_size = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Backup codes kept on the lock for stays whose own code cannot be set in time "
+        "(the lock unreachable close to check-in). 0 = no pool.",
+    )
     bridge = models.ForeignKey(
         Bridge, on_delete=models.SET_NULL, null=True, blank=True, related_name="locks"
     )
@@ -245,11 +250,31 @@ class AccessCode(models.Model):
             account_email=self.account_email,
         )
 
+    def works_on_lock(self) -> bool:
+        """The lock holds these digits for the rest of the desired window: confirmed `set`,
+        or a backup code given to this holder that the lock confirmed holding with a wider
+        window (not narrowed yet: the lock was unreachable)."""
+        if self.state == CodeState.SET:
+            return True
+        try:
+            backup = self.backup
+        except BackupCode.DoesNotExist:
+            return False
+        return (
+            self.wanted
+            and backup.status == BackupCode.Status.TAKEN
+            and backup.code == self.code
+            and backup.confirmed_from is not None
+            and backup.confirmed_from <= max(self.valid_from, timezone.now())
+            and backup.confirmed_until >= self.valid_until
+        )
+
 
 class CommandKind(models.TextChoices):
     SYNC_CODE = "sync_code", "Bring a code on the lock in line"
     RECONCILE = "reconcile", "Compare the lock's codes with ours"
     LOCK_ACTION = "lock_action", "Lock, unlock or unlatch"
+    REMOVE_FOREIGN = "remove_foreign", "Remove a code we did not create"
 
 
 class CommandStatus(models.TextChoices):
@@ -359,6 +384,9 @@ class VirtualLockCode(models.Model):
     name = models.CharField(max_length=20)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
+    weekdays = models.PositiveSmallIntegerField(null=True, blank=True)
+    from_minute = models.PositiveSmallIntegerField(null=True, blank=True)
+    until_minute = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -392,3 +420,40 @@ class AgentJob(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["agent", "status", "created_at"])]
+
+
+class BackupCode(models.Model):
+    """A code kept on a lock ahead of time, for a stay whose own code cannot be set in time.
+
+    Each sits on its lock as an ordinary AccessCode (holder "backup:<id>") with a long window.
+    Taken for a stay, that AccessCode passes to the stay's holder with the stay's window: the
+    lock learns the narrower window as soon as it is reachable again, and the code leaves it
+    after check-out like any other. A backup code is given out once, never again.
+    """
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        TAKEN = "taken", "Given to a stay"
+        RETIRED = "retired", "Retired"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="backup_codes")
+    code = models.CharField(max_length=6)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    access_code = models.OneToOneField(
+        AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="backup"
+    )
+    taken_by = models.CharField(max_length=64, blank=True, default="")
+    taken_at = models.DateTimeField(null=True, blank=True)
+    # The window the lock confirmed holding when the code was given out (until the lock
+    # confirms the stay's narrower window, this is what the code can do there).
+    confirmed_from = models.DateTimeField(null=True, blank=True)
+    confirmed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["lock", "status"])]
+
+    @builtins.property
+    def holder(self) -> str:
+        return f"backup:{self.pk}"

@@ -16,3 +16,12 @@ lock_property_changed = Signal()
 # Sent inside the transaction when a lock already holds a code's digits in an authorization
 # that is not ours. kwargs: access_code, code. The holder's app chooses a new code.
 access_code_conflict = Signal()
+
+# Sent after commit when a command found its lock unreachable (a transient failure).
+# kwargs: lock. Holders may fall back (backup codes for a stay about to begin).
+lock_unreachable = Signal()
+
+# Sent inside the planner's transaction when a code's window has ended, before it is taken
+# off the lock. kwargs: access_code. A holder with recurring access may move the window on
+# (access_put); the planner then leaves the code where it is.
+access_code_ended = Signal()

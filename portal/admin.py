@@ -5,7 +5,14 @@ from portal.models import Alert, ApiKey, Membership, Organization
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "preload_hours", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "preload_hours",
+        "remove_foreign_codes",
+        "backup_lead_minutes",
+        "created_at",
+    ]
     search_fields = ["name", "slug"]
 
 

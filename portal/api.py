@@ -39,3 +39,43 @@ class PingView(APIView):
     @extend_schema(responses=inline_serializer("Ping", {"organization": serializers.CharField()}))
     def get(self, request):
         return Response({"organization": request_tenant(request).organization.slug})
+
+
+class OrganizationSettingsSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    slug = serializers.CharField(read_only=True)
+    preload_hours = serializers.IntegerField(min_value=1, max_value=30 * 24, required=False)
+    remove_foreign_codes = serializers.BooleanField(
+        required=False,
+        help_text="Remove keypad codes found on the locks that Latchkey did not create. "
+        "Off (the default): they are shown, never deleted.",
+    )
+    backup_lead_minutes = serializers.IntegerField(
+        min_value=0,
+        max_value=7 * 24 * 60,
+        required=False,
+        help_text="A stay whose code is still not on an unreachable lock this many minutes "
+        "before check-in gets a backup code.",
+    )
+
+
+class OrganizationSettingsView(APIView):
+    """The caller's own organization's settings (no id: nobody can name another's)."""
+
+    FIELDS = ("preload_hours", "remove_foreign_codes", "backup_lead_minutes")
+
+    @extend_schema(responses=OrganizationSettingsSerializer)
+    def get(self, request):
+        org = request_tenant(request).organization
+        return Response(OrganizationSettingsSerializer(org).data)
+
+    @extend_schema(request=OrganizationSettingsSerializer, responses=OrganizationSettingsSerializer)
+    def patch(self, request):
+        from portal.services import organization_settings_update
+
+        incoming = OrganizationSettingsSerializer(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        org = organization_settings_update(
+            organization=request_tenant(request).organization, **incoming.validated_data
+        )
+        return Response(OrganizationSettingsSerializer(org).data)

@@ -17,6 +17,16 @@ class Organization(models.Model):
     preload_hours = models.PositiveIntegerField(
         default=72, help_text="Codes are pushed to locks this many hours before check-in."
     )
+    remove_foreign_codes = models.BooleanField(
+        default=False,
+        help_text="Remove keypad codes found on our locks that Latchkey did not create. Off: "
+        "they are shown (and their digits avoided), never deleted.",
+    )
+    backup_lead_minutes = models.PositiveIntegerField(
+        default=120,
+        help_text="A stay whose code is still not on an unreachable lock this many minutes "
+        "before check-in gets one of the lock's backup codes instead.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -55,6 +55,14 @@ def organization_create(
     return org, user, password
 
 
+def organization_settings_update(*, organization: Organization, **fields) -> Organization:
+    """Change an organization's settings (preload horizon, foreign codes, backup lead)."""
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    organization.save(update_fields=list(fields) or None)
+    return organization
+
+
 def membership_add(*, organization: Organization, user, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(
         organization=organization, user=user, defaults={"role": role}

@@ -242,6 +242,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bookings.tasks.alert_unset_codes",
         "schedule": timedelta(minutes=10),
     },
+    "assign-backup-codes": {
+        "task": "bookings.tasks.assign_backup_codes",
+        "schedule": timedelta(seconds=LATCHKEY_PLAN_SECONDS),
+    },
 }
 
 # The guest's stay page (/stay/<token>/): how long the link lives after check-out, and rate

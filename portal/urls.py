@@ -7,11 +7,12 @@ from rest_framework.routers import DefaultRouter
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
 from bookings.ical.api import IcalFeedViewSet
+from bookings.standing_api import StandingAccessViewSet
 from bookings.stay_views import stay_open_door, stay_opening, stay_page
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
-from portal.api import PingView
+from portal.api import OrganizationSettingsView, PingView
 from portal.health import healthz
 from portal.views import RateLimitedLoginView
 from properties.api import PropertyViewSet
@@ -24,10 +25,12 @@ router.register("bookings", BookingViewSet, basename="booking")
 router.register("bridges", BridgeViewSet, basename="bridge")
 router.register("actions", ActionViewSet, basename="action")
 router.register("ical-feeds", IcalFeedViewSet, basename="icalfeed")
+router.register("standing-access", StandingAccessViewSet, basename="standing-access")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/ping/", PingView.as_view(), name="ping"),
+    path("api/v1/organization/", OrganizationSettingsView.as_view(), name="organization-settings"),
     path("api/v1/nuki-web/", NukiWebConnectionView.as_view(), name="nuki-web-connection"),
     path("api/v1/", include(router.urls)),
     path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),

@@ -20,6 +20,7 @@ class PropertySerializer(serializers.ModelSerializer):
             "check_out_time",
             "lead_minutes",
             "lag_minutes",
+            "cleaning_minutes",
             "external_ref",
             "address",
             "house_instructions",
@@ -33,6 +34,7 @@ class PropertySerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "lead_minutes": {"max_value": 7 * 24 * 60},
             "lag_minutes": {"max_value": 7 * 24 * 60},
+            "cleaning_minutes": {"max_value": 24 * 60},
         }
 
     def validate(self, attrs):

@@ -46,6 +46,14 @@ class Property(models.Model):
     lag_minutes = models.PositiveIntegerField(
         default=0, help_text="The code keeps working this many minutes after check-out."
     )
+    cleaning_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text=(
+            "On a same-day turnover, at least this many minutes between the leaving guest's "
+            "code and the arriving guest's (the cleaning window); lag and lead are trimmed to "
+            "keep it, never the guests' own check-out and check-in times."
+        ),
+    )
     external_ref = models.CharField(max_length=120, blank=True, default="")
     # Step-up before a guest opens the door from the stay page: which verifier (blank: none),
     # and when, in local time. No times: always; from > until wraps midnight (22:00-06:00).

@@ -8,7 +8,14 @@ from portal.models import Organization
 from properties.models import Property
 from properties.signals import property_times_changed
 
-PLANNING_FIELDS = ("timezone", "check_in_time", "check_out_time", "lead_minutes", "lag_minutes")
+PLANNING_FIELDS = (
+    "timezone",
+    "check_in_time",
+    "check_out_time",
+    "lead_minutes",
+    "lag_minutes",
+    "cleaning_minutes",
+)
 
 
 def property_create(*, organization: Organization, **fields) -> Property:

@@ -13,6 +13,7 @@ from locks.drivers.base import (
     Driver,
     DriverError,
     LockCode,
+    LockFull,
     LockStatus,
     NotFoundOnLock,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Driver",
     "DriverError",
     "LockCode",
+    "LockFull",
     "LockStatus",
     "NotFoundOnLock",
     "available_kinds",

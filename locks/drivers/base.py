@@ -145,6 +145,18 @@ class NotFoundOnLock(DriverError):
         super().__init__(f"The lock holds no code with id {remote_id}.", permanent=True)
 
 
+class LockFull(DriverError):
+    """The lock's keypad memory has no free slot."""
+
+    def __init__(self, capacity: int | None = None):
+        held = f" ({capacity} codes)" if capacity else ""
+        super().__init__(
+            f"The lock's keypad memory is full{held}.",
+            fix="Remove codes that are no longer needed from this lock.",
+            permanent=True,
+        )
+
+
 class CodeConflict(DriverError):
     """The lock already holds these digits in an authorization that is not ours: the holder
     must choose another code."""

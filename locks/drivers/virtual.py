@@ -22,9 +22,24 @@ from locks.drivers.base import (
     Driver,
     DriverError,
     LockCode,
+    LockFull,
     LockStatus,
     NotFoundOnLock,
 )
+
+
+def _reported(row) -> LockCode:
+    """A stored code as the lock reports it, with its weekday/time limits where it has some."""
+    return LockCode(
+        str(row.slot),
+        row.code,
+        row.name,
+        row.valid_from,
+        row.valid_until,
+        weekdays=127 if row.weekdays is None else row.weekdays,
+        from_minute=row.from_minute or 0,
+        until_minute=row.until_minute or 0,
+    )
 
 
 class VirtualDriver(Driver):
@@ -32,6 +47,13 @@ class VirtualDriver(Driver):
     capabilities = frozenset(
         {Capability.CODES, Capability.ACTIONS, Capability.STATE, Capability.LOGS}
     )
+
+    @classmethod
+    def capabilities_for(cls, lock) -> frozenset[str]:
+        """`schedules: true` in the config makes it a lock that stores weekday/time limits."""
+        if lock.config.get("schedules"):
+            return cls.capabilities | {Capability.SCHEDULES}
+        return cls.capabilities
 
     # Settings ------------------------------------------------------------------------------
     @property
@@ -75,8 +97,7 @@ class VirtualDriver(Driver):
     def list_codes(self) -> list[LockCode]:
         self._radio()
         codes = [
-            LockCode(str(c.slot), c.code, c.name, c.valid_from, c.valid_until)
-            for c in self.lock.virtual_codes.order_by("slot")
+            _reported(c) for c in self.lock.virtual_codes.order_by("slot")
         ]
         self._answer()
         return codes
@@ -85,7 +106,20 @@ class VirtualDriver(Driver):
         row = self.lock.virtual_codes.filter(code=spec.code, name=spec.name).first()
         if row is None:
             return None
-        return LockCode(str(row.slot), row.code, row.name, row.valid_from, row.valid_until)
+        return _reported(row)
+
+    def _schedule(self, spec: CodeSpec) -> dict:
+        if Capability.SCHEDULES not in self.capabilities_for(self.lock):
+            if spec.limited:
+                raise DriverError(
+                    "This lock cannot limit codes to weekdays or times.", permanent=True
+                )
+            return {}
+        return {
+            "weekdays": spec.weekdays,
+            "from_minute": spec.from_minute,
+            "until_minute": spec.until_minute,
+        }
 
     def add_code(self, spec: CodeSpec) -> Applied:
         from locks.models import VirtualLockCode
@@ -93,11 +127,7 @@ class VirtualDriver(Driver):
         self._radio()
         with transaction.atomic():
             if self.lock.virtual_codes.count() >= self.lock.capacity:
-                raise DriverError(
-                    "The lock's keypad memory is full.",
-                    fix="Remove codes that are no longer needed from this lock.",
-                    permanent=True,
-                )
+                raise LockFull(self.lock.capacity)
             slot = (self.lock.virtual_codes.aggregate(m=Max("slot"))["m"] or 0) + 1
             try:
                 with transaction.atomic():
@@ -108,6 +138,7 @@ class VirtualDriver(Driver):
                         name=spec.name,
                         valid_from=spec.valid_from,
                         valid_until=spec.valid_until,
+                        **self._schedule(spec),
                     )
             except IntegrityError:
                 raise DriverError(
@@ -122,7 +153,11 @@ class VirtualDriver(Driver):
     def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
         self._radio()
         changed = self.lock.virtual_codes.filter(slot=int(remote_id)).update(
-            code=spec.code, name=spec.name, valid_from=spec.valid_from, valid_until=spec.valid_until
+            code=spec.code,
+            name=spec.name,
+            valid_from=spec.valid_from,
+            valid_until=spec.valid_until,
+            **self._schedule(spec),
         )
         if not changed:
             raise NotFoundOnLock(remote_id)

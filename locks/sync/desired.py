@@ -85,6 +85,7 @@ def access_put(
     until_minute: int = 0,
     kind: str = "keypad",
     account_email: str = "",
+    only_these: bool = True,
 ) -> list[AccessCode]:
     """Make `holder` hold `code` on exactly these locks in this window.
 
@@ -98,6 +99,8 @@ def access_put(
     (0 / 0 = the whole day). `kind="app"` asks for access in the holder's own Nuki app for
     the Nuki account `account_email` (then `code` is ""; give such a holder its own name,
     e.g. "grant:42/app", as a holder has one entry per lock).
+    `only_these=False` leaves the holder's codes on other locks alone (a holder whose locks
+    need different shapes puts each group in turn).
     """
     if not (0 <= weekdays <= 127 and 0 <= from_minute < 1440 and 0 <= until_minute < 1440):
         raise ValueError("weekdays must be 0-127 and times 0-1439 minutes")
@@ -146,7 +149,7 @@ def access_put(
         commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
         for ac in created + changed:
             _signal(ac)
-        if not new_holder:
+        if not new_holder and only_these:
             gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
             access_withdraw(holder=holder, queryset=gone, now=now)
     return result
@@ -196,9 +199,25 @@ def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, i
             .exclude(state=CodeState.REMOVED)
         )
         for ac in ended.select_related("lock")[:batch]:
+            if _renewed(ac, now):
+                continue
             ac.wanted = False
             _schedule(ac, now)
             ac.save(update_fields=["wanted", "state"])
             _signal(ac)
             removed += 1
     return {"pushed": pushed, "removed": removed}
+
+
+def _renewed(ac: AccessCode, now: dt.datetime) -> bool:
+    """Let the holder move a recurring code's window on before it leaves the lock."""
+    from locks.signals import access_code_ended
+
+    if ac.holder.startswith("backup:"):
+        from locks.backup import backup_expired
+
+        backup_expired(access_code=ac)
+        return False
+    access_code_ended.send(sender=AccessCode, access_code=ac)
+    ac.refresh_from_db()
+    return ac.wanted and ac.valid_until > now

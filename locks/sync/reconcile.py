@@ -3,6 +3,8 @@ repairs for drift. Codes we did not create are recorded and shown, never deleted
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from locks.models import (
     ObservedCode,
 )
 from locks.sync.desired import is_due
-from locks.sync.outbox import command_enqueue, command_enqueue_sync
+from locks.sync.outbox import command_enqueue, command_enqueue_sync, dispatch
 
 
 def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
@@ -30,6 +32,11 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
         ours = {
             ac.remote_id: ac for ac in AccessCode.objects.filter(lock=lock).exclude(remote_id="")
         }
+        known = set(
+            ObservedCode.objects.filter(lock=lock, access_code__isnull=True).values_list(
+                "remote_id", flat=True
+            )
+        )
         ObservedCode.objects.filter(lock=lock).exclude(remote_id__in=list(by_remote)).delete()
         for remote_id, code in by_remote.items():
             ac = ours.get(remote_id)
@@ -51,6 +58,11 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 },
             )
         by_name = {(c.kind, c.name, c.code or ""): c for c in observed}
+        # Keypad codes only: app authorizations of other people (the owner's own phone) are
+        # neither foreign codes to remove nor slots of the keypad's memory.
+        keypad = [c for c in observed if c.kind == "keypad"]
+        _foreign_codes(lock, keypad, ours, known)
+        _capacity_check(lock, held=len(keypad))
         candidates = AccessCode.objects.filter(lock=lock).exclude(state=CodeState.FAILED)
         for ac in candidates.select_related("lock"):
             if ac.remote_id:
@@ -100,6 +112,105 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
     return {"observed": len(observed), "repaired": repaired}
 
 
+def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> None:
+    """Codes on the lock that we did not create: logged when first seen and shown to the
+    manager (an alert lists them); removed only when the organization opted in."""
+    from portal.services import alert_raise, alert_resolve
+
+    ours_by_name = set(AccessCode.objects.filter(lock=lock).values_list("name", "code"))
+    foreign = [
+        c for c in observed if c.remote_id not in ours and (c.name, c.code) not in ours_by_name
+    ]
+    for code in foreign:
+        if code.remote_id not in known:
+            LockEvent.objects.create(
+                organization_id=lock.organization_id,
+                lock=lock,
+                kind="foreign_code_found",
+                source="reconcile",
+                message=f"Code “{code.name}” found on the lock; Latchkey did not create it",
+                detail={"remote_id": code.remote_id},
+            )
+    subject = f"lock:{lock.pk}"
+    if not foreign:
+        alert_resolve(organization=lock.organization, kind="foreign_codes", subject=subject)
+        return
+    if lock.organization.remove_foreign_codes:
+        for code in foreign:
+            pending = LockCommand.objects.filter(
+                lock=lock,
+                kind=CommandKind.REMOVE_FOREIGN,
+                status__in=["pending", "running"],
+                payload__remote_id=code.remote_id,
+            ).exists()
+            if not pending:
+                command = LockCommand.objects.create(
+                    organization_id=lock.organization_id,
+                    lock=lock,
+                    kind=CommandKind.REMOVE_FOREIGN,
+                    payload={"remote_id": code.remote_id, "name": code.name},
+                )
+                dispatch(command.pk)
+        return
+    names = ", ".join(sorted(f"“{c.name}”" for c in foreign))
+    alert_raise(
+        organization=lock.organization,
+        kind="foreign_codes",
+        subject=subject,
+        severity="info",
+        message=f"{lock.name} holds {len(foreign)} keypad code(s) Latchkey did not create: "
+        f"{names}. They are kept and their digits are never given to a guest.",
+        fix="If they are not needed, remove them at the lock, or let Latchkey remove codes it "
+        "did not create (organization setting).",
+    )
+
+
+NEARLY_FULL = 0.9
+
+
+def _capacity_check(lock: Lock, *, held: int) -> None:
+    """Warn before the keypad memory runs out; clear the warnings once there is room."""
+    from portal.services import alert_raise, alert_resolve
+
+    subject = f"lock:{lock.pk}"
+    if held >= lock.capacity * NEARLY_FULL:
+        alert_raise(
+            organization=lock.organization,
+            kind="lock_nearly_full",
+            subject=subject,
+            message=f"{lock.name} holds {held} of the {lock.capacity} keypad codes it can store.",
+            fix="Remove codes that are no longer needed from this lock; codes of ended stays "
+            "are removed automatically.",
+        )
+    else:
+        alert_resolve(organization=lock.organization, kind="lock_nearly_full", subject=subject)
+    if held < lock.capacity:
+        alert_resolve(organization=lock.organization, kind="lock_full", subject=subject)
+
+
+def foreign_code_remove(*, command: LockCommand) -> None:
+    """Remove a code we did not create (the organization opted in)."""
+    from locks.drivers import NotFoundOnLock
+
+    lock = command.lock
+    remote_id = command.payload["remote_id"]
+    if not lock.organization.remove_foreign_codes:
+        return  # the setting was switched off meanwhile
+    with contextlib.suppress(NotFoundOnLock):
+        driver_for(lock).remove_code(remote_id)
+    with transaction.atomic():
+        ObservedCode.objects.filter(lock=lock, remote_id=remote_id).delete()
+        LockEvent.objects.create(
+            organization_id=lock.organization_id,
+            lock=lock,
+            kind="foreign_code_removed",
+            source="portal",
+            message=f"Code “{command.payload.get('name', '')}” not created by Latchkey removed "
+            "(organization setting)",
+            detail={"remote_id": remote_id},
+        )
+
+
 def _signal(ac: AccessCode) -> None:
     from locks.signals import access_code_state_changed
 
@@ -111,6 +222,8 @@ def _confirm(ac: AccessCode, remote_id: str, snapshot: dict, now) -> None:
         remote_id, snapshot, CodeState.SET, now, ""
     )  # fmt: skip
     ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
+    # Recognised by name and digits in this pass: its observation is ours, not a foreign code.
+    ObservedCode.objects.filter(lock_id=ac.lock_id, remote_id=remote_id).update(access_code=ac)
     _signal(ac)
 
 

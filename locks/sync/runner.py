@@ -22,6 +22,7 @@ from locks.drivers import (
     CodeConflict,
     CodeSpec,
     DriverError,
+    LockFull,
     NotFoundOnLock,
     driver_for,
 )
@@ -48,6 +49,10 @@ def command_run(*, command_id: int) -> str:
             from locks.sync.reconcile import reconcile_lock
 
             reconcile_lock(command=command)
+        elif command.kind == CommandKind.REMOVE_FOREIGN:
+            from locks.sync.reconcile import foreign_code_remove
+
+            foreign_code_remove(command=command)
         else:  # pragma: no cover - guarded by choices
             raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
     except CodeConflict as exc:
@@ -63,6 +68,7 @@ def command_run(*, command_id: int) -> str:
                 fix="The portal retries it; if this stays, contact support.",
                 detail=f"{exc.__class__.__name__}: {exc}",
             ),
+            reached=True,  # our own bug says nothing about whether the lock can be reached
         )
     else:
         return _succeed(command)  # ends the command and starts the next in one transaction
@@ -133,7 +139,7 @@ def _sync_code(command: LockCommand) -> None:
                     if not found.matches(spec):
                         confirmed = driver.update_code(remote_id, spec).confirmed
                 else:
-                    result = driver.add_code(spec)
+                    result = _add_making_room(command.lock, driver, spec)
                     remote_id, confirmed = result.remote_id, result.confirmed
             applied = snapshot
     else:
@@ -147,6 +153,67 @@ def _sync_code(command: LockCommand) -> None:
         # A queued removal keeps its id (and `removing`) until a read-back shows it gone.
         remote_id, applied = (remote_id if queued else ""), None
     _record_code(ac.pk, snapshot, remote_id, applied, confirmed)
+
+
+def _add_making_room(lock: Lock, driver, spec: CodeSpec):
+    """Add a code; when the lock is full, first remove codes that have ended (ours, and
+    foreign ones only where the organization opted in), then try once more. Still full: a
+    plain-words error saying what fills the lock."""
+    try:
+        return driver.add_code(spec)
+    except LockFull:
+        if _make_room(lock, driver):
+            return driver.add_code(spec)
+        ours = AccessCode.objects.filter(lock=lock).exclude(remote_id="").count()
+        held = len(driver.list_codes())
+        raise DriverError(
+            f"The lock's keypad memory is full: it holds {held} codes, none of them expired "
+            f"({ours} set by Latchkey, {max(0, held - ours)} added by someone else).",
+            fix="Remove codes that are no longer needed from this lock (see its codes), or "
+            "move some stays to another door.",
+            permanent=True,
+            detail="lock full",
+        ) from None
+
+
+def _make_room(lock: Lock, driver) -> int:
+    """Remove codes on the lock that should no longer be there. Returns how many went."""
+    now = timezone.now()
+    ours = {ac.remote_id: ac for ac in AccessCode.objects.filter(lock=lock).exclude(remote_id="")}
+    by_name = set(AccessCode.objects.filter(lock=lock).values_list("name", "code"))
+    opted_in = lock.organization.remove_foreign_codes
+    freed = 0
+    for code in driver.list_codes():
+        ac = ours.get(code.remote_id)
+        if ac is not None:
+            if ac.wanted and ac.valid_until > now:
+                continue  # current or coming: never make room with a guest's code
+        elif (code.name, code.code) in by_name:
+            continue  # ours, written but not yet confirmed
+        elif not (opted_in and code.valid_until is not None and code.valid_until <= now):
+            continue  # someone else's: shown, kept unless the organization opted in
+        queued = False
+        with contextlib.suppress(NotFoundOnLock):
+            queued = driver.remove_code(code.remote_id) is False
+        if queued:
+            continue  # the cloud frees the slot later, not now
+        freed += 1
+        if ac is not None:
+            AccessCode.objects.filter(pk=ac.pk).update(
+                wanted=False, remote_id="", applied=None, state=CodeState.REMOVED
+            )
+        else:
+            from locks.models import LockEvent, ObservedCode
+
+            ObservedCode.objects.filter(lock=lock, remote_id=code.remote_id).delete()
+            LockEvent.objects.create(
+                organization_id=lock.organization_id,
+                lock=lock,
+                kind="foreign_code_removed",
+                source="portal",
+                message=f"Expired code “{code.name}” not created by Latchkey removed to make room",
+            )
+    return freed
 
 
 @transaction.atomic
@@ -218,17 +285,29 @@ def _succeed(command: LockCommand) -> str:
             status=CommandStatus.SUCCEEDED, finished_at=now, lease_until=None, reason="", fix=""
         )
         if not (lock.online and lock.last_seen_at and now - lock.last_seen_at < SEEN_REFRESH):
-            Lock.objects.filter(pk=command.lock_id).update(online=True, last_seen_at=now)
+            back = Lock.objects.filter(pk=command.lock_id, online=False).update(
+                online=True, last_seen_at=now
+            )
+            if back:
+                from locks.sync.reachability import lock_back_online
+
+                lock_back_online(lock=command.lock)
+            else:
+                Lock.objects.filter(pk=command.lock_id).update(last_seen_at=now)
         dispatch_next_for_lock(lock_id=command.lock_id)
     return "succeeded"
 
 
-def _retry_or_fail(command: LockCommand, exc: DriverError) -> str:
+def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = False) -> str:
     now = timezone.now()
     max_attempts = settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
     if command.kind == CommandKind.LOCK_ACTION:
         max_attempts = min(max_attempts, ACTION_MAX_ATTEMPTS)
     final = exc.permanent or command.attempts >= max_attempts
+    if not exc.permanent and not reached:
+        from locks.sync.reachability import lock_unreachable
+
+        lock_unreachable(lock=command.lock, reason=exc.reason)
     with transaction.atomic():
         if not final:
             delay = backoff_seconds(command.attempts)
@@ -269,6 +348,15 @@ def _fail_code(command: LockCommand, exc: DriverError) -> None:
     ac.state = CodeState.FAILED
     ac.last_error = exc.reason
     ac.save(update_fields=["state", "last_error"])
+    if exc.detail == "lock full":
+        alert_raise(
+            organization=command.lock.organization,
+            kind="lock_full",
+            subject=f"lock:{command.lock_id}",
+            severity="critical",
+            message=f"{command.lock.name}: {exc.reason}",
+            fix=exc.fix,
+        )
     action = "set" if ac.wanted else "remove"
     alert_raise(
         organization=command.lock.organization,

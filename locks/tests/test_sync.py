@@ -148,7 +148,8 @@ def test_permanent_error_fails_at_once(world, locks, commit):
     (ac,) = put(world, [lock], commit)
     command = LockCommand.objects.get(access_code=ac)
     assert command.status == CommandStatus.FAILED and command.attempts == 1
-    assert command.reason == "The lock's keypad memory is full."
+    assert command.reason.startswith("The lock's keypad memory is full")
+    assert "1 added by someone else" in command.reason
 
 
 @pytest.mark.django_db
@@ -164,6 +165,32 @@ def test_unexpected_crash_is_retried_not_lost(world, locks, commit, monkeypatch)
     assert command.status == CommandStatus.PENDING
     assert command.reason == "An unexpected error stopped this change."
     assert "RuntimeError" in command.error and "345678" not in command.error
+    locks[0].refresh_from_db()
+    assert locks[0].online  # our bug is not the lock being unreachable
+
+
+@pytest.mark.django_db
+def test_unreachable_lock_is_marked_offline_and_everything_resumes_when_it_is_back(
+    world, locks, commit, settings
+):
+    settings.LATCHKEY_COMMAND_MAX_ATTEMPTS = 1  # the command gives up at once
+    lock = locks[0]
+    lock.config = {"offline": True}
+    lock.save()
+    (ac,) = put(world, [lock], commit)
+    lock.refresh_from_db()
+    ac.refresh_from_db()
+    assert lock.online is False and ac.state == CodeState.FAILED
+    lock.config = {}
+    lock.save()
+    from locks.sync.reconcile import reconcile_enqueue_all
+
+    with commit():
+        reconcile_enqueue_all()  # the first command to get through revives the failed one
+    lock.refresh_from_db()
+    ac.refresh_from_db()
+    assert lock.online is True and ac.state == CodeState.SET
+    assert VirtualLockCode.objects.filter(lock=lock, code=ac.code).exists()
 
 
 @pytest.mark.django_db

@@ -24,12 +24,14 @@ PUBLIC = {
     "property-list",
     "lock-list",
     "booking-list",
+    "standing-access-list",
     "bridge-list",
     "icalfeed-list",
     "bridge-callback",  # the URL's secret is the credential: locks/tests/test_bridge_portal.py
     "nuki-web-webhook",  # signed: locks/tests/test_nukiweb_portal.py
     "nuki-web-callback",  # session-bound OAuth state: locks/tests/test_nukiweb_portal.py
     "nuki-web-connection",  # the caller's own organization only, no object id
+    "organization-settings",  # own organization only: portal/tests/test_org_settings.py
     # The on-site agent's own API: its token names its organization; no object of another
     # agent can be named (jobs are looked up with the agent): locks/tests/test_agent_portal.py
     "agent-enroll",
@@ -70,6 +72,21 @@ def make_booking(world):
     )
 
 
+def make_standing_access(world):
+    import datetime as dt
+
+    from bookings.standing import standing_access_create
+
+    return standing_access_create(
+        organization=world.org,
+        property=make_lock(world).property,
+        name="Cleaner",
+        weekdays=64,
+        from_time=dt.time(11, 0),
+        until_time=dt.time(15, 0),
+    )
+
+
 def make_bridge(world):
     from locks.models import Bridge
 
@@ -106,6 +123,7 @@ OBJECT_ROUTES = {
     "bridge-detail": (make_bridge, None),
     "action-detail": (make_action, None),
     "icalfeed-detail": (make_ical_feed, None),
+    "standing-access-detail": (make_standing_access, {"name": "Renamed"}),
 }
 # name -> (how to make the object, a valid POST body): POST-only object URLs
 POST_ROUTES = {
@@ -217,6 +235,7 @@ def test_pages(world, client, name):
         ("/api/v1/locks/", {"name": "X", "driver": "virtual"}),
         ("/api/v1/bookings/", {}),
         ("/api/v1/ical-feeds/", {"property": 1, "url": "https://example.com/x.ics"}),
+        ("/api/v1/standing-access/", {}),
     ],
 )
 def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, body):
@@ -225,6 +244,7 @@ def test_list_urls_write_needs_write_scope_and_show_only_own_rows(world, url, bo
     make_booking(world)
     make_lock(world)
     make_ical_feed(world)
+    make_standing_access(world)
     assert world.api(world.read_key).post(url, body, format="json").status_code == 403
     viewer = APIClient()
     viewer.force_login(world.viewer)

@@ -1,0 +1,212 @@
+"""Stays that fall back on a backup code: the lock cannot be reached close to check-in.
+
+A stay qualifies when its check-in is less than the organization's `backup_lead_minutes`
+away (or has passed), and its code is still not working on a lock that the last command
+found unreachable. The stay's code becomes a backup code already on that lock (and on every
+other door of the stay, as a normal code or from their pools), and the guest gets the usual
+email: nothing in it says "backup". See locks/backup.py for the residual risk while the lock
+stays unreachable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import CharField, Exists, Max, OuterRef, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from bookings.models import AccessGrant, BookingStatus
+from bookings.services import _code_name, _stay_locks, standing_codes
+from locks.backup import backup_take
+from locks.models import (
+    AccessCode,
+    CodeState,
+    CommandKind,
+    CommandStatus,
+    LockCommand,
+    ObservedCode,
+)
+from locks.sync.desired import access_put
+from portal.models import Alert
+from portal.services import alert_raise, alert_resolve
+
+
+def backup_codes_assign(
+    *, lock_ids: list[int] | None = None, now: dt.datetime | None = None
+) -> int:
+    """Give backup codes to the stays that need one now. Returns how many got one."""
+    now = now or timezone.now()
+    from portal.models import Organization
+
+    longest = Organization.objects.aggregate(m=Max("backup_lead_minutes"))["m"] or 0
+    grants = AccessGrant.objects.filter(
+        active=True,
+        booking__status=BookingStatus.CONFIRMED,
+        valid_until__gt=now,
+        valid_from__lte=now + dt.timedelta(minutes=longest),
+    ).select_related("organization")
+    # Only stays with a door that does not have their code yet (set codes are the rule).
+    holder = Concat(Value("grant:"), Cast(OuterRef("pk"), CharField()))
+    grants = grants.filter(
+        Exists(AccessCode.objects.filter(holder=holder, wanted=True).exclude(state=CodeState.SET))
+    )
+    if lock_ids is not None:
+        grants = grants.filter(booking__property__locks__in=lock_ids)
+    grants = grants.distinct()
+    given = 0
+    for grant in grants:
+        lead = dt.timedelta(minutes=grant.organization.backup_lead_minutes)
+        if grant.valid_from <= now + lead and grant_backup(grant_id=grant.pk, now=now):
+            given += 1
+    return given
+
+
+# Attempts on an unreachable lock before a stay about to begin falls back on a backup code
+# (one failure may be a blip; a stay whose window has begun does not wait).
+BACKUP_AFTER_ATTEMPTS = 2
+
+
+# A write the cloud accepted (Nuki Web queues it while the lock is unreachable, and retries
+# daily) but the lock has not confirmed after this long counts as not reaching the lock.
+QUEUED_GRACE = dt.timedelta(minutes=5)
+
+
+def _given_up(ac: AccessCode, *, begun: bool, now: dt.datetime) -> bool:
+    """Is this lock unreachable for this code, beyond a blip?"""
+    last = (
+        LockCommand.objects.filter(access_code=ac, kind=CommandKind.SYNC_CODE)
+        .order_by("-pk")
+        .values("attempts", "status", "finished_at")
+        .first()
+    ) or {}
+    if not ac.lock.online:
+        if begun or ac.state == CodeState.FAILED:
+            return True
+        return last.get("attempts", 0) >= BACKUP_AFTER_ATTEMPTS
+    queued = (
+        ac.state == CodeState.SETTING
+        and ac.applied == ac.desired_snapshot()
+        and last.get("status") == CommandStatus.SUCCEEDED
+    )
+    return queued and last["finished_at"] is not None and last["finished_at"] <= now - QUEUED_GRACE
+
+
+@transaction.atomic
+def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
+    """Switch one stay to a backup code if a lock it needs is unreachable. True if it did."""
+    now = now or timezone.now()
+    grant = (
+        AccessGrant.objects.select_for_update(of=("self",))
+        .select_related("booking", "booking__property", "organization")
+        .filter(pk=grant_id, active=True)
+        .first()
+    )
+    if grant is None or grant.booking.status != BookingStatus.CONFIRMED:
+        return False
+    codes = AccessCode.objects.filter(holder=grant.holder, wanted=True).select_related("lock")
+    missing = [ac for ac in codes if not ac.works_on_lock()]
+    begun = grant.valid_from <= now
+    unreachable = [ac.lock for ac in missing if _given_up(ac, begun=begun, now=now)]
+    if not unreachable:
+        return False
+    booking = grant.booking
+    locks = _stay_locks(booking)
+    lock_ids = [lock.pk for lock in locks]
+    reserved = standing_codes(property_id=booking.property_id)
+
+    def usable(code: str) -> bool:
+        """Free on every door of the stay for its window (backup codes themselves aside)."""
+        clash = (
+            AccessCode.objects.filter(
+                lock_id__in=lock_ids,
+                wanted=True,
+                code=code,
+                valid_from__lt=grant.valid_until,
+                valid_until__gt=grant.valid_from,
+            )
+            .exclude(holder=grant.holder)
+            .exclude(holder__startswith="backup:")
+            .exists()
+        )
+        foreign = ObservedCode.objects.filter(
+            lock_id__in=lock_ids, access_code__isnull=True, code=code
+        ).exists()
+        return not (clash or foreign or code in reserved)
+
+    name = _code_name(grant, booking)
+    subject = f"booking:{booking.pk}"
+    doors = ", ".join(lock.name for lock in unreachable)
+    who = booking.guest_name or booking.external_id
+    code = backup_take(
+        unreachable=unreachable,
+        locks=locks,
+        holder=grant.holder,
+        name=name,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        usable=usable,
+    )
+    if code is None:
+        alert_raise(
+            organization=grant.organization,
+            kind="no_backup_code",
+            subject=subject,
+            severity="critical",
+            message=f"{doors} cannot be reached and has no backup code ready for {who} "
+            f"(check-in {booking.check_in:%Y-%m-%d} at {booking.property.name}).",
+            fix="Bring the lock back online, or give the guest another way in. Set a backup "
+            "pool on the lock so this does not happen again.",
+        )
+        return False
+    grant.code = code
+    grant.save(update_fields=["code"])
+    access_put(
+        organization=grant.organization,
+        holder=grant.holder,
+        locks=locks,
+        code=code,
+        name=name,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        now=now,
+    )
+    alert_resolve(organization=grant.organization, kind="no_backup_code", subject=subject)
+    until_text = f"{grant.valid_until.astimezone(booking.property.tz):%Y-%m-%d %H:%M}"
+    alert_raise(
+        organization=grant.organization,
+        kind="backup_code_given",
+        subject=subject,
+        message=f"{who} got a backup code because {doors} could not be reached in time. "
+        f"Until the lock answers again the code also works after check-out ({until_text}); "
+        f"it is narrowed to the stay, or removed, as soon as the lock is reachable.",
+        fix="Bring the lock back online (power, Wi-Fi, bridge); the portal does the rest.",
+    )
+    from bookings.tasks import send_access_email
+
+    transaction.on_commit(lambda: send_access_email.delay(grant.pk))
+    return True
+
+
+def backup_settled(*, access_code: AccessCode) -> None:
+    """A door of a stay got its code: once every door has it, a "no backup code" alert is
+    over (the lock came back in time), and so is the residual-risk alert of a backup code
+    (its window is now narrowed to the stay on every door)."""
+    grant_id = AccessGrant.id_from_holder(access_code.holder)
+    open_alerts = Alert.objects.filter(
+        organization_id=access_code.organization_id,
+        kind__in=["no_backup_code", "backup_code_given"],
+        resolved_at__isnull=True,
+    )
+    grant = AccessGrant.objects.filter(pk=grant_id).first() if grant_id else None
+    if grant is None or not open_alerts.filter(subject=f"booking:{grant.booking_id}").exists():
+        return
+    states = AccessCode.objects.filter(holder=grant.holder, wanted=True).values_list(
+        "state", flat=True
+    )
+    if all(state == CodeState.SET for state in states):
+        for kind in ("no_backup_code", "backup_code_given"):
+            alert_resolve(
+                organization=grant.organization, kind=kind, subject=f"booking:{grant.booking_id}"
+            )
