@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "properties",
     "locks",
     "bookings",
+    "web",
 ]
 
 MIDDLEWARE = [
