@@ -9,7 +9,7 @@ import secrets
 
 from django.db import transaction
 
-from bookings.emails import access_email_send
+from bookings.emails import access_email_send, email_resend
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail
 from bookings.services import BookingData, booking_upsert, grant_redraw
 from portal.models import Organization
@@ -117,7 +117,14 @@ def stay_send_code(*, booking: Booking) -> GuestEmail:
     grant = AccessGrant.objects.filter(booking=booking, active=True).first()
     if grant is None or booking.status != BookingStatus.CONFIRMED:
         raise ServiceError("Only a confirmed stay with a code can be sent.")
-    email = access_email_send(grant_id=grant.pk, force=True)
+    last = booking.emails.filter(sent_at__isnull=False).order_by("-created_at", "-pk").first()
+    if (
+        last is not None
+        and (last.valid_from, last.valid_until) == (grant.valid_from, grant.valid_until)
+        and grant.code in last.body_text
+    ):
+        return email_resend(email=last)  # the same message again, word for word
+    email = access_email_send(grant_id=grant.pk, force=True)  # the code or window changed
     if email is None:
         raise ServiceError("The email could not be prepared.")
     return email

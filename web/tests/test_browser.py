@@ -50,6 +50,11 @@ def browser(concurrent_db, monkeypatch):
         )
         yield browser
         browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref keeps
+        # connections per context): close it here, before the worker fixture ends the rest.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture
