@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench messages clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,15 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
+
+## messages: refresh the German catalogue from the code, then compile it (commit both files)
+messages: $(VENV)/.dev
+	$(BIN)/python manage.py makemessages -l de --no-obsolete --ignore=.venv --ignore=var \
+		--ignore=bench --ignore='locks/simulators/*' --ignore='locks/nuki/*' --ignore='locks/agent/*'
+	msgfmt --check -o locale/de/LC_MESSAGES/django.mo locale/de/LC_MESSAGES/django.po
 
 clean:
 	rm -rf var staticfiles

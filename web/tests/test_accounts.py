@@ -169,5 +169,6 @@ def test_create_agent_shows_token_once(client, world):
     agent = Agent.objects.get(name="Gate agent")
     from locks.agents import agent_enroll
 
-    assert agent_enroll(token=token) is not None  # the token works (once)
+    enrolled, _ = agent_enroll(token=token)  # the token works (once)
+    assert enrolled.pk == agent.pk
     assert token not in client.get(url("integrations", world)).content.decode()
