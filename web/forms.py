@@ -14,7 +14,7 @@ from portal.models import ApiKeyScope, Role
 from properties.models import Property
 
 TIMEZONES = sorted(available_timezones() - {"Factory", "localtime"})
-DATE = forms.DateInput(attrs={"type": "date"})
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 

@@ -310,3 +310,10 @@ def test_compiled_translations_match_the_po_file(tmp_path):
     out = tmp_path / "django.mo"
     subprocess.run(["msgfmt", "-o", str(out), str(locale / "django.po")], check=True)
     assert out.read_bytes() == (locale / "django.mo").read_bytes(), "run: make messages"
+
+
+def test_date_fields_keep_iso_values_in_german(member, world, stay):
+    """<input type=date> only takes YYYY-MM-DD: a localized value would show an empty field."""
+    member.post(reverse("set_language"), {"language": "de", "next": "/"})
+    page = member.get(url("stay-page", world, pk=stay.pk)).content.decode()
+    assert f'value="{stay.check_in.isoformat()}"' in page
