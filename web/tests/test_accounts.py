@@ -172,3 +172,11 @@ def test_create_agent_shows_token_once(client, world):
     enrolled, _ = agent_enroll(token=token)  # the token works (once)
     assert enrolled.pk == agent.pk
     assert token not in client.get(url("integrations", world)).content.decode()
+
+
+def test_guessing_invitation_links_is_throttled(client):
+    statuses = [  # the anonymous rate is 60/min by default (LATCHKEY_ANON_RATE)
+        client.get(reverse("invitation", kwargs={"token": f"guess-{i}"})).status_code
+        for i in range(70)
+    ]
+    assert statuses[0] == 404 and statuses[-1] == 429

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from portal.invitations import invitation_accept, invitation_read
 from portal.services import ServiceError
+from portal.throttling import note_failed_authentication
 from web.access import sudo_grant
 from web.forms import AcceptForm, SudoForm
 
@@ -54,6 +55,8 @@ def invitation(request, token: str):
     (it must be the invited address); otherwise they choose a password."""
     inv = invitation_read(token)
     if inv is None:
+        if note_failed_authentication(request):  # someone guessing links: slow them down
+            return render(request, "registration/throttled.html", status=429)
         return render(request, "web/account/invitation_invalid.html", status=404)
     signed_in = request.user.is_authenticated
     form = None if signed_in else AcceptForm(request.POST or None)
