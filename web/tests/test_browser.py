@@ -106,7 +106,16 @@ def test_manager_journey(fast_failures, live_server, worker, browser, world):  #
     page.get_by_label("Simulate: answer delay (ms)").fill("1500")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Front door")
-    shot(page, "lock")
+    lock_path = page.url
+
+    # A remote action behind its confirmation; its state follows live (the lock answers after
+    # 1.5 s, done by the worker).
+    page.get_by_text("Unlock…").click()
+    page.get_by_role("button", name="Yes, unlock").click()
+    result = page.locator("#action-result")
+    expect(result).to_contain_text("Sending to the lock")
+    expect(result).to_contain_text("Done")
+    assert LockCommand.objects.get(kind="lock_action").status == CommandStatus.SUCCEEDED
 
     # Create a stay from the property page.
     page.get_by_role("link", name="Alpine Loft").first.click()
@@ -186,6 +195,9 @@ def test_manager_journey(fast_failures, live_server, worker, browser, world):  #
     shot(page, "today")
 
     # The other main pages, for the record.
+    page.goto(lock_path)
+    expect(page.locator("main h1")).to_contain_text("Front door")
+    shot(page, "lock")
     for name, path in [
         ("properties", "properties/"),
         ("locks", "locks/"),

@@ -30,12 +30,11 @@ def stays(request, slug: str):
     tenant = page_tenant(request, slug)
     filters = StayFilterForm(request.GET or None, organization=tenant.organization)
     f = filters.cleaned_data if filters.is_valid() else {}
-    prop = f.get("property")
     qs = stay_list(
         organization=tenant.organization,
         query=f.get("q", ""),
         status=f.get("status", ""),
-        property_id=prop.pk if prop else None,
+        property_id=f.get("property"),
         when=f.get("when") or "upcoming",
     )
     page_obj = paginate(request, qs)
