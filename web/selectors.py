@@ -210,6 +210,8 @@ def property_detail(*, prop: Property) -> dict:
         .exclude(status=BookingStatus.CANCELLED)
         .order_by("check_in", "pk")[:LIST_LIMIT]
     )
+    for stay in stays:
+        stay.property = prop  # the tables name each stay's property: no query per row
     return {
         "locks": list(prop.locks.order_by("name", "pk")[:LIST_LIMIT]),
         "stays": _with_access(stays),

@@ -133,6 +133,52 @@ def grow(world, n: int, tag: str) -> dict:
     return {"prop": props[0], "lock": locks[0], "booking": bookings[0]}
 
 
+def more_stays_on(prop, n: int) -> None:
+    now = timezone.now()
+    bookings = Booking.objects.bulk_create(
+        [
+            Booking(
+                organization=prop.organization,
+                property=prop,
+                external_id=f"more-{prop.pk}-{k}",
+                status="confirmed",
+                guest_name=f"More {k}",
+                check_in=days_from_now(k % 5),
+                check_out=days_from_now(k % 5 + 2),
+            )
+            for k in range(n)
+        ]
+    )
+    grants = AccessGrant.objects.bulk_create(
+        [
+            AccessGrant(
+                organization=prop.organization,
+                booking=b,
+                code="456789",
+                valid_from=now,
+                valid_until=now,
+            )
+            for b in bookings
+        ]
+    )
+    lock = prop.locks.order_by("pk").first()
+    AccessCode.objects.bulk_create(
+        [
+            AccessCode(
+                organization=prop.organization,
+                lock=lock,
+                holder=g.holder,
+                name="y",
+                code="456789",
+                valid_from=now,
+                valid_until=now,
+                push_after=now,
+            )
+            for g in grants
+        ]
+    )
+
+
 def pages(world, objs) -> dict[str, str]:
     slug = world.org.slug
     return {
@@ -168,6 +214,7 @@ def test_page_queries_do_not_grow_with_data(client, world, django_assert_max_num
         with django_assert_max_num_queries(MAX_QUERIES):
             small_counts[name] = count(client, path)
     grow(world, 40, "b")  # twenty times more of everything, in the same organization
+    more_stays_on(small["prop"], 30)  # and a busier property, lock and stay list
     for name, path in pages(world, small).items():
         with django_assert_max_num_queries(MAX_QUERIES):
             large = count(client, path)
