@@ -18,6 +18,11 @@ urlpatterns = [
     path(org + "properties/<int:pk>/", properties.property_page, name="property-page"),
     path(org + "properties/<int:pk>/edit/", properties.property_edit, name="property-edit"),
     path(
+        org + "properties/<int:pk>/delete/",
+        properties.property_delete_view,
+        name="property-delete",
+    ),
+    path(
         org + "properties/<int:pk>/timeline/",
         properties.property_timeline_view,
         name="property-timeline",

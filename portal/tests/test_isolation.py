@@ -137,6 +137,8 @@ PAGE_OBJECT_ROUTES = {
     "property-page": (make_property, None, None),
     "property-timeline": (make_property, None, None),
     "property-edit": (make_property, "write", None),
+    # A property with a stay: the member's delete is refused, so the owner still finds it.
+    "property-delete": (lambda world: make_booking(world).property, "write", {}),
     "lock-page": (make_lock, None, None),
     "lock-events-csv": (make_lock, None, None),
     "lock-edit": (make_lock, "write", None),

@@ -317,3 +317,14 @@ def test_date_fields_keep_iso_values_in_german(member, world, stay):
     member.post(reverse("set_language"), {"language": "de", "next": "/"})
     page = member.get(url("stay-page", world, pk=stay.pk)).content.decode()
     assert f'value="{stay.check_in.isoformat()}"' in page
+
+
+def test_property_delete_only_without_stays(member, world, prop, locks, stay):
+    res = member.post(url("property-delete", world, pk=prop.pk))
+    assert res.status_code == 302 and Property.objects.filter(pk=prop.pk).exists()
+    empty = Property.objects.create(organization=world.org, name="Empty", timezone="UTC")
+    lock = Lock.objects.create(organization=world.org, property=empty, name="G", driver="virtual")
+    member.post(url("property-delete", world, pk=empty.pk))
+    assert not Property.objects.filter(pk=empty.pk).exists()
+    lock.refresh_from_db()
+    assert lock.property_id is None

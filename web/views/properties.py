@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from portal.tenancy import get_scoped_or_404
 from properties.models import Property
-from properties.services import property_create, property_update
+from properties.services import PropertyInUse, property_create, property_delete, property_update
 from web.access import page_tenant
 from web.forms import PropertyForm
 from web.selectors import property_detail, property_list, property_timeline
@@ -101,3 +102,17 @@ def property_timeline_view(request, slug: str, pk: int):
             "later": start + dt.timedelta(days=28),
         },
     )
+
+
+@login_required
+@require_POST
+def property_delete_view(request, slug: str, pk: int):
+    tenant = page_tenant(request, slug, write=True)
+    prop = get_scoped_or_404(Property, tenant, pk=pk)
+    try:
+        property_delete(property=prop)
+    except PropertyInUse:
+        messages.error(request, _("This property has stays, so it cannot be deleted."))
+        return redirect("property-page", slug=slug, pk=pk)
+    messages.success(request, _("Property deleted."))
+    return redirect("properties", slug=slug)
