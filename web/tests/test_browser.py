@@ -111,7 +111,7 @@ def test_manager_journey(fast_failures, live_server, worker, browser, world):  #
     # A remote action behind its confirmation; its state follows live (the lock answers after
     # 1.5 s, done by the worker).
     page.get_by_text("Unlock…").click()
-    page.get_by_role("button", name="Yes, unlock").click()
+    page.get_by_role("button", name="Yes: Unlock").click()
     result = page.locator("#action-result")
     expect(result).to_contain_text("Sending to the lock")
     expect(result).to_contain_text("Done")
