@@ -160,8 +160,16 @@ PAGE_WRITE_ROUTES = {
     "property-new": ("write", None),
     "lock-new": ("write", None),
     "stay-new": ("write", None),
-    "bridge-new": ("write", {"name": "B", "host": "10.0.0.9", "port": 8080, "token_mode": "plain"}),
-    "agent-new": ("write", {"name": "Agent"}),
+    "bridge-new": (
+        "write",
+        {
+            "bridge-name": "B",
+            "bridge-host": "10.0.0.9",
+            "bridge-port": 8080,
+            "bridge-token_mode": "plain",
+        },
+    ),
+    "agent-new": ("write", {"agent-name": "Agent"}),
     "nuki-web-token": ("write", {}),
     "api-key-new": ("owner", None),
     "member-invite": ("owner", {"email": "new@x.test", "role": "viewer"}),

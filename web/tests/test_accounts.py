@@ -164,7 +164,7 @@ def test_create_agent_shows_token_once(client, world):
     from locks.models import Agent
 
     client.force_login(world.member)
-    res = client.post(url("agent-new", world), {"name": "Gate agent"})
+    res = client.post(url("agent-new", world), {"agent-name": "Gate agent"})
     token = re.search(r'value="(lke_[^"]+)"', res.content.decode()).group(1)
     agent = Agent.objects.get(name="Gate agent")
     from locks.agents import agent_enroll

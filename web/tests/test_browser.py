@@ -68,6 +68,23 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+UNLABELLED_JS = """() => [...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button')].filter(el =>
+  !(el.labels && el.labels.length) && !el.getAttribute('aria-label') &&
+  !(el.tagName === 'BUTTON' && el.textContent.trim())).map(el => el.outerHTML.slice(0, 80))"""
+
+
+def assert_accessible_basics(page) -> None:
+    """Landmarks, one h1, every control named, and the first Tab lands on "skip to content"."""
+    assert page.locator("header[role=banner]").count() == 1
+    assert page.locator("main#main").count() == 1
+    assert page.locator("nav[aria-label]").count() >= 1
+    assert page.locator("h1").count() == 1
+    assert page.evaluate(UNLABELLED_JS) == []
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
+
+
 def sign_in(page, base: str, email: str) -> None:
     page.goto(base + "/accounts/login/")
     page.get_by_label("Email").fill(email)
@@ -208,6 +225,7 @@ def test_manager_journey(fast_failures, live_server, worker, browser, world):  #
     ]:
         page.goto(base + f"/o/{world.org.slug}/{path}")
         expect(page.locator("main h1")).to_be_visible()
+        assert_accessible_basics(page)
         shot(page, name)
 
     # Switch the language: the same page in German, and it stays German.

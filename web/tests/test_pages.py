@@ -328,3 +328,29 @@ def test_property_delete_only_without_stays(member, world, prop, locks, stay):
     assert not Property.objects.filter(pk=empty.pk).exists()
     lock.refresh_from_db()
     assert lock.property_id is None
+
+
+def test_add_bridge_shows_import_progress(member, world):
+    """The bridge's import runs in the background (not run here: no on-commit callbacks);
+    the section shows its progress and polls until it is done."""
+    from locks.models import Bridge
+
+    bad = member.post(url("bridge-new", world), {"bridge-name": "B", "bridge-host": "not a host!"})
+    assert bad.status_code == 400 and not Bridge.objects.exists()
+    res = member.post(
+        url("bridge-new", world),
+        {
+            "bridge-name": "Hall bridge",
+            "bridge-host": "127.0.0.1",
+            "bridge-port": 8080,
+            "bridge-token_mode": "encrypted",
+        },
+    )
+    assert res.status_code == 302
+    bridge = Bridge.objects.get(name="Hall bridge")
+    assert bridge.status == "waiting_for_button"  # no token: press the bridge's button
+    fragment = member.get(url("integrations", world), HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in fragment and "Press the bridge" in fragment
+    Bridge.objects.filter(pk=bridge.pk).update(status="ok")
+    fragment = member.get(url("integrations", world), HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in fragment and "Connected" in fragment

@@ -33,9 +33,10 @@ def _context(tenant, **forms):
         **data,
         "busy": busy,
         "sections": SECTIONS,
-        "bridge_form": forms.get("bridge_form") or BridgeForm(),
-        "agent_form": forms.get("agent_form") or AgentForm(),
-        "nuki_form": forms.get("nuki_form") or NukiWebTokenForm(),
+        # Prefixes keep the three forms' field ids apart on one page (labels stay attached).
+        "bridge_form": forms.get("bridge_form") or BridgeForm(prefix="bridge"),
+        "agent_form": forms.get("agent_form") or AgentForm(prefix="agent"),
+        "nuki_form": forms.get("nuki_form") or NukiWebTokenForm(prefix="nuki"),
     }
 
 
@@ -52,7 +53,7 @@ def integrations(request, slug: str):
 @require_POST
 def bridge_new(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
-    form = BridgeForm(request.POST)
+    form = BridgeForm(request.POST, prefix="bridge")
     if form.is_valid():
         bridge_create(organization=tenant.organization, **form.cleaned_data)
         messages.success(request, _("Bridge added; importing its locks."))
@@ -66,7 +67,7 @@ def bridge_new(request, slug: str):
 @require_POST
 def agent_new(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
-    form = AgentForm(request.POST)
+    form = AgentForm(request.POST, prefix="agent")
     if not form.is_valid():
         return page(
             request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
@@ -87,7 +88,7 @@ def agent_new(request, slug: str):
 @require_POST
 def nuki_web_token(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
-    form = NukiWebTokenForm(request.POST)
+    form = NukiWebTokenForm(request.POST, prefix="nuki")
     if form.is_valid():
         connection_from_api_token(
             organization=tenant.organization, api_token=form.cleaned_data["api_token"]
