@@ -379,6 +379,7 @@ def integrations_for(*, organization: Organization) -> dict:
             .order_by("name", "pk")
         ),
         "nuki_web": NukiWebConnection.objects.filter(organization=organization).first(),
+        "nuki_web_locks": Lock.objects.filter(organization=organization, driver="nuki_web").count(),
     }
 
 

@@ -350,7 +350,22 @@ def test_add_bridge_shows_import_progress(member, world):
     bridge = Bridge.objects.get(name="Hall bridge")
     assert bridge.status == "waiting_for_button"  # no token: press the bridge's button
     fragment = member.get(url("integrations", world), HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.startswith('<div id="integrations-live"')
     assert 'hx-trigger="every 2s"' in fragment and "Press the bridge" in fragment
     Bridge.objects.filter(pk=bridge.pk).update(status="ok")
     fragment = member.get(url("integrations", world), HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in fragment and "Connected" in fragment
+
+
+def test_nuki_web_first_import_shows_progress(member, world):
+    """Connected by API token; the import runs in the background (not here: no on-commit
+    callbacks, and the real Nuki cloud is never a target)."""
+    from locks.models import Lock
+
+    res = member.post(url("nuki-web-token", world), {"nuki-api_token": "x" * 40})
+    assert res.status_code == 302
+    page = member.get(url("integrations", world)).content.decode()
+    assert "Importing your smart locks" in page and 'hx-trigger="every 2s"' in page
+    Lock.objects.create(organization=world.org, name="Cloud lock", driver="nuki_web", nuki_id=1)
+    page = member.get(url("integrations", world)).content.decode()
+    assert "Importing" not in page and "1 smart lock" in page and "hx-trigger" not in page

@@ -5,9 +5,12 @@ SECTIONS; a new integration (PMS, iCal) adds its section and its context here.""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,7 +22,8 @@ from web.forms import AgentForm, BridgeForm, NukiWebTokenForm
 from web.selectors import integrations_for
 from web.views.common import page, wants_fragment
 
-SECTIONS = [
+NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
+SECTIONS = [  # rendered in order inside one live region (polled while something imports)
     "web/integrations/_bridges.html",
     "web/integrations/_agents.html",
     "web/integrations/_nuki_web.html",
@@ -28,7 +32,16 @@ SECTIONS = [
 
 def _context(tenant, **forms):
     data = integrations_for(organization=tenant.organization)
-    busy = any(b.status in ("importing", "waiting_for_button") for b in data["bridges"])
+    conn = data["nuki_web"]
+    data["nuki_web_importing"] = bool(
+        conn
+        and conn.status == "ok"
+        and not data["nuki_web_locks"]
+        and timezone.now() - conn.created_at < NUKI_WEB_IMPORT_WINDOW
+    )
+    busy = data["nuki_web_importing"] or any(
+        b.status in ("importing", "waiting_for_button") for b in data["bridges"]
+    )
     return {
         **data,
         "busy": busy,
@@ -45,7 +58,7 @@ def integrations(request, slug: str):
     tenant = page_tenant(request, slug)
     ctx = _context(tenant)
     if wants_fragment(request):
-        return page(request, "web/integrations/_bridges.html", tenant, ctx)
+        return page(request, "web/integrations/_live.html", tenant, ctx)
     return page(request, "web/integrations/page.html", tenant, ctx)
 
 
