@@ -13,6 +13,7 @@ urlpatterns = [
     path(org, today.today, name="dashboard"),
     path(org + "commands/<int:pk>/", today.command_status, name="command-status"),
     path(org + "commands/<int:pk>/retry/", today.command_retry_view, name="command-retry"),
+    path(org + "alerts/<int:pk>/dismiss/", today.alert_dismiss, name="alert-dismiss"),
     path(org + "properties/", properties.properties, name="properties"),
     path(org + "properties/new/", properties.property_new, name="property-new"),
     path(org + "properties/<int:pk>/", properties.property_page, name="property-page"),

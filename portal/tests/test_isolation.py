@@ -118,6 +118,12 @@ def make_command(world):
     )
 
 
+def make_alert(world):
+    from portal.models import Alert
+
+    return Alert.objects.create(organization=world.org, kind="k", subject="s", message="m")
+
+
 def make_api_key(world):
     from portal.models import ApiKey
 
@@ -151,6 +157,7 @@ PAGE_OBJECT_ROUTES = {
     "stay-send": (make_booking, "write", {}),
     "command-status": (make_command, None, None),
     "command-retry": (make_command, "write", {}),
+    "alert-dismiss": (make_alert, "write", {}),
     "api-key-revoke": (make_api_key, "owner", {}),
     "member-role": (make_membership, "owner", {"role": "manager"}),
     "member-remove": (make_membership, "owner", None),

@@ -369,3 +369,16 @@ def test_nuki_web_first_import_shows_progress(member, world):
     Lock.objects.create(organization=world.org, name="Cloud lock", driver="nuki_web", nuki_id=1)
     page = member.get(url("integrations", world)).content.decode()
     assert "Importing" not in page and "1 smart lock" in page and "hx-trigger" not in page
+
+
+def test_dismiss_alert(member, world):
+    from portal.models import Alert
+
+    alert = Alert.objects.create(
+        organization=world.org, kind="code_failed", subject="code:1", message="Could not set"
+    )
+    assert "Could not set" in member.get(url("dashboard", world)).content.decode()
+    assert member.post(url("alert-dismiss", world, pk=alert.pk)).status_code == 302
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert "Could not set" not in member.get(url("dashboard", world)).content.decode()

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 from locks.actions import action_state
 from locks.models import LockCommand
 from locks.sync.runner import command_retry
+from portal.models import Alert
+from portal.services import alert_resolve
 from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant
 from web.selectors import today_for
@@ -59,4 +61,14 @@ def command_retry_view(request, slug: str, pk: int):
         back = ""
     if back:
         return redirect(back)
+    return redirect("dashboard", slug=slug)
+
+
+@login_required
+@require_POST
+def alert_dismiss(request, slug: str, pk: int):
+    """Mark an alert handled; if the problem is still there, the engine raises it again."""
+    tenant = page_tenant(request, slug, write=True)
+    alert = get_scoped_or_404(Alert, tenant, pk=pk)
+    alert_resolve(organization=tenant.organization, kind=alert.kind, subject=alert.subject)
     return redirect("dashboard", slug=slug)
