@@ -6,7 +6,7 @@ PORT ?= 8000
 # Webhooks (the demo's Nuki Web stand-in) are sent to the portal's own address.
 RUN_SITE_URL := $(or $(LATCHKEY_SITE_URL),http://localhost:$(PORT))
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench messages clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,10 +37,17 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
 	$(BIN)/python bench/stay_page.py
 	$(BIN)/python bench/ical_feeds.py
+
+## messages: refresh the German catalogue from the code, then compile it (commit both files)
+messages: $(VENV)/.dev
+	$(BIN)/python manage.py makemessages -l de --no-obsolete --ignore=.venv --ignore=var \
+		--ignore=bench --ignore='locks/simulators/*' --ignore='locks/nuki/*' --ignore='locks/agent/*'
+	msgfmt --check -o locale/de/LC_MESSAGES/django.mo locale/de/LC_MESSAGES/django.po
 
 clean:
 	rm -rf var staticfiles

@@ -1,4 +1,4 @@
-"""The minimal manager pages: the organization dashboard and the guest email log."""
+"""Home (to the first organization's Today page) and the guest email log."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
-from bookings.dashboard import dashboard_for, email_log
+from bookings.dashboard import email_log
 from portal.tenancy import membership_for, tenant_for_user
+from web.views.common import page
 
 
 @login_required
@@ -19,24 +20,10 @@ def home(request):
 
 
 @login_required
-def dashboard(request, slug: str):
-    tenant = tenant_for_user(request.user, slug=slug)
-    data = dashboard_for(organization=tenant.organization)
-    return render(
-        request,
-        "bookings/dashboard.html",
-        {"tenant": tenant, "organization": tenant.organization, "data": data},
-    )
-
-
-@login_required
 def emails(request, slug: str):
     tenant = tenant_for_user(request.user, slug=slug)
-    page = Paginator(email_log(organization=tenant.organization), 50).get_page(
+    q = request.GET.get("q", "").strip()
+    emails_page = Paginator(email_log(organization=tenant.organization, query=q), 50).get_page(
         request.GET.get("page")
     )
-    return render(
-        request,
-        "bookings/emails.html",
-        {"tenant": tenant, "organization": tenant.organization, "page": page},
-    )
+    return page(request, "bookings/emails.html", tenant, {"page": emails_page, "q": q})

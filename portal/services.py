@@ -131,3 +131,51 @@ def alert_resolve(*, organization: Organization | int, kind: str, subject: str) 
     return Alert.objects.filter(
         organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
     ).update(resolved_at=timezone.now())
+
+
+class LastOwner(ServiceError):
+    """An organization must keep at least one owner."""
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, name: str, preload_hours: int):
+    if not 1 <= preload_hours <= 24 * 30:
+        raise ServiceError("Between 1 hour and 30 days.", field="preload_hours")
+    organization.name = name.strip() or organization.name
+    organization.preload_hours = preload_hours
+    organization.save(update_fields=["name", "preload_hours"])
+    return organization
+
+
+def _other_owners(membership: Membership) -> bool:
+    return (
+        Membership.objects.select_for_update()
+        .filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise ServiceError("Choose owner, manager or viewer.", field="role")
+    if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners(membership):
+        raise LastOwner("The organization needs at least one owner.", field="role")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    if membership.role == Role.OWNER and not _other_owners(membership):
+        raise LastOwner("The organization needs at least one owner.")
+    membership.delete()
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "properties",
     "locks",
     "bookings",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -14,7 +15,7 @@ from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnecti
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
 from portal.api import OrganizationSettingsView, PingView
 from portal.health import healthz
-from portal.views import RateLimitedLoginView
+from portal.views import PasswordResetView, RateLimitedLoginView
 from properties.api import PropertyViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -51,8 +52,25 @@ urlpatterns = [
     path("stay/<str:token>/", stay_page, name="stay"),
     path("stay/<str:token>/open/", stay_open_door, name="stay-open"),
     path("stay/<str:token>/opening/<str:ref>/", stay_opening, name="stay-opening"),
+    path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("i18n/setlang/", set_language, name="set_language"),
     path("", booking_views.home, name="home"),
-    path("o/<slug:slug>/", booking_views.dashboard, name="dashboard"),
     path("o/<slug:slug>/emails/", booking_views.emails, name="emails"),
+    path("", include("web.urls")),
     path("admin/", admin.site.urls),
 ]

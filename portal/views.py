@@ -36,3 +36,27 @@ class RateLimitedLoginView(auth_views.LoginView):
         except ValueError:
             cache.set(self._key(), 1, LOGIN_WINDOW_SECONDS)
         return super().form_invalid(form)
+
+
+RESET_PER_HOUR = 5
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Password reset emails, a few per client address per hour: a stranger cannot use the
+    form to flood someone's inbox. The answer never says whether the address has an account."""
+
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def post(self, request, *args, **kwargs):
+        key = f"password-resets:{_client_ip(request)}"
+        count = cache.get_or_set(key, 0, 3600)
+        if count >= RESET_PER_HOUR:
+            body = render_to_string("registration/throttled.html", request=request)
+            return HttpResponse(body, status=429)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, 3600)
+        return super().post(request, *args, **kwargs)

@@ -36,3 +36,15 @@ def property_update(*, property: Property, **fields) -> Property:
         # Sent inside the transaction: listeners write their outbox rows with this change.
         property_times_changed.send(sender=Property, property=property)
     return property
+
+
+class PropertyInUse(ValueError):
+    """A property with stays keeps its history; it cannot be deleted."""
+
+
+@transaction.atomic
+def property_delete(*, property: Property) -> None:
+    """Delete a property without stays; its locks stay in the organization, unassigned."""
+    if property.bookings.exists():
+        raise PropertyInUse("This property has stays; cancel or keep them, it cannot be deleted.")
+    property.delete()

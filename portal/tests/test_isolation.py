@@ -45,6 +45,16 @@ PUBLIC = {
     "stay",
     "stay-open",
     "stay-opening",
+    # Manager pages outside an organization: Django's password reset (throttled per address),
+    # the language switch, the re-authentication page (the user's own session) and the
+    # invitation link (a signed token is the credential: web/tests/test_accounts.py).
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "set_language",
+    "sudo",
+    "invitation",
 }
 PAGE_POST_ROUTES = {"nuki-web-connect"}  # POST-only pages that take the organization's slug
 
@@ -130,7 +140,88 @@ POST_ROUTES = {
     "lock-actions": (make_lock, {"action": "unlock"}),
     "icalfeed-fetch": (make_ical_feed, {}),
 }
-PAGE_ROUTES = {"dashboard", "emails"}  # take the organization's slug
+PAGE_ROUTES = {  # take the organization's slug; every member may read them
+    "dashboard",
+    "emails",
+    "properties",
+    "locks",
+    "stays",
+    "integrations",
+    "settings",
+}
+
+
+def make_command(world):
+    from locks.models import LockCommand
+
+    return LockCommand.objects.create(
+        organization=world.org, lock=make_lock(world), kind="reconcile", status="failed"
+    )
+
+
+def make_alert(world):
+    from portal.models import Alert
+
+    return Alert.objects.create(organization=world.org, kind="k", subject="s", message="m")
+
+
+def make_api_key(world):
+    from portal.models import ApiKey
+
+    return ApiKey.objects.filter(organization=world.org).first()
+
+
+def make_membership(world):
+    from portal.models import Membership
+
+    return Membership.objects.get(organization=world.org, user=world.viewer)
+
+
+# Manager pages with an object id: (how to make it, what a write needs: None = read page,
+# "write" = owners and managers, "owner" = owners only; POST body or None for a GET page).
+_stay_dates = {"check_in": "2030-01-01", "check_out": "2030-01-03"}
+PAGE_OBJECT_ROUTES = {
+    "property-page": (make_property, None, None),
+    "property-timeline": (make_property, None, None),
+    "property-edit": (make_property, "write", None),
+    # A property with a stay: the member's delete is refused, so the owner still finds it.
+    "property-delete": (lambda world: make_booking(world).property, "write", {}),
+    "lock-page": (make_lock, None, None),
+    "lock-events-csv": (make_lock, None, None),
+    "lock-edit": (make_lock, "write", None),
+    "lock-action": (make_lock, "write", {"action": "unlock"}),
+    "stay-page": (make_booking, None, None),
+    "stay-code": (make_booking, None, None),
+    "stay-dates": (make_booking, "write", _stay_dates),
+    "stay-cancel": (make_booking, "write", {}),
+    "stay-new-code": (make_booking, "write", {}),
+    "stay-send": (make_booking, "write", {}),
+    "command-status": (make_command, None, None),
+    "command-retry": (make_command, "write", {}),
+    "alert-dismiss": (make_alert, "write", {}),
+    "api-key-revoke": (make_api_key, "owner", {}),
+    "member-role": (make_membership, "owner", {"role": "manager"}),
+    "member-remove": (make_membership, "owner", None),
+}
+# Manager pages with only the slug that change something: (who may, POST body or None)
+PAGE_WRITE_ROUTES = {
+    "property-new": ("write", None),
+    "lock-new": ("write", None),
+    "stay-new": ("write", None),
+    "bridge-new": (
+        "write",
+        {
+            "bridge-name": "B",
+            "bridge-host": "10.0.0.9",
+            "bridge-port": 8080,
+            "bridge-token_mode": "plain",
+        },
+    ),
+    "agent-new": ("write", {"agent-name": "Agent"}),
+    "nuki-web-token": ("write", {}),
+    "api-key-new": ("owner", None),
+    "member-invite": ("owner", {"email": "new@x.test", "role": "viewer"}),
+}
 
 
 def all_routes():
@@ -149,7 +240,7 @@ def all_routes():
 def test_every_route_is_classified():
     unknown = (
         set(all_routes()) - PUBLIC - set(OBJECT_ROUTES) - set(POST_ROUTES) - PAGE_ROUTES
-        - PAGE_POST_ROUTES
+        - PAGE_POST_ROUTES - set(PAGE_OBJECT_ROUTES) - set(PAGE_WRITE_ROUTES)
     )  # fmt: skip
     assert not unknown, f"Add these URLs to the isolation map: {sorted(unknown)}"
 
@@ -290,3 +381,52 @@ def test_post_pages(world, client, name, settings):
     assert client.post(url).status_code == 403
     client.force_login(world.member)
     assert client.post(url).status_code == 302  # on to Nuki Web's consent page
+
+
+def _expect_page_access(client, world, url, *, who, body):
+    """Anonymous → sign-in; outsider → 404; those without the role → 403; the rest get in."""
+    send = (lambda c: c.get(url)) if body is None else (lambda c: c.post(url, body))
+    client.logout()
+    anonymous = send(client)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"], url
+    allowed = {
+        None: ("owner", "member", "viewer"),
+        "write": ("owner", "member"),
+        "owner": ("owner",),
+    }
+    users = {"owner": world.owner, "member": world.member, "viewer": world.viewer}
+    client.force_login(world.outsider)
+    assert send(client).status_code == 404, (url, "outsider")
+    for name in ("viewer", "member", "owner"):  # least to most rights: writes come last
+        client.force_login(users[name])
+        status = send(client).status_code
+        if name in allowed[who]:
+            assert status in (200, 302, 400), (url, name, status)
+        else:
+            assert status == 403, (url, name, status)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(PAGE_OBJECT_ROUTES))
+def test_page_object_urls(world, client, name):
+    from django.urls import reverse
+
+    make, who, body = PAGE_OBJECT_ROUTES[name]
+    obj = make(world)
+    url = reverse(name, kwargs={"slug": world.org.slug, "pk": obj.pk})
+    _expect_page_access(client, world, url, who=who, body=body)
+    # The outsider naming the object under their own organization's slug learns nothing either.
+    other = reverse(name, kwargs={"slug": world.other_org.slug, "pk": obj.pk})
+    client.force_login(world.outsider)
+    send = client.get if body is None else client.post
+    assert send(other, body or {}).status_code == 404, other
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(PAGE_WRITE_ROUTES))
+def test_page_write_urls(world, client, name):
+    from django.urls import reverse
+
+    who, body = PAGE_WRITE_ROUTES[name]
+    url = reverse(name, kwargs={"slug": world.org.slug})
+    _expect_page_access(client, world, url, who=who, body=body)

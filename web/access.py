@@ -1,0 +1,51 @@
+"""Who may see or change a manager page: every page resolves its Tenant here first.
+
+Outsiders get 404 (they learn nothing about the organization), read-only members get 403 on
+writes. "Sudo" is a short re-authentication window kept in the session, asked for before the
+actions a stolen session should not be able to do quietly (new API keys, removing members).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from portal.tenancy import Tenant, tenant_for_user
+
+SUDO_SECONDS = 10 * 60
+SUDO_KEY = "sudo_until"
+
+
+def page_tenant(request, slug: str, *, write: bool = False) -> Tenant:
+    tenant = tenant_for_user(request.user, slug=slug)
+    if write and not tenant.can_write:
+        raise PermissionDenied("Only owners and managers can change this.")
+    return tenant
+
+
+def owner_tenant(request, slug: str) -> Tenant:
+    tenant = tenant_for_user(request.user, slug=slug)
+    if tenant.label != "owner":
+        raise PermissionDenied("Only owners can do this.")
+    return tenant
+
+
+def sudo_active(request) -> bool:
+    return float(request.session.get(SUDO_KEY, 0)) > time.time()
+
+
+def sudo_grant(request) -> None:
+    request.session[SUDO_KEY] = time.time() + SUDO_SECONDS
+
+
+def sudo_redirect(request):
+    """None inside the window; otherwise a redirect to re-enter the password, then back to the
+    same page (its GET: a POST is never replayed, they press the button again). Called after
+    the tenant check, so an outsider still gets 404 and learns nothing."""
+    if sudo_active(request):
+        return None
+    return redirect(f"{reverse('sudo')}?{urlencode({'next': request.get_full_path()})}")

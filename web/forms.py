@@ -1,0 +1,218 @@
+"""Forms of the manager pages: they validate input field by field; the services do the work."""
+
+from __future__ import annotations
+
+import ipaddress
+from zoneinfo import available_timezones
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from bookings.models import BookingStatus, Language
+from locks.models import TokenMode
+from portal.models import ApiKeyScope, Role
+from properties.models import Property
+
+TIMEZONES = sorted(available_timezones() - {"Factory", "localtime"})
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+class PropertyForm(forms.ModelForm):
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=[(tz, tz) for tz in TIMEZONES])
+
+    class Meta:
+        model = Property
+        fields = [
+            "name",
+            "timezone",
+            "address",
+            "check_in_time",
+            "check_out_time",
+            "lead_minutes",
+            "lag_minutes",
+            "house_instructions",
+        ]
+        labels = {
+            "name": _("Name"),
+            "address": _("Address"),
+            "check_in_time": _("Check-in time"),
+            "check_out_time": _("Check-out time"),
+            "lead_minutes": _("Code works from (minutes before check-in)"),
+            "lag_minutes": _("Code works until (minutes after check-out)"),
+            "house_instructions": _("House instructions (sent to guests)"),
+        }
+        widgets = {
+            "check_in_time": TIME,
+            "check_out_time": TIME,
+            "address": forms.Textarea(attrs={"rows": 2}),
+            "house_instructions": forms.Textarea(attrs={"rows": 4}),
+        }
+
+
+class LockForm(forms.Form):
+    """A lock added by hand is a virtual lock (real ones come in through the integrations);
+    its simulation settings let a manager try failures and delays."""
+
+    name = forms.CharField(label=_("Name"), max_length=80)
+    property = forms.ModelChoiceField(
+        label=_("Property"), queryset=Property.objects.none(), required=False
+    )
+    capacity = forms.IntegerField(label=_("Code slots"), min_value=1, max_value=1000, initial=100)
+    offline = forms.BooleanField(label=_("Simulate: lock offline"), required=False)
+    failure_rate = forms.FloatField(
+        label=_("Simulate: share of commands failing (0 to 1)"),
+        min_value=0,
+        max_value=1,
+        initial=0,
+        required=False,
+    )
+    delay_ms = forms.IntegerField(
+        label=_("Simulate: answer delay (ms)"),
+        min_value=0,
+        max_value=30000,
+        initial=0,
+        required=False,
+    )
+
+    def __init__(self, *args, organization, virtual: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["property"].queryset = Property.objects.filter(
+            organization=organization
+        ).order_by("name")
+        if not virtual:
+            for name in ("offline", "failure_rate", "delay_ms"):
+                del self.fields[name]
+
+
+class StayForm(forms.Form):
+    property = forms.ModelChoiceField(label=_("Property"), queryset=Property.objects.none())
+    guest_name = forms.CharField(label=_("Guest name"), max_length=120, required=False)
+    guest_email = forms.EmailField(label=_("Guest email"), required=False)
+    guest_language = forms.ChoiceField(
+        label=_("Guest language"), choices=Language.choices, initial="en"
+    )
+    check_in = forms.DateField(label=_("Check-in"), widget=DATE)
+    check_out = forms.DateField(label=_("Check-out"), widget=DATE)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["property"].queryset = Property.objects.filter(
+            organization=organization
+        ).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("check_in") and data.get("check_out") and data["check_out"] <= data["check_in"]:
+            self.add_error("check_out", _("Check-out must be after check-in."))
+        return data
+
+
+class DatesForm(forms.Form):
+    check_in = forms.DateField(label=_("Check-in"), widget=DATE)
+    check_out = forms.DateField(label=_("Check-out"), widget=DATE)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("check_in") and data.get("check_out") and data["check_out"] <= data["check_in"]:
+            self.add_error("check_out", _("Check-out must be after check-in."))
+        return data
+
+
+class StayFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any")), *BookingStatus.choices], required=False
+    )
+    # A plain id, rendered from (id, name) pairs: 500 <option>s through Django's widget
+    # templates cost ~150 ms. The selector filters by organization, so a foreign id finds nothing.
+    property = forms.IntegerField(label=_("Property"), required=False, min_value=1)
+    when = forms.ChoiceField(
+        label=_("When"),
+        choices=[("upcoming", _("Upcoming")), ("past", _("Past")), ("all", _("All"))],
+        required=False,
+    )
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.property_choices = list(
+            Property.objects.filter(organization=organization)
+            .order_by("name", "pk")
+            .values_list("pk", "name")
+        )
+
+
+class EventFilterForm(forms.Form):
+    kind = forms.CharField(label=_("Kind"), required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=DATE)
+    until = forms.DateField(label=_("Until"), required=False, widget=DATE)
+
+
+class BridgeForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    host = forms.CharField(label=_("Address on the LAN"), max_length=255)
+    port = forms.IntegerField(label=_("Port"), min_value=1, max_value=65535, initial=8080)
+    token = forms.CharField(
+        label=_("API token (leave empty, then press the bridge's button)"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+    )
+    token_mode = forms.ChoiceField(
+        label=_("Token mode"), choices=TokenMode.choices, initial=TokenMode.ENCRYPTED
+    )
+
+    def clean_host(self):
+        host = self.cleaned_data["host"].strip()
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not host.replace("-", "").replace(".", "").isalnum():
+                raise forms.ValidationError(_("An IP address or host name.")) from None
+        return host
+
+
+class AgentForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+
+
+class NukiWebTokenForm(forms.Form):
+    api_token = forms.CharField(
+        label=_("Nuki Web API token"), widget=forms.PasswordInput, min_length=10
+    )
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    preload_hours = forms.IntegerField(
+        label=_("Preload horizon (hours before check-in a code goes on the lock)"),
+        min_value=1,
+        max_value=24 * 30,
+    )
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80, required=False)
+    scope = forms.ChoiceField(label=_("Scope"), choices=ApiKeyScope.choices)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MANAGER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class SudoForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), widget=forms.PasswordInput(attrs={"autofocus": True})
+    )
+
+
+class AcceptForm(forms.Form):
+    password = forms.CharField(
+        label=_("Choose a password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        min_length=10,
+    )

@@ -1,0 +1,42 @@
+"""What every manager page shares: the layout context (organization switcher) and paging."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from portal.models import Membership
+from portal.services import ServiceError
+
+PAGE_SIZE = 50
+
+
+def page(request, template: str, tenant, context: dict | None = None, status: int = 200):
+    ctx = {
+        "tenant": tenant,
+        "organization": tenant.organization,
+        "can_write": tenant.can_write,
+        "is_owner": tenant.label == "owner",
+        "switch_to": list(
+            Membership.objects.filter(user=request.user)
+            .exclude(organization=tenant.organization)
+            .select_related("organization")
+            .order_by("organization__name")[:20]
+        ),
+    }
+    ctx.update(context or {})
+    return render(request, template, ctx, status=status)
+
+
+def paginate(request, qs, size: int = PAGE_SIZE):
+    return Paginator(qs, size).get_page(request.GET.get("page"))
+
+
+def form_error(form, exc: ServiceError) -> None:
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, str(exc))
+
+
+def wants_fragment(request) -> bool:
+    """An htmx request that asked for the live part only (polling or a button in place)."""
+    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted

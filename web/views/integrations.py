@@ -1,0 +1,113 @@
+"""Integrations: bridges (with import progress), on-site agents (token shown once), Nuki Web.
+
+Each integration is one section template under templates/web/integrations/, listed in
+SECTIONS; a new integration (PMS, iCal) adds its section and its context here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from locks.agents import agent_create
+from locks.bridges import bridge_create
+from locks.nukiweb import connection_from_api_token
+from web.access import page_tenant
+from web.forms import AgentForm, BridgeForm, NukiWebTokenForm
+from web.selectors import integrations_for
+from web.views.common import page, wants_fragment
+
+NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
+SECTIONS = [  # rendered in order inside one live region (polled while something imports)
+    "web/integrations/_bridges.html",
+    "web/integrations/_agents.html",
+    "web/integrations/_nuki_web.html",
+]
+
+
+def _context(tenant, **forms):
+    data = integrations_for(organization=tenant.organization)
+    conn = data["nuki_web"]
+    data["nuki_web_importing"] = bool(
+        conn
+        and conn.status == "ok"
+        and not data["nuki_web_locks"]
+        and timezone.now() - conn.created_at < NUKI_WEB_IMPORT_WINDOW
+    )
+    busy = data["nuki_web_importing"] or any(
+        b.status in ("importing", "waiting_for_button") for b in data["bridges"]
+    )
+    return {
+        **data,
+        "busy": busy,
+        "sections": SECTIONS,
+        # Prefixes keep the three forms' field ids apart on one page (labels stay attached).
+        "bridge_form": forms.get("bridge_form") or BridgeForm(prefix="bridge"),
+        "agent_form": forms.get("agent_form") or AgentForm(prefix="agent"),
+        "nuki_form": forms.get("nuki_form") or NukiWebTokenForm(prefix="nuki"),
+    }
+
+
+@login_required
+def integrations(request, slug: str):
+    tenant = page_tenant(request, slug)
+    ctx = _context(tenant)
+    if wants_fragment(request):
+        return page(request, "web/integrations/_live.html", tenant, ctx)
+    return page(request, "web/integrations/page.html", tenant, ctx)
+
+
+@login_required
+@require_POST
+def bridge_new(request, slug: str):
+    tenant = page_tenant(request, slug, write=True)
+    form = BridgeForm(request.POST, prefix="bridge")
+    if form.is_valid():
+        bridge_create(organization=tenant.organization, **form.cleaned_data)
+        messages.success(request, _("Bridge added; importing its locks."))
+        return redirect("integrations", slug=slug)
+    return page(
+        request, "web/integrations/page.html", tenant, _context(tenant, bridge_form=form), 400
+    )
+
+
+@login_required
+@require_POST
+def agent_new(request, slug: str):
+    tenant = page_tenant(request, slug, write=True)
+    form = AgentForm(request.POST, prefix="agent")
+    if not form.is_valid():
+        return page(
+            request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
+        )
+    agent, token = agent_create(organization=tenant.organization, name=form.cleaned_data["name"])
+    portal_url = request.build_absolute_uri("/").rstrip("/")
+    response = page(
+        request,
+        "web/integrations/agent_token.html",
+        tenant,
+        {"agent": agent, "token": token, "portal_url": portal_url},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def nuki_web_token(request, slug: str):
+    tenant = page_tenant(request, slug, write=True)
+    form = NukiWebTokenForm(request.POST, prefix="nuki")
+    if form.is_valid():
+        connection_from_api_token(
+            organization=tenant.organization, api_token=form.cleaned_data["api_token"]
+        )
+        messages.success(request, _("Nuki Web connected; importing your smart locks."))
+        return redirect("integrations", slug=slug)
+    return page(
+        request, "web/integrations/page.html", tenant, _context(tenant, nuki_form=form), 400
+    )

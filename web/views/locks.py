@@ -1,0 +1,168 @@
+"""Locks: list, add a virtual lock, detail (state, codes ours and foreign, commands), remote
+actions behind a confirmation, the activity log with filters and its CSV export."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from locks.actions import ActionRefused, action_state, lock_action_request
+from locks.drivers import ACTIONS, Capability
+from locks.models import DriverKind, Lock
+from locks.selectors import lock_codes
+from locks.services import lock_create, lock_update
+from portal.tenancy import get_scoped_or_404
+from web.access import page_tenant
+from web.forms import EventFilterForm, LockForm
+from web.selectors import (
+    failed_commands,
+    lock_event_kinds,
+    lock_events,
+    lock_events_csv,
+    lock_list,
+    recent_commands,
+)
+from web.views.common import page, paginate
+
+VIRTUAL_KEYS = ("offline", "failure_rate", "delay_ms")
+
+
+@login_required
+def locks(request, slug: str):
+    tenant = page_tenant(request, slug)
+    q = request.GET.get("q", "").strip()
+    return page(
+        request,
+        "web/locks/list.html",
+        tenant,
+        {
+            "page_obj": paginate(request, lock_list(organization=tenant.organization, query=q)),
+            "q": q,
+        },
+    )
+
+
+def _virtual_config(data: dict) -> dict:
+    return {
+        "offline": bool(data.get("offline")),
+        "failure_rate": float(data.get("failure_rate") or 0),
+        "delay_ms": int(data.get("delay_ms") or 0),
+    }
+
+
+@login_required
+def lock_new(request, slug: str):
+    tenant = page_tenant(request, slug, write=True)
+    initial = {"property": request.GET.get("property")}
+    form = LockForm(request.POST or None, organization=tenant.organization, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        lock = lock_create(
+            organization=tenant.organization,
+            name=data["name"],
+            property=data["property"],
+            capacity=data["capacity"],
+            driver=DriverKind.VIRTUAL,
+            config=_virtual_config(data),
+        )
+        messages.success(request, _("Lock added."))
+        return redirect("lock-page", slug=slug, pk=lock.pk)
+    return page(request, "web/locks/form.html", tenant, {"form": form})
+
+
+@login_required
+def lock_edit(request, slug: str, pk: int):
+    tenant = page_tenant(request, slug, write=True)
+    lock = get_scoped_or_404(Lock, tenant, pk=pk)
+    virtual = lock.driver == DriverKind.VIRTUAL
+    initial = {"name": lock.name, "property": lock.property_id, "capacity": lock.capacity}
+    if virtual:
+        initial.update({k: lock.config.get(k) for k in VIRTUAL_KEYS})
+    form = LockForm(
+        request.POST or None, organization=tenant.organization, virtual=virtual, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        fields = {"name": data["name"], "property": data["property"], "capacity": data["capacity"]}
+        if virtual:
+            fields["config"] = {**lock.config, **_virtual_config(data)}
+        lock_update(lock=lock, **fields)
+        messages.success(request, _("Lock saved."))
+        return redirect("lock-page", slug=slug, pk=lock.pk)
+    return page(request, "web/locks/form.html", tenant, {"form": form, "lock": lock})
+
+
+@login_required
+def lock_page(request, slug: str, pk: int):
+    tenant = page_tenant(request, slug)
+    lock = get_scoped_or_404(
+        Lock.objects.select_related("property", "bridge", "agent"), tenant, pk=pk
+    )
+    filters = EventFilterForm(request.GET or None)
+    filters.is_valid()
+    f = getattr(filters, "cleaned_data", {}) or {}
+    events = lock_events(
+        lock=lock, kind=f.get("kind", ""), since=f.get("since"), until=f.get("until")
+    )
+    caps = lock.capabilities
+    return page(
+        request,
+        "web/locks/detail.html",
+        tenant,
+        {
+            "lock": lock,
+            "capabilities": sorted(caps),
+            "actions": ACTIONS if Capability.ACTIONS in caps else (),
+            "codes": lock_codes(lock=lock),
+            "commands": recent_commands(lock=lock),
+            "failed": failed_commands(organization=tenant.organization, lock=lock, limit=5),
+            "filters": filters,
+            "kinds": lock_event_kinds(lock=lock),
+            "events": paginate(request, events),
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+@login_required
+def lock_events_export(request, slug: str, pk: int):
+    tenant = page_tenant(request, slug)
+    lock = get_scoped_or_404(Lock.objects.select_related("property"), tenant, pk=pk)
+    filters = EventFilterForm(request.GET or None)
+    filters.is_valid()
+    f = getattr(filters, "cleaned_data", {}) or {}
+    events = lock_events(
+        lock=lock, kind=f.get("kind", ""), since=f.get("since"), until=f.get("until")
+    )
+    tz = lock.property.tz if lock.property else None
+    from datetime import UTC
+
+    body = lock_events_csv(events=events, tz=tz or UTC)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="lock-{lock.pk}-activity.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def lock_action(request, slug: str, pk: int):
+    tenant = page_tenant(request, slug, write=True)
+    lock = get_scoped_or_404(Lock, tenant, pk=pk)
+    try:
+        command = lock_action_request(lock=lock, action=request.POST.get("action", ""))
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("lock-page", slug=slug, pk=pk)
+    if getattr(request, "htmx", False):
+        return page(
+            request,
+            "web/commands/_status.html",
+            tenant,
+            {"cmd": command, "state": action_state(command)},
+        )
+    messages.info(request, _("Sent to the lock."))
+    return redirect("lock-page", slug=slug, pk=pk)

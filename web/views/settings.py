@@ -1,0 +1,148 @@
+"""Settings: the organization (name, preload horizon), the code policy, API keys and members.
+
+Sections are templates under templates/web/settings/ listed in SECTIONS, so a later feature
+(backup code pools, step-up policy) adds one include and its context."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from bookings.codes import LENGTH
+from portal.invitations import invitation_send
+from portal.models import ApiKey, Membership
+from portal.services import (
+    ServiceError,
+    api_key_create,
+    api_key_revoke,
+    membership_remove,
+    membership_set_role,
+    organization_update,
+)
+from portal.tenancy import get_scoped_or_404
+from web.access import owner_tenant, page_tenant, sudo_redirect
+from web.forms import ApiKeyForm, InviteForm, OrganizationForm, RoleForm
+from web.selectors import settings_for
+from web.views.common import form_error, page
+
+SECTIONS = [
+    "web/settings/_organization.html",
+    "web/settings/_code_policy.html",
+    "web/settings/_api_keys.html",
+    "web/settings/_members.html",
+]
+
+
+def _context(tenant, **forms):
+    org = tenant.organization
+    return {
+        **settings_for(organization=org),
+        "sections": SECTIONS,
+        "code_length": LENGTH,
+        "org_form": forms.get("org_form")
+        or OrganizationForm(initial={"name": org.name, "preload_hours": org.preload_hours}),
+        "invite_form": forms.get("invite_form") or InviteForm(),
+    }
+
+
+@login_required
+def settings_page(request, slug: str):
+    tenant = page_tenant(request, slug, write=request.method == "POST")
+    if request.method == "POST":
+        form = OrganizationForm(request.POST)
+        if form.is_valid():
+            try:
+                organization_update(organization=tenant.organization, **form.cleaned_data)
+            except ServiceError as exc:
+                form_error(form, exc)
+            else:
+                messages.success(request, _("Settings saved."))
+                return redirect("settings", slug=slug)
+        return page(request, "web/settings/page.html", tenant, _context(tenant, org_form=form), 400)
+    return page(request, "web/settings/page.html", tenant, _context(tenant))
+
+
+@login_required
+def api_key_new(request, slug: str):
+    tenant = owner_tenant(request, slug)
+    if (confirm := sudo_redirect(request)) is not None:
+        return confirm
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key, raw = api_key_create(organization=tenant.organization, **form.cleaned_data)
+        response = page(
+            request, "web/settings/api_key_created.html", tenant, {"key": key, "raw": raw}
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    return page(request, "web/settings/api_key_form.html", tenant, {"form": form})
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request, slug: str, pk: int):
+    tenant = owner_tenant(request, slug)
+    key = get_scoped_or_404(ApiKey, tenant, pk=pk)
+    api_key_revoke(key=key)
+    messages.success(request, _("API key revoked."))
+    return redirect("settings", slug=slug)
+
+
+@login_required
+@require_POST
+def member_invite(request, slug: str):
+    tenant = owner_tenant(request, slug)
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation_send(
+                organization=tenant.organization,
+                inviter=request.user.get_username(),
+                accept_url_for=lambda token: request.build_absolute_uri(
+                    reverse("invitation", kwargs={"token": token})
+                ),
+                **form.cleaned_data,
+            )
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Invitation sent."))
+            return redirect("settings", slug=slug)
+    return page(request, "web/settings/page.html", tenant, _context(tenant, invite_form=form), 400)
+
+
+@login_required
+@require_POST
+def member_role(request, slug: str, pk: int):
+    tenant = owner_tenant(request, slug)
+    membership = get_scoped_or_404(Membership, tenant, pk=pk)
+    form = RoleForm(request.POST)
+    if form.is_valid():
+        try:
+            membership_set_role(membership=membership, role=form.cleaned_data["role"])
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Role changed."))
+    return redirect("settings", slug=slug)
+
+
+@login_required
+def member_remove(request, slug: str, pk: int):
+    tenant = owner_tenant(request, slug)
+    membership = get_scoped_or_404(Membership.objects.select_related("user"), tenant, pk=pk)
+    if (confirm := sudo_redirect(request)) is not None:
+        return confirm
+    if request.method == "POST":
+        try:
+            membership_remove(membership=membership)
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Member removed."))
+        return redirect("settings", slug=slug)
+    return page(request, "web/settings/member_remove.html", tenant, {"membership": membership})
