@@ -108,3 +108,12 @@ class GuestEmail(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["organization", "-created_at"])]
+
+
+# PMS connections live in their own package; importing them here registers them with the app.
+from bookings.pms.models import (  # noqa: E402, F401
+    PmsConnection,
+    PmsEvent,
+    PmsListingMapping,
+    PmsReservation,
+)

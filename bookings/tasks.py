@@ -15,3 +15,7 @@ def send_access_email(grant_id: int) -> bool:
 @shared_task(ignore_result=True)
 def alert_unset_codes() -> int:
     return alerts.alert_unset_codes()
+
+
+# Registered with the worker through this module (Celery autodiscovers `bookings.tasks`).
+from bookings.pms.tasks import process_pms_event, sweep_pms_events  # noqa: E402, F401

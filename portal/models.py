@@ -17,6 +17,10 @@ class Organization(models.Model):
     preload_hours = models.PositiveIntegerField(
         default=72, help_text="Codes are pushed to locks this many hours before check-in."
     )
+    codes_before_payment = models.BooleanField(
+        default=False,
+        help_text="Give a code to a confirmed stay that its PMS reports as not yet paid.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -161,6 +161,7 @@ REST_FRAMEWORK = {
         "organization": config.get_str("LATCHKEY_API_RATE", "6000/min"),
         "lock_actions": config.get_str("LATCHKEY_ACTION_RATE", "60/min"),
         "anon": config.get_str("LATCHKEY_ANON_RATE", "60/min"),
+        "pms_hook": config.get_str("LATCHKEY_PMS_HOOK_RATE", "1200/min"),
     },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -222,6 +223,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-locks": {
         "task": "locks.tasks.reconcile_all",
         "schedule": timedelta(seconds=LATCHKEY_RECONCILE_SECONDS),
+    },
+    "sweep-pms-events": {
+        "task": "bookings.tasks.sweep_pms_events",
+        "schedule": timedelta(minutes=2),
     },
     "alert-codes-not-set": {
         "task": "bookings.tasks.alert_unset_codes",

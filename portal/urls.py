@@ -6,6 +6,8 @@ from rest_framework.routers import DefaultRouter
 
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
+from bookings.pms.api import PmsConnectionViewSet
+from bookings.pms.views import pms_webhook
 from locks import agent_api
 from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
 from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
@@ -21,6 +23,7 @@ router.register("locks", LockViewSet, basename="lock")
 router.register("bookings", BookingViewSet, basename="booking")
 router.register("bridges", BridgeViewSet, basename="bridge")
 router.register("actions", ActionViewSet, basename="action")
+router.register("pms-connections", PmsConnectionViewSet, basename="pms-connection")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -29,6 +32,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),
     path("hooks/nuki-web/<str:key>/", nuki_web_webhook, name="nuki-web-webhook"),
+    path("hooks/pms/<str:key>/", pms_webhook, name="pms-webhook"),
     path("integrations/nuki-web/callback/", nuki_web_callback, name="nuki-web-callback"),
     path("o/<slug:slug>/integrations/nuki-web/connect/", nuki_web_connect, name="nuki-web-connect"),
     path("agent/v1/enroll", agent_api.EnrollView.as_view(), name="agent-enroll"),
