@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from bookings.models import BookingStatus
@@ -80,19 +80,20 @@ def connection_secret_set(*, connection: PmsConnection, secret: str | None = Non
 
 
 def resolve_property(*, connection: PmsConnection, listing_id: str) -> Property | None:
-    """Explicit mapping first; else the property whose external_ref is the listing id."""
+    """Explicit mapping first; else the property whose external_ref is the listing id.
+    One query: this runs for every event."""
     if not listing_id:
         return None
-    mapping = (
-        PmsListingMapping.objects.select_related("property")
-        .filter(connection=connection, listing_id=listing_id)
+    mapped = PmsListingMapping.objects.filter(
+        connection=connection, listing_id=listing_id, property=OuterRef("pk")
+    )
+    return (
+        Property.objects.filter(organization_id=connection.organization_id)
+        .filter(Q(external_ref=listing_id) | Exists(mapped))
+        .annotate(mapped=Exists(mapped))
+        .order_by("-mapped", "pk")
         .first()
     )
-    if mapping is not None:
-        return mapping.property
-    return Property.objects.filter(
-        organization_id=connection.organization_id, external_ref=listing_id
-    ).first()
 
 
 @transaction.atomic
@@ -115,6 +116,11 @@ def mapping_set(
         defaults={"property": property, "organization_id": connection.organization_id},
     )
     requeue_unmapped(connection=connection, listing_id=listing_id)
+    alert_resolve(
+        organization=connection.organization,
+        kind=UNMAPPED_ALERT,
+        subject=_unmapped_subject(connection, listing_id),
+    )
     return mapping
 
 
@@ -252,8 +258,13 @@ def event_process(*, event_id: int) -> str:
 
 
 def _finish(event: PmsEvent, outcome: str, error: str = "") -> str:
+    """One UPDATE with everything learnt: outcome, error, listing and booking."""
     PmsEvent.objects.filter(pk=event.pk).update(
-        outcome=outcome, error=error[:2000], processed_at=timezone.now()
+        outcome=outcome,
+        error=error[:2000],
+        processed_at=timezone.now(),
+        listing_id=event.listing_id,
+        booking_id=event.booking_id,
     )
     return outcome
 
@@ -305,8 +316,8 @@ def _apply(event: PmsEvent, reservation: Reservation) -> str:
     if not reservation.external_id:
         raise ServiceError("The reservation has no id.", field="external_id")
     prop = resolve_property(connection=connection, listing_id=reservation.listing_id)
+    event.listing_id = reservation.listing_id
     if prop is None:
-        PmsEvent.objects.filter(pk=event.pk).update(listing_id=reservation.listing_id)
         alert_raise(
             organization=organization,
             kind=UNMAPPED_ALERT,
@@ -323,6 +334,12 @@ def _apply(event: PmsEvent, reservation: Reservation) -> str:
             ),
         )
         return PmsEventOutcome.UNMAPPED
+    if event.outcome == PmsEventOutcome.UNMAPPED:  # it waited: the alert asking to map can go
+        alert_resolve(
+            organization=organization,
+            kind=UNMAPPED_ALERT,
+            subject=_unmapped_subject(connection, reservation.listing_id),
+        )
     data = _booking_data(reservation, prop, _effective_status(reservation, organization))
     with transaction.atomic():
         state = _reservation_state(connection, reservation.external_id)
@@ -336,28 +353,19 @@ def _apply(event: PmsEvent, reservation: Reservation) -> str:
         state.version, state.event_pk, state.booking = reservation.version, event.pk, booking
         state.updated_at = timezone.now()
         state.save(update_fields=["version", "event_pk", "booking", "updated_at"])
-        PmsEvent.objects.filter(pk=event.pk).update(booking=booking)
-    alert_resolve(
-        organization=organization,
-        kind=UNMAPPED_ALERT,
-        subject=_unmapped_subject(connection, reservation.listing_id),
-    )
+        event.booking_id = booking.pk
     return PmsEventOutcome.APPLIED if changed else PmsEventOutcome.UNCHANGED
 
 
 def _reservation_state(connection: PmsConnection, external_id: str) -> PmsReservation:
-    """The reservation's ordering row, locked for this transaction (created on first sight)."""
-    qs = PmsReservation.objects.select_for_update().filter(
+    """The reservation's ordering row, locked for this transaction (created on first sight;
+    ON CONFLICT DO NOTHING, so two workers meeting a new reservation do not collide)."""
+    PmsReservation.objects.bulk_create(
+        [PmsReservation(connection=connection, external_id=external_id)], ignore_conflicts=True
+    )
+    return PmsReservation.objects.select_for_update().get(
         connection=connection, external_id=external_id
     )
-    state = qs.first()
-    if state is None:
-        try:
-            with transaction.atomic():
-                return PmsReservation.objects.create(connection=connection, external_id=external_id)
-        except IntegrityError:  # created concurrently: wait for its lock
-            state = qs.get()
-    return state
 
 
 def events_sweep(*, now: dt.datetime | None = None) -> int:
