@@ -37,6 +37,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
+	$(BIN)/python bench/pms_webhooks.py
 
 clean:
 	rm -rf var staticfiles

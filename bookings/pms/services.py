@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from bookings.codes import NoCodeAvailable
 from bookings.models import BookingStatus
 from bookings.pms.adapters import ADAPTERS, Rejected, Reservation
 from bookings.pms.models import (
@@ -187,9 +188,9 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
                 outcome=PmsEventOutcome.INVALID if problem else PmsEventOutcome.PENDING,
                 error=problem,
                 processed_at=timezone.now() if problem else None,
-                external_id=first.external_id if first else "",
-                listing_id=first.listing_id if first else "",
-                version=first.version if first else "",
+                external_id=first.external_id[:120] if first else "",
+                listing_id=first.listing_id[:120] if first else "",
+                version=first.version[:80] if first else "",
             )
             PmsConnection.objects.filter(pk=connection.pk).update(last_event_at=timezone.now())
             if not problem:
@@ -200,7 +201,10 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
         PmsConnection.objects.filter(pk=connection.pk).update(
             duplicate_count=F("duplicate_count") + 1
         )
-        return PmsEvent.objects.get(connection=connection, digest=digest), False
+        original = PmsEvent.objects.get(connection=connection, digest=digest)
+        if original.outcome == PmsEventOutcome.INVALID:  # the same unreadable body again
+            raise Rejected(original.error, 400) from None
+        return original, False
     if problem:
         raise Rejected(problem, 400)
     return event, True
@@ -246,8 +250,14 @@ def event_process(*, event_id: int) -> str:
         except ServiceError as exc:
             outcomes.append(PmsEventOutcome.INVALID)
             errors.append(str(exc))
+        except NoCodeAvailable as exc:  # permanent until the manager frees codes: no retry
+            outcomes.append(PmsEventOutcome.FAILED)
+            errors.append(str(exc))
+        # Anything else (database gone, deadlock) propagates: the event stays pending and
+        # the sweep re-queues it.
     for outcome in (
         PmsEventOutcome.UNMAPPED,
+        PmsEventOutcome.FAILED,
         PmsEventOutcome.INVALID,
         PmsEventOutcome.APPLIED,
         PmsEventOutcome.UNCHANGED,
@@ -313,10 +323,12 @@ def _booking_data(reservation: Reservation, prop: Property, status: str) -> Book
 
 def _apply(event: PmsEvent, reservation: Reservation) -> str:
     connection, organization = event.connection, event.organization
-    if not reservation.external_id:
-        raise ServiceError("The reservation has no id.", field="external_id")
+    if not reservation.external_id or len(reservation.external_id) > 120:
+        raise ServiceError("The reservation id is missing or too long.", field="external_id")
+    if len(reservation.listing_id) > 120 or len(reservation.version) > 80:
+        raise ServiceError("The listing id or the version is too long.", field="listing_id")
     prop = resolve_property(connection=connection, listing_id=reservation.listing_id)
-    event.listing_id = reservation.listing_id
+    event.listing_id = reservation.listing_id[:120]
     if prop is None:
         alert_raise(
             organization=organization,

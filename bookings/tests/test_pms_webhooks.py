@@ -383,3 +383,59 @@ def test_secret_is_encrypted_at_rest(world):
         stored = cursor.fetchone()[0]
     assert stored.startswith("enc1:") and conn.secret not in stored
     assert PmsConnection.objects.get(pk=conn.pk).secret == conn.secret
+
+
+@pytest.mark.django_db
+def test_the_same_unreadable_body_again_is_still_400(client, world, listing_locks):
+    conn = make_connection(world, "lodgify")
+    body = b'{"action": "booking_change", "booking": {"id": 1}}'
+    assert deliver(client, conn, body).status_code == 400
+    again = deliver(client, conn, body)
+    assert again.status_code == 400 and "property_id" in again.json()["detail"]
+    assert PmsEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_overlong_reservation_id_is_invalid_not_a_crash(client, world, listing_locks, commit):
+    conn = make_connection(world, "guesty")
+    with commit():
+        answer = deliver(client, conn, payload("guesty", stay(id="r" * 200)))
+    assert answer.status_code == 202
+    event = PmsEvent.objects.get()
+    assert event.outcome == "invalid" and "too long" in event.error
+    assert not Booking.objects.exists()
+
+
+@pytest.mark.django_db
+def test_lodgify_batch_of_two_bookings(client, world, listing_locks, commit):
+    import json
+
+    from bookings.tests.pms_samples import lodgify
+
+    conn = make_connection(world, "lodgify")
+    body = json.dumps([lodgify(stay(id="1001")), lodgify(stay(id="1002", status="cancelled"))])
+    with commit():
+        assert deliver(client, conn, body.encode()).status_code == 202
+    got = dict(Booking.objects.values_list("external_id", "status"))
+    assert got == {"1001": "confirmed", "1002": "cancelled"}
+
+
+@pytest.mark.django_db
+def test_no_free_code_fails_the_event_with_the_reason(
+    client, world, listing_locks, commit, monkeypatch
+):
+    from bookings import services as booking_services
+    from bookings.codes import NoCodeAvailable
+
+    # Exhausting a million-code space for real is not practical: the drawing itself is
+    # replaced so that the permanent-failure path can be checked.
+    def no_code(**kwargs):
+        raise NoCodeAvailable("Could not find a free keypad code for this stay.")
+
+    monkeypatch.setattr(booking_services, "_free_code", no_code)
+    conn = make_connection(world, "hostaway")
+    with commit():
+        deliver(client, conn, payload("hostaway", stay()))
+    event = PmsEvent.objects.get()
+    assert event.outcome == "failed" and "free keypad code" in event.error
+    assert not VirtualLockCode.objects.exists()
