@@ -266,17 +266,20 @@ def verify(reservations: list[Reservation], connections: dict) -> tuple[int, lis
 
 
 def wait_processed(worker: common.Service, expected_events: int, timeout: float) -> Counter:
+    from django.db.models import Count
+
     from bookings.pms.models import PmsEvent
 
     deadline = time.monotonic() + timeout
     while True:
-        outcomes = Counter(PmsEvent.objects.values_list("outcome", flat=True))
+        rows = PmsEvent.objects.values("outcome").annotate(n=Count("pk")).order_by()
+        outcomes = Counter({row["outcome"]: row["n"] for row in rows})
         if (
             sum(outcomes.values()) >= expected_events and not outcomes.get("pending")
         ) or time.monotonic() > deadline:
             return outcomes
         worker.check_alive()
-        time.sleep(0.5)
+        time.sleep(1.0)
 
 
 # Main --------------------------------------------------------------------------------------

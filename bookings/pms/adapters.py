@@ -107,7 +107,7 @@ def _check_hex_header(secret: str, body: bytes, presented: str, prefix: str = ""
 
 
 def _str(value) -> str:
-    return "" if value is None else str(value).strip()
+    return "" if value is None else str(value).replace("\x00", "").strip()
 
 
 def _date(value) -> dt.date:

@@ -115,6 +115,9 @@ class PmsEvent(models.Model):
     booking = models.ForeignKey(
         "bookings.Booking", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    sweeps = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the sweep re-queued it while pending."
+    )
 
     class Meta:
         constraints = [

@@ -171,10 +171,15 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
         raise
     try:
         text = body.decode("utf-8")
+        if "\x00" in text:
+            raise Rejected("Body contains NUL bytes.", 400)
         first = _parse(connection, text)
         problem = ""
+    except UnicodeDecodeError:
+        text, first, problem = body.decode("utf-8", "replace"), None, "Body is not UTF-8."
     except Rejected as exc:
         text, first, problem = body.decode("utf-8", "replace"), None, str(exc)
+    text = text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
     kept = {name: headers[name] for name in adapter.kept_headers if headers.get(name)}
     digest = hashlib.sha256(body).hexdigest()
     try:
@@ -380,17 +385,26 @@ def _reservation_state(connection: PmsConnection, external_id: str) -> PmsReserv
     )
 
 
+MAX_ATTEMPTS = 5
+
+
 def events_sweep(*, now: dt.datetime | None = None) -> int:
-    """Re-queue what would otherwise wait forever: pending events whose message was lost, and
+    """Re-queue what would otherwise wait forever: pending events whose message was lost or
+    whose processing crashed (given up after MAX_ATTEMPTS sweeps, outcome `failed`), and
     unmapped events whose listing now matches a property's external_ref."""
     from bookings.pms.tasks import process_pms_event
 
     now = now or timezone.now()
-    ids = list(
-        PmsEvent.objects.filter(
-            outcome=PmsEventOutcome.PENDING, received_at__lt=now - PENDING_GRACE
-        ).values_list("pk", flat=True)[:1000]
+    stuck = PmsEvent.objects.filter(
+        outcome=PmsEventOutcome.PENDING, received_at__lt=now - PENDING_GRACE
     )
+    stuck.filter(sweeps__gte=MAX_ATTEMPTS).update(
+        outcome=PmsEventOutcome.FAILED,
+        processed_at=now,
+        error="Processing kept failing; see the worker log.",
+    )
+    ids = list(stuck.values_list("pk", flat=True)[:1000])
+    PmsEvent.objects.filter(pk__in=ids).update(sweeps=F("sweeps") + 1)
     waiting = (
         PmsEvent.objects.filter(outcome=PmsEventOutcome.UNMAPPED)
         .values_list("connection_id", "listing_id")

@@ -439,3 +439,37 @@ def test_no_free_code_fails_the_event_with_the_reason(
     event = PmsEvent.objects.get()
     assert event.outcome == "failed" and "free keypad code" in event.error
     assert not VirtualLockCode.objects.exists()
+
+
+@pytest.mark.django_db
+def test_non_utf8_body_is_400_and_kept(client, world, listing_locks):
+    conn = make_connection(world, "smoobu")
+    answer = deliver(client, conn, b'{"action": "newReservation", "data": "\xff\xfe"}')
+    assert answer.status_code == 400 and "UTF-8" in answer.json()["detail"]
+    assert PmsEvent.objects.get().outcome == "invalid"
+
+
+@pytest.mark.django_db
+def test_sweep_requeues_lost_events_and_gives_up_on_ones_that_keep_crashing(
+    client, world, listing_locks, commit
+):
+    from django.utils import timezone
+
+    conn = make_connection(world, "smoobu")
+    deliver(client, conn, payload("smoobu", stay()))  # no commit: its message is "lost"
+    event = PmsEvent.objects.get()
+    assert event.outcome == "pending"
+    later = timezone.now() + dt.timedelta(minutes=5)
+    with commit():
+        assert events_sweep(now=later) == 1
+    event.refresh_from_db()
+    assert event.outcome == "applied" and event.sweeps == 1
+    assert VirtualLockCode.objects.filter(lock__in=listing_locks).count() == 2
+
+    # An event whose processing keeps crashing is given up after a few sweeps.
+    deliver(client, conn, payload("smoobu", stay(id="77")))
+    stuck = PmsEvent.objects.get(external_id="77")
+    PmsEvent.objects.filter(pk=stuck.pk).update(sweeps=5)
+    events_sweep(now=later)
+    stuck.refresh_from_db()
+    assert stuck.outcome == "failed" and "kept failing" in stuck.error
