@@ -88,13 +88,19 @@ def resolve_property(*, connection: PmsConnection, listing_id: str) -> Property 
     mapped = PmsListingMapping.objects.filter(
         connection=connection, listing_id=listing_id, property=OuterRef("pk")
     )
-    return (
+    found = (
         Property.objects.filter(organization_id=connection.organization_id)
         .filter(Q(external_ref=listing_id) | Exists(mapped))
         .annotate(mapped=Exists(mapped))
         .order_by("-mapped", "pk")
         .first()
     )
+    if found is None and connection.kind == PmsKind.GENERIC and listing_id.isdigit():
+        # Our own JSON names the property as POST /api/v1/bookings/ does: external_ref or id.
+        found = Property.objects.filter(
+            organization_id=connection.organization_id, pk=int(listing_id)
+        ).first()
+    return found
 
 
 @transaction.atomic

@@ -473,3 +473,18 @@ def test_sweep_requeues_lost_events_and_gives_up_on_ones_that_keep_crashing(
     events_sweep(now=later)
     stuck.refresh_from_db()
     assert stuck.outcome == "failed" and "kept failing" in stuck.error
+
+
+@pytest.mark.django_db
+def test_generic_json_may_name_the_property_by_id_like_the_bookings_api(
+    client, world, prop, locks, commit
+):
+    conn = make_connection(world, "generic")
+    with commit():
+        deliver(client, conn, payload("generic", stay(listing=str(prop.pk))))
+    assert booking_of(conn).property_id == prop.pk
+    # Another organization's property id is not found: the event waits unmapped.
+    theirs = property_create(organization=world.other_org, name="X", timezone="Europe/Vienna")
+    with commit():
+        deliver(client, conn, payload("generic", stay(id="other", listing=str(theirs.pk))))
+    assert PmsEvent.objects.get(external_id="other").outcome == "unmapped"
