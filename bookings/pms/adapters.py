@@ -199,15 +199,28 @@ class Hostaway(Adapter):
         if not _check_basic(secret, headers):
             raise Rejected("Basic auth password missing or wrong.")
 
-    def parse(self, payload):
-        if not isinstance(payload, dict):
-            raise ValueError("expected a JSON object")
+    @staticmethod
+    def _reservation(payload: dict) -> dict | None:
+        """The reservation object: under `data` (unified webhook), under `payload.data` (as
+        some accounts receive it), or the body itself (the legacy reservation webhook)."""
+        if "listingMapId" in payload:
+            return payload
         event = _str(payload.get("event"))
         if _str(payload.get("object")) not in ("", "reservation") or not event.startswith(
             "reservation"
         ):
+            return None
+        inner = payload.get("payload")
+        if isinstance(inner, dict):
+            return inner.get("data", inner)
+        return payload["data"]
+
+    def parse(self, payload):
+        if not isinstance(payload, dict):
+            raise ValueError("expected a JSON object")
+        data = self._reservation(payload)
+        if data is None:
             return []
-        data = payload["data"]
         status = self.STATUS.get(_str(data.get("status")).lower(), BookingStatus.TENTATIVE)
         payment = _str(data.get("paymentStatus")).lower()
         paid = None if payment in ("", "unknown") else payment == "paid"

@@ -488,3 +488,51 @@ def test_generic_json_may_name_the_property_by_id_like_the_bookings_api(
     with commit():
         deliver(client, conn, payload("generic", stay(id="other", listing=str(theirs.pk))))
     assert PmsEvent.objects.get(external_id="other").outcome == "unmapped"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("shape", ["unified", "payload-data", "legacy"])
+def test_hostaway_reservation_shapes(shape):
+    from bookings.pms.adapters import ADAPTERS
+    from bookings.tests.pms_samples import hostaway
+
+    body = hostaway(stay())
+    if shape == "payload-data":
+        body = {**body, "payload": {"data": body.pop("data")}}
+    elif shape == "legacy":
+        body = body["data"]
+    (reservation,) = ADAPTERS["hostaway"].parse(body)
+    assert (reservation.external_id, reservation.listing_id) == ("40123456", LISTING)
+    assert reservation.check_in_time == dt.time(16) and reservation.paid is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "times", "moments", "paid"),
+    [
+        ("hostaway", (dt.time(16), dt.time(10)), False, True),
+        ("guesty", (None, None), True, True),
+        ("smoobu", (dt.time(16), dt.time(10)), False, True),
+        ("lodgify", (None, None), False, True),
+        ("hospitable", (None, None), True, None),  # Hospitable says nothing about payment
+        ("generic", (None, None), False, True),
+    ],
+)
+def test_each_sample_payload_reads_as_the_pms_meant_it(kind, times, moments, paid):
+    import json
+
+    from bookings.pms.adapters import ADAPTERS
+
+    (r,) = ADAPTERS[kind].parse(json.loads(payload(kind, stay(language="de"))))
+    assert (r.external_id, r.listing_id, r.status) == ("40123456", LISTING, "confirmed")
+    assert (r.check_in, r.check_out) == (days_from_now(1), days_from_now(3))
+    assert (r.check_in_time, r.check_out_time) == times
+    assert (r.check_in_at is not None, r.check_out_at is not None) == (moments, moments)
+    if moments:
+        assert r.check_in_at.date() == days_from_now(1)
+    assert r.paid is paid
+    assert r.guest_name == "Anna Gruber" and r.guest_email == "anna@example.com"
+    assert r.version.startswith("t:") == (kind != "lodgify")  # Lodgify: receipt order
+    (cancelled,) = ADAPTERS[kind].parse(
+        json.loads(payload(kind, stay(status="cancelled"), update=True))
+    )
+    assert cancelled.status == "cancelled"
