@@ -293,6 +293,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lanes", type=int, default=8, help="parallel client lanes")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--workers", type=int, default=common.GUNICORN_WORKERS)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="Celery pool processes (1: one worker)"
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="max processing wait")
     parser.add_argument("--broker-db", type=int, default=BROKER_DB)
     parser.add_argument("--cache-db", type=int, default=CACHE_DB)
@@ -348,9 +351,9 @@ def main() -> int:
         web.stop()
         services.remove(web)
 
-        common.print_header("phase 2: one Celery worker process (--concurrency 1)")
+        common.print_header(f"phase 2: one Celery worker (--concurrency {args.concurrency})")
         started = time.monotonic()
-        worker = common.start_celery_worker(env, concurrency=1)
+        worker = common.start_celery_worker(env, concurrency=args.concurrency)
         services.append(worker)
         wait_for_worker(worker)  # its pool process exists from here on: CPU is counted
         wmeter = common.CpuMeter({"celery": worker.pids()}, DATABASE)

@@ -37,8 +37,12 @@ def pms_webhook(request, key: str):
     try:
         event, created = event_receive(key=key, body=request.body, headers=request.headers)
     except Rejected as exc:
-        if exc.status in (401, 404) and note_failed_authentication(request):
-            return JsonResponse({"detail": "Too many rejected deliveries."}, status=429)
+        # Unknown URLs are counted per address (someone probing). Bad credentials on a real
+        # URL are not: PMSes deliver for all their customers from a few shared addresses, and
+        # one customer's wrong password must not block the others. The per-URL limit above
+        # caps those, and the connection counts them (rejected_count).
+        if exc.status == 404 and note_failed_authentication(request):
+            return JsonResponse({"detail": "Too many unknown webhook URLs."}, status=429)
         response = JsonResponse({"detail": str(exc)}, status=exc.status)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Basic realm="latchkey-pms"'

@@ -360,7 +360,9 @@ def test_webhook_url_is_rate_limited(client, world, listing_locks, settings):
 
 
 @pytest.mark.django_db
-def test_repeated_bad_credentials_from_one_address_are_throttled(client, world, monkeypatch):
+def test_probing_unknown_urls_is_throttled_per_address_but_real_deliveries_pass(
+    client, world, listing_locks, monkeypatch, commit
+):
     from portal.throttling import StrangerRateThrottle
 
     # DRF binds the rates to the throttle class when it is first imported.
@@ -369,10 +371,18 @@ def test_repeated_bad_credentials_from_one_address_are_throttled(client, world, 
         "THROTTLE_RATES",
         {**StrangerRateThrottle.THROTTLE_RATES, "anon": "2/min"},
     )
+    codes = [
+        client.post(f"/hooks/pms/guess-{i}/", b"{}", content_type="application/json").status_code
+        for i in range(4)
+    ]
+    assert codes == [404, 404, 429, 429]
+    # The same address (a PMS's shared sender) still delivers to a real URL, and a wrong
+    # password on a real URL is a 401 every time, never an address-wide block.
     conn = make_connection(world, "hospitable")
     body = payload("hospitable", stay())
-    codes = [deliver(client, conn, body, secret="y" * 40).status_code for _ in range(4)]
-    assert codes == [401, 401, 429, 429]
+    assert [deliver(client, conn, body, secret="y" * 40).status_code for _ in range(3)] == [401] * 3
+    with commit():
+        assert deliver(client, conn, body).status_code == 202
 
 
 @pytest.mark.django_db
