@@ -241,13 +241,23 @@ def event_process(*, event_id: int) -> str:
     """Apply one stored event. Safe to run twice and in any order relative to other events:
     each reservation remembers the (version, event id) it last applied, and an event that is
     not newer changes nothing (outcome `stale`)."""
-    event = (
-        PmsEvent.objects.select_related("connection", "organization").filter(pk=event_id).first()
-    )
-    if event is None:
-        return "missing"
-    if event.outcome not in (PmsEventOutcome.PENDING, PmsEventOutcome.UNMAPPED):
-        return event.outcome
+    with transaction.atomic():
+        # The event row is locked: two deliveries of its task (a re-queue racing the first)
+        # run one after the other, and the second sees the first's outcome.
+        event = (
+            PmsEvent.objects.select_for_update(of=("self",))
+            .select_related("connection", "organization")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None:
+            return "missing"
+        if event.outcome not in (PmsEventOutcome.PENDING, PmsEventOutcome.UNMAPPED):
+            return event.outcome
+        return _process(event)
+
+
+def _process(event: PmsEvent) -> str:
     try:
         reservations = ADAPTERS[event.connection.kind].parse(json.loads(event.body))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
