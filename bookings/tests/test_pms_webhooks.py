@@ -546,3 +546,48 @@ def test_each_sample_payload_reads_as_the_pms_meant_it(kind, times, moments, pai
         json.loads(payload(kind, stay(status="cancelled"), update=True))
     )
     assert cancelled.status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_reservation_at_once_end_right(concurrent_db, world, listing_locks):
+    """Real PostgreSQL row locks, two threads: the same event twice and an older/newer pair of
+    the same reservation, all at once. One application per event, the newest state wins."""
+    import threading
+
+    from django.db import connections
+
+    from bookings.pms.services import event_process, event_receive
+
+    conn = make_connection(world, "hostaway")
+    bodies = [
+        payload("hostaway", stay(check_out=days_from_now(5), modified=T0 + dt.timedelta(hours=1))),
+        payload("hostaway", stay(modified=T0)),
+    ]
+    ids = []
+    for body in bodies:
+        event, _ = event_receive(
+            key=conn.webhook_key, body=body, headers=signed_headers("hostaway", conn.secret, body)
+        )
+        ids.append(event.pk)
+    results, barrier = [], threading.Barrier(4)
+
+    def run(event_id):
+        try:
+            barrier.wait()
+            results.append((event_id, event_process(event_id=event_id)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (ids[0], ids[0], ids[1], ids[1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 4
+    outcomes = dict(PmsEvent.objects.values_list("pk", "outcome"))
+    assert outcomes[ids[0]] == "applied"
+    assert outcomes[ids[1]] in ("applied", "stale")  # applied only if it ran first
+    booking = booking_of(conn)
+    assert booking.check_out == days_from_now(5)
+    assert Booking.objects.count() == 1
+    assert AccessGrant.objects.filter(booking=booking, active=True).count() == 1
