@@ -1,8 +1,8 @@
 """Adapters for each PMS's native webhook: how a delivery is authenticated, and how its
 payload becomes the reservations it describes.
 
-Authentication follows what each PMS offers (see docs/pms.md in the report, and the sample
-payloads in bookings/tests/test_pms_adapters.py):
+Authentication follows what each PMS offers (README.md, Integrations; and the sample
+payloads in bookings/tests/pms_samples.py):
 
 - Hostaway: HTTP basic auth configured on the unified webhook; the connection's secret is
   the password (the user name is not checked).
