@@ -112,6 +112,9 @@ class PmsConnectionViewSet(
     def get_queryset(self):
         return super().get_queryset().order_by("pk")
 
+    def perform_destroy(self, instance):
+        services.connection_delete(connection=instance)
+
     @extend_schema(
         request=PmsConnectionCreateSerializer,
         responses={

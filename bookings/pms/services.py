@@ -27,7 +27,7 @@ from bookings.pms.models import (
     new_secret,
 )
 from bookings.services import BookingData, booking_upsert
-from portal.models import Organization
+from portal.models import Alert, Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
 from properties.models import Property
 
@@ -75,6 +75,19 @@ def connection_secret_set(*, connection: PmsConnection, secret: str | None = Non
     connection.secret = secret or new_secret()
     connection.save(update_fields=["secret"])
     return connection.secret
+
+
+@transaction.atomic
+def connection_delete(*, connection: PmsConnection) -> None:
+    """Remove the connection with its events and mappings; its bookings stay (they are the
+    organization's stays), and its open "map this listing" alerts are closed."""
+    Alert.objects.filter(
+        organization_id=connection.organization_id,
+        kind=UNMAPPED_ALERT,
+        subject__startswith=f"pms:{connection.pk}:",
+        resolved_at__isnull=True,
+    ).update(resolved_at=timezone.now())
+    connection.delete()
 
 
 # ---------------------------------------------------------------- mappings

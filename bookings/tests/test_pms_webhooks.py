@@ -303,6 +303,22 @@ def test_unmapped_listing_waits_and_is_applied_once_mapped(client, world, locks,
 
 
 @pytest.mark.django_db
+def test_deleting_a_connection_keeps_its_bookings_and_closes_its_alerts(
+    client, world, listing_locks, commit
+):
+    conn = make_connection(world, "hospitable")
+    with commit():
+        deliver(client, conn, payload("hospitable", stay()))
+        deliver(client, conn, payload("hospitable", stay(id="9", listing="nowhere")))
+    assert Alert.objects.filter(kind="pms_unmapped", resolved_at=None).count() == 1
+    deleted = world.api(world.write_key).delete(f"/api/v1/pms-connections/{conn.pk}/")
+    assert deleted.status_code == 204
+    assert not PmsEvent.objects.exists()
+    assert Booking.objects.filter(source="hospitable").count() == 1
+    assert not Alert.objects.filter(kind="pms_unmapped", resolved_at=None).exists()
+
+
+@pytest.mark.django_db
 def test_sweep_applies_events_once_a_property_takes_the_listing_as_external_ref(
     client, world, locks, prop, commit
 ):
