@@ -20,6 +20,16 @@ ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0
 
 
+class AgentJobFailed(DriverError):
+    """The agent answered a job with an error; `code` is its machine-readable reason (the
+    lock's error name such as K_ERROR_CODE_ALREADY_EXISTS, or the agent's own, such as
+    CODE_NOT_FOUND), so the driver can tell a taken code from a missing one."""
+
+    def __init__(self, reason: str, *, code: str = "", fix: str = "", permanent: bool = False):
+        super().__init__(reason, fix=fix, permanent=permanent)
+        self.code = code
+
+
 @transaction.atomic
 def agent_create(*, organization: Organization, name: str) -> tuple[Agent, str]:
     """A new agent and its one-time enrollment token (shown once)."""
@@ -31,6 +41,17 @@ def agent_create(*, organization: Organization, name: str) -> tuple[Agent, str]:
         enrollment_expires_at=timezone.now() + ENROLLMENT_TTL,
     )
     return agent, token
+
+
+@transaction.atomic
+def agent_enrollment_renew(*, agent: Agent) -> str:
+    """A fresh one-time enrollment token for an existing agent (a replaced or reinstalled
+    computer). The agent's current token stops working once the new one is used."""
+    token = "lke_" + secrets.token_urlsafe(24)
+    agent.enrollment_hash = hash_secret(token)
+    agent.enrollment_expires_at = timezone.now() + ENROLLMENT_TTL
+    agent.save(update_fields=["enrollment_hash", "enrollment_expires_at"])
+    return token
 
 
 @transaction.atomic
@@ -162,8 +183,9 @@ def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT
             return job.result or {}
         if job.status == AgentJob.Status.FAILED:
             error = job.error or {}
-            raise DriverError(
+            raise AgentJobFailed(
                 str(error.get("message") or "The lock refused the command."),
+                code=str(error.get("code") or ""),
                 fix="" if error.get("permanent") else "Nothing to do: the portal retries.",
                 permanent=bool(error.get("permanent")),
             )
