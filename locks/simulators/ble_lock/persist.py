@@ -254,3 +254,25 @@ def lock_time_error(data: dict[str, Any]) -> float:
     clock = data["clock"]
     lock_time = datetime.fromisoformat(clock["lock_time"]).replace(tzinfo=UTC)
     return (lock_time - datetime.fromisoformat(clock["true_time"])).total_seconds()
+
+
+def codes_in(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The keypad codes in a snapshot, readable: code id, digits, name, enabled and the
+    window as aware UTC datetimes (None when open), for tests and tools reading the file."""
+    from locks.nuki.ble.values import from_lock_datetime
+
+    def instant(raw: str, limited: bool) -> datetime | None:
+        value = _undate(raw)
+        return None if not limited or value.is_unset else from_lock_datetime(value)
+
+    return [
+        {
+            "code_id": int(e["code_id"]),
+            "code": f"{int(e['code']):06d}",
+            "name": e["name"],
+            "enabled": bool(e["enabled"]),
+            "valid_from": instant(e["window"]["from_date"], e["window"]["time_limited"]),
+            "valid_until": instant(e["window"]["until_date"], e["window"]["time_limited"]),
+        }
+        for e in data["codes"]
+    ]
