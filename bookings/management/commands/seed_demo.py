@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bookings.services import BookingData, booking_upsert
+from locks.demo_ble import seed_ble_demo
 from locks.models import Lock
 from locks.services import lock_create
 from portal.models import Organization, Role
@@ -90,6 +91,7 @@ class Command(BaseCommand):
                     guest_language=lang,
                 ),
             )
+        seed_ble_demo(organization=org, stdout=self.stdout)
         _, api_key = api_key_create(organization=org, scope="write", name="demo")
         self.stdout.write(self.style.SUCCESS("Demo ready. Sign in as the manager:"))
         self.stdout.write(f"email: {DEMO_EMAIL}")
