@@ -37,6 +37,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
+	$(BIN)/python bench/ble_frames.py
+	$(BIN)/python bench/ble_latency.py
 
 clean:
 	rm -rf var staticfiles
