@@ -188,25 +188,28 @@ class Agent:
         Returns how many were synced."""
         if not self.time_sync_interval:
             return 0
-        synced = 0
         now = self.clock()
-        for record in self.store.list_locks():
-            if self._clock_due.get(record.address, 0.0) > now:
-                continue
-            try:
-                async with self.sessions.session(record.address) as client:
+        due = [r for r in self.store.list_locks() if self._clock_due.get(r.address, 0.0) <= now]
+        results = await asyncio.gather(*(self._sync_clock(r.address) for r in due))
+        return sum(results)
+
+    async def _sync_clock(self, address: str) -> bool:
+        """One lock, bounded in time (locks side by side: one out of range must not hold up
+        the others, nor the jobs, for long)."""
+        assert self.time_sync_interval
+        try:
+            async with asyncio.timeout(self.status_timeout):
+                async with self.sessions.session(address) as client:
                     await client.update_time(datetime.now(UTC))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # out of range, batteries: try again in a minute
-                logger.warning("could not sync the clock of %s: %s", record.address, exc)
-                retry = min(60.0, self.time_sync_interval)
-                self._clock_due[record.address] = self.clock() + retry
-                continue
-            self._clock_due[record.address] = self.clock() + self.time_sync_interval
-            synced += 1
-            logger.debug("synced the clock of %s", record.address)
-        return synced
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # out of range, batteries: try again in a minute
+            logger.warning("could not sync the clock of %s: %r", address, exc)
+            self._clock_due[address] = self.clock() + min(60.0, self.time_sync_interval)
+            return False
+        self._clock_due[address] = self.clock() + self.time_sync_interval
+        logger.debug("synced the clock of %s", address)
+        return True
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, T]) -> T | None:
         """Run `work` (a long poll), abandoning it when `stop` is set: None then."""
