@@ -10,6 +10,7 @@ import secrets
 import time
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from locks.drivers import DriverError
@@ -18,6 +19,7 @@ from portal.models import Organization, hash_secret
 
 ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0
+JOB_RESEND_SECONDS = 15.0
 
 
 class AgentJobFailed(DriverError):
@@ -126,19 +128,34 @@ def locks_report(*, agent: Agent, locks: list[dict]) -> list[Lock]:
     return result
 
 
+def _offerable(agent: Agent):
+    """Jobs to hand out: pending ones, and ones handed out `JOB_RESEND_SECONDS` ago without a
+    result while the driver still waits for them: the answer to that long-poll may have been
+    lost on the way (a connection cut mid-response). Handing one out again is safe: the agent
+    keeps a result it could not post and posts it instead of running the job twice, and it
+    finishes a job cut short by a crash from its journal before it polls."""
+    now = timezone.now()
+    resend = Q(
+        status=AgentJob.Status.SENT,
+        sent_at__lt=now - dt.timedelta(seconds=JOB_RESEND_SECONDS),
+        created_at__gt=now - dt.timedelta(seconds=JOB_TIMEOUT_SECONDS),
+    )
+    return AgentJob.objects.filter(Q(status=AgentJob.Status.PENDING) | resend, agent=agent)
+
+
 def jobs_wait(*, agent: Agent, wait: float, poll: float = 0.25, limit: int = 10) -> list[AgentJob]:
-    """Long-poll: hand out pending jobs (claimed with a conditional update) or wait for some."""
+    """Long-poll: hand out jobs (claimed with a conditional update) or wait for some."""
     deadline = time.monotonic() + max(0.0, min(wait, 30.0))
     while True:
         ids = list(
-            AgentJob.objects.filter(agent=agent, status=AgentJob.Status.PENDING)
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)[:limit]
+            _offerable(agent).order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
         )
         claimed = []
         for pk in ids:
-            taken = AgentJob.objects.filter(pk=pk, status=AgentJob.Status.PENDING).update(
-                status=AgentJob.Status.SENT, sent_at=timezone.now()
+            taken = (
+                _offerable(agent)
+                .filter(pk=pk)
+                .update(status=AgentJob.Status.SENT, sent_at=timezone.now())
             )
             if taken:
                 claimed.append(pk)
