@@ -43,6 +43,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/stay_page.py
 	$(BIN)/python bench/ical_feeds.py
 	$(BIN)/python bench/pms_webhooks.py
+	$(BIN)/python bench/ble_frames.py
+	$(BIN)/python bench/ble_latency.py
 
 ## messages: refresh the German catalogue from the code, then compile it (commit both files)
 messages: $(VENV)/.dev

@@ -10,6 +10,7 @@ import secrets
 import time
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from locks.drivers import DriverError, LockFull
@@ -18,6 +19,17 @@ from portal.models import Organization, hash_secret
 
 ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0
+JOB_RESEND_SECONDS = 15.0
+
+
+class AgentJobFailed(DriverError):
+    """The agent answered a job with an error; `code` is its machine-readable reason (the
+    lock's error name such as K_ERROR_CODE_ALREADY_EXISTS, or the agent's own, such as
+    CODE_NOT_FOUND), so the driver can tell a taken code from a missing one."""
+
+    def __init__(self, reason: str, *, code: str = "", fix: str = "", permanent: bool = False):
+        super().__init__(reason, fix=fix, permanent=permanent)
+        self.code = code
 
 
 @transaction.atomic
@@ -31,6 +43,17 @@ def agent_create(*, organization: Organization, name: str) -> tuple[Agent, str]:
         enrollment_expires_at=timezone.now() + ENROLLMENT_TTL,
     )
     return agent, token
+
+
+@transaction.atomic
+def agent_enrollment_renew(*, agent: Agent) -> str:
+    """A fresh one-time enrollment token for an existing agent (a replaced or reinstalled
+    computer). The agent's current token stops working once the new one is used."""
+    token = "lke_" + secrets.token_urlsafe(24)
+    agent.enrollment_hash = hash_secret(token)
+    agent.enrollment_expires_at = timezone.now() + ENROLLMENT_TTL
+    agent.save(update_fields=["enrollment_hash", "enrollment_expires_at"])
+    return token
 
 
 @transaction.atomic
@@ -105,19 +128,34 @@ def locks_report(*, agent: Agent, locks: list[dict]) -> list[Lock]:
     return result
 
 
+def _offerable(agent: Agent):
+    """Jobs to hand out: pending ones, and ones handed out `JOB_RESEND_SECONDS` ago without a
+    result while the driver still waits for them: the answer to that long-poll may have been
+    lost on the way (a connection cut mid-response). Handing one out again is safe: the agent
+    keeps a result it could not post and posts it instead of running the job twice, and it
+    finishes a job cut short by a crash from its journal before it polls."""
+    now = timezone.now()
+    resend = Q(
+        status=AgentJob.Status.SENT,
+        sent_at__lt=now - dt.timedelta(seconds=JOB_RESEND_SECONDS),
+        created_at__gt=now - dt.timedelta(seconds=JOB_TIMEOUT_SECONDS),
+    )
+    return AgentJob.objects.filter(Q(status=AgentJob.Status.PENDING) | resend, agent=agent)
+
+
 def jobs_wait(*, agent: Agent, wait: float, poll: float = 0.25, limit: int = 10) -> list[AgentJob]:
-    """Long-poll: hand out pending jobs (claimed with a conditional update) or wait for some."""
+    """Long-poll: hand out jobs (claimed with a conditional update) or wait for some."""
     deadline = time.monotonic() + max(0.0, min(wait, 30.0))
     while True:
         ids = list(
-            AgentJob.objects.filter(agent=agent, status=AgentJob.Status.PENDING)
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)[:limit]
+            _offerable(agent).order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
         )
         claimed = []
         for pk in ids:
-            taken = AgentJob.objects.filter(pk=pk, status=AgentJob.Status.PENDING).update(
-                status=AgentJob.Status.SENT, sent_at=timezone.now()
+            taken = (
+                _offerable(agent)
+                .filter(pk=pk)
+                .update(status=AgentJob.Status.SENT, sent_at=timezone.now())
             )
             if taken:
                 claimed.append(pk)
@@ -164,8 +202,9 @@ def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT
             error = job.error or {}
             if error.get("code") == "K_ERROR_TOO_MANY_ENTRIES":
                 raise LockFull()  # the portal makes room (ended codes) and tries again
-            raise DriverError(
+            raise AgentJobFailed(
                 str(error.get("message") or "The lock refused the command."),
+                code=str(error.get("code") or ""),
                 fix="" if error.get("permanent") else "Nothing to do: the portal retries.",
                 permanent=bool(error.get("permanent")),
             )

@@ -73,8 +73,17 @@ def database_url() -> str:
 class Worker:
     """A real `celery worker` process (with an embedded beat for the sweep) on the test DB."""
 
-    def __init__(self, tmp: Path, *, database_url: str, concurrency: int = 2, beat: bool = True):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        database_url: str,
+        concurrency: int = 2,
+        beat: bool = True,
+        env: dict[str, str] | None = None,
+    ):
         self.tmp = tmp
+        self.extra_env = env or {}
         self.database_url = database_url
         self.concurrency = concurrency
         self.beat = beat
@@ -89,6 +98,7 @@ class Worker:
             "LATCHKEY_SWEEP_SECONDS": "2",
             "LATCHKEY_RETRY_BASE_SECONDS": "0.5",
             "LATCHKEY_ENV_FILE": "/nonexistent",
+            **self.extra_env,
         }
         cmd = [
             sys.executable,

@@ -5,6 +5,13 @@
     python -m locks.agent set-pin --address AA:BB:CC:DD:EE:FF --pin PIN
     python -m locks.agent status
     python -m locks.agent run [--wait 25] [--report-interval 300] [--no-scan]
+                              [--portal URL] [--token T | --token-file F]
+                              [--time-sync-interval S] [--backoff-cap S]
+                              [--simulate N [--simulate-drift R] [--simulate-delay S]]
+
+`run` enrolls first when the agent is not enrolled yet and a token is given (waiting for the
+portal to come up), and `--portal` moves an enrolled agent to another portal address.
+`--simulate N` serves N simulated Smart Locks instead of a radio (see locks/agent/simulate.py).
 
 Exit codes: 0 done, 1 failed, 2 not set up (not enrolled, bad arguments). Secrets (agent
 token, shared keys, PINs) are never printed; the enrollment token may also come from the
@@ -16,17 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from locks.nuki.ble.errors import NukiErrorReport
 
 from .jobs import JobExecutor
-from .portal import PortalClient, PortalError, enroll
-from .runner import Agent
+from .portal import PortalClient, PortalError, PortalUnavailable, check_portal_url, enroll
+from .runner import Agent, Backoff
 from .sessions import (
     LockSessions,
     Scanner,
@@ -36,7 +45,7 @@ from .sessions import (
     pair_lock,
     set_pin,
 )
-from .state import NotEnrolled, StateError, StateStore
+from .state import AgentConfig, NotEnrolled, StateError, StateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
 
@@ -77,6 +86,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-interval", type=float, default=300.0, help="seconds")
     p.add_argument("--no-scan", action="store_true", help="do not scan for unpaired locks")
     p.add_argument("--max-iterations", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--portal", default=None, help="portal base URL (enroll, or move)")
+    p.add_argument("--token", default=None, help="enrollment token, if not enrolled yet")
+    p.add_argument("--token-file", default=None, help="file holding the enrollment token")
+    p.add_argument("--name", default="", help="how the portal shows this agent (enrollment)")
+    p.add_argument("--allow-http", action="store_true", help="allow plain http (testing only)")
+    p.add_argument(
+        "--time-sync-interval",
+        type=float,
+        default=6 * 3600.0,
+        help="seconds between lock clock syncs, also while the portal is down (0: never)",
+    )
+    p.add_argument(
+        "--backoff-cap", type=float, default=300.0, help="longest pause after portal errors (s)"
+    )
+    p.add_argument(
+        "--simulate", type=int, default=0, metavar="N", help="serve N simulated locks (demo)"
+    )
+    p.add_argument(
+        "--simulate-drift",
+        type=float,
+        default=0.0,
+        help="simulated lock clocks run fast by this fraction (0.01 = 36 s an hour)",
+    )
+    p.add_argument(
+        "--simulate-delay", type=float, default=0.0, help="simulated radio delay per message (s)"
+    )
     return parser
 
 
@@ -141,33 +176,107 @@ def _status(store: StateStore) -> int:
     return EXIT_OK
 
 
+def _enrollment_token(args: argparse.Namespace) -> str | None:
+    if args.token:
+        return args.token
+    if args.token_file:
+        with contextlib.suppress(FileNotFoundError):
+            return Path(args.token_file).read_text(encoding="utf-8").strip() or None
+    return os.environ.get("LATCHKEY_ENROLLMENT_TOKEN") or None
+
+
+async def _ensure_enrolled(
+    store: StateStore, args: argparse.Namespace, stop: asyncio.Event
+) -> AgentConfig | None:
+    """The agent's config: enrolling first if needed (retrying while the portal is not up,
+    e.g. when started together with it), moved to `--portal` if that differs."""
+    try:
+        config = store.load_agent()
+    except NotEnrolled:
+        token = _enrollment_token(args)
+        if not token or not args.portal:
+            raise
+        backoff = Backoff(cap=min(args.backoff_cap, 10.0))
+        failures = 0
+        while True:
+            try:
+                config = await enroll(args.portal, token, args.name, allow_http=args.allow_http)
+                break
+            except PortalUnavailable as exc:
+                failures += 1
+                delay = backoff.delay(failures)
+                _say(f"enrollment: {exc}; again in {delay:.1f} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return None
+        store.save_agent(config)
+        if args.token_file:  # single-use: keep no dead secret lying around
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(args.token_file)
+        _say(f"enrolled as agent {config.agent_id}; state in {store.root}")
+        return config
+    if args.portal:
+        url = check_portal_url(args.portal, allow_http=args.allow_http)
+        if url != config.portal_url:
+            config = dataclasses.replace(config, portal_url=url)
+            store.save_agent(config)
+    return config
+
+
 async def _run(
     store: StateStore,
     factory: TransportFactory,
     scanner: Scanner | None,
     args: argparse.Namespace,
 ) -> int:
-    config = store.load_agent()
-    portal = PortalClient.from_config(config, allow_http=True)  # checked at enrollment
-    sessions = LockSessions(store, factory)
-    agent = Agent(
-        store,
-        portal,
-        sessions,
-        JobExecutor(sessions, store),
-        scanner=None if args.no_scan else scanner,
-        wait=args.wait,
-        report_interval=args.report_interval,
-    )
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, agent.stop.set)
-    logging.getLogger(__name__).info("agent %d serving %s", config.agent_id, config.portal_url)
+            loop.add_signal_handler(signum, stop.set)
+    fleet = None
+    if args.simulate:
+        from .simulate import SimulatedFleet  # the simulator stays off a real agent's path
+
+        fleet = SimulatedFleet(
+            store, args.simulate, drift=args.simulate_drift, radio_delay=args.simulate_delay
+        )
+        fleet.load()
+        factory, scanner = fleet.open, fleet.scan
     try:
-        await agent.run(args.max_iterations)
+        config = await _ensure_enrolled(store, args, stop)
+        if config is None:
+            return EXIT_OK
+        if fleet is not None:
+            await fleet.pair_all(app_id=config.agent_id)
+        portal = PortalClient.from_config(config, allow_http=True)  # checked at enrollment
+        sessions = LockSessions(store, factory)
+        agent = Agent(
+            store,
+            portal,
+            sessions,
+            JobExecutor(sessions, store),
+            scanner=None if args.no_scan else scanner,
+            wait=args.wait,
+            report_interval=args.report_interval,
+            backoff=Backoff(cap=args.backoff_cap),
+            time_sync_interval=args.time_sync_interval or None,
+        )
+        agent.stop = stop
+        logging.getLogger(__name__).info(
+            "agent %d serving %s%s",
+            config.agent_id,
+            config.portal_url,
+            f" with {args.simulate} simulated locks" if fleet else "",
+        )
+        try:
+            await agent.run(args.max_iterations)
+        finally:
+            await portal.aclose()
     finally:
-        await portal.aclose()
+        if fleet is not None:
+            await fleet.close()
     return EXIT_OK
 
 

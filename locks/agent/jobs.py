@@ -106,6 +106,9 @@ LOCK_ACTIONS = {
 NOT_REPEATABLE_ACTIONS = frozenset({LockAction.UNLATCH, LockAction.LOCK_N_GO_WITH_UNLATCH})
 
 CODE_NAME_BYTES = 20
+CODE_NOT_FOUND = "CODE_NOT_FOUND"
+"""Error code of an update_code whose code id the lock does not hold (the lock itself only
+says K_ERROR_BAD_PARAMETER; the agent looked)."""
 LOG_TYPE_NAMES = {
     LogEntryType.LOGGING_ENABLED: "logging_enabled",
     LogEntryType.LOCK_ACTION: "lock_action",
@@ -167,6 +170,10 @@ class Job:
         return cls(
             id=job_id, address=normalize_address(raw.get("address")), kind=kind, params=params
         )
+
+    def raw(self) -> dict[str, Any]:
+        """The job as the portal sent it (for the journal)."""
+        return {"id": self.id, "address": self.address, "kind": self.kind, "params": self.params}
 
 
 @dataclass
@@ -387,12 +394,24 @@ class JobExecutor:
             "sync_time": self._sync_time,
         }
 
-    async def execute(self, job: Job) -> Outcome:
-        """The outcome of `job`; never raises (but lets cancellation through)."""
+    async def execute(self, job: Job, *, resumed: bool = False) -> Outcome:
+        """The outcome of `job`; never raises (but lets cancellation through).
+
+        `resumed`: the agent died while running this job before, so it may already have
+        happened on the lock; handled as after an unanswered attempt (add_code looks for its
+        own code, an unlatch is not repeated)."""
         handler = self.handlers.get(job.kind)
         if handler is None:
             return Outcome(JobFailed(f"Unknown job kind {job.kind!r}.", permanent=True).body())
-        context = _Context(job)
+        context = _Context(job, maybe_applied=resumed)
+        if resumed and not self._repeatable(context):
+            return Outcome(
+                JobFailed(
+                    "The agent restarted during the action; it may or may not have happened, "
+                    "so it was not repeated.",
+                    permanent=False,
+                ).body()
+            )
         try:
             result = await asyncio.wait_for(self._attempts(handler, context), self.job_timeout)
         except JobFailed as exc:
@@ -523,7 +542,7 @@ class JobExecutor:
                 raise JobFailed(
                     f"Keypad code {code_id} was not found on the lock.",
                     permanent=True,
-                    code=exc.name,
+                    code=CODE_NOT_FOUND,
                 ) from None
             raise
         return {}

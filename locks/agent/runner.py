@@ -2,6 +2,8 @@
 
 One iteration (`Agent.run_once`):
 
+0. finish jobs a crash cut short (the journal), and sync the lock clocks when due: both need
+   no portal, so they also happen while it is unreachable;
 1. post results still in the outbox (the portal was down when they were first posted);
 2. report the locks when due (at start, then every `report_interval` seconds);
 3. GET /agent/v1/jobs?wait=N (the portal holds the request until jobs come or N s pass);
@@ -24,9 +26,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .jobs import Job, JobExecutor, JobFailed
+from .jobs import Job, JobExecutor, JobFailed, Outcome
 from .portal import PortalAuthError, PortalClient, PortalError, PortalRejected, PortalUnavailable
 from .sessions import LockSessions, Scanner
 from .state import StateStore
@@ -70,6 +73,7 @@ class Agent:
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        time_sync_interval: float | None = 6 * 3600.0,
     ) -> None:
         self.store = store
         self.portal = portal
@@ -87,6 +91,9 @@ class Agent:
         self._sleep = sleep
         self._next_report: float | None = None
         self.failures = 0
+        self.time_sync_interval = time_sync_interval
+        self._clock_due: dict[str, float] = {}
+        """Per lock address, when (self.clock) its clock is next to be synced."""
         self.pauses: list[float] = []
         """Every backoff pause taken, in seconds (for logs and tests)."""
 
@@ -99,6 +106,7 @@ class Agent:
         while not self.stop.is_set() and (max_iterations is None or iterations < max_iterations):
             iterations += 1
             try:
+                await self.local_work()
                 await self.run_once()
                 self.failures = 0
                 continue
@@ -125,12 +133,83 @@ class Agent:
             await self.pause(delay)
 
     async def pause(self, seconds: float) -> None:
-        """Sleep, but wake up at once when `stop` is set."""
+        """Sleep, but wake up at once when `stop` is set; lock clocks that come due meanwhile
+        are synced on time (a long backoff during an outage must not let them drift)."""
         if self._sleep is not None:
             await self._sleep(seconds)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), seconds)
+        deadline = self.clock() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            step = remaining
+            if self._clock_due:
+                step = max(0.0, min(step, min(self._clock_due.values()) - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), step)
+            if step < remaining and not self.stop.is_set():
+                await self.sync_clocks()
+
+    # -- work that needs no portal --------------------------------------------------------------
+
+    async def local_work(self) -> None:
+        """Finish journaled jobs and sync due clocks; never raises (but for cancellation)."""
+        try:
+            await self.resume_jobs()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("could not finish the journaled jobs")
+        await self.sync_clocks()
+
+    async def resume_jobs(self) -> int:
+        """Jobs a crash cut short: run again as "may have happened" (add_code then looks for
+        its own code instead of adding a second one), result to the outbox. Returns how many."""
+        resumed = 0
+        for raw in self.store.unfinished_jobs():
+            try:
+                job = Job.parse(raw)
+            except ValueError as exc:
+                logger.error("journaled job unreadable (%s); dropping it", exc)
+                self.store.finish_job(int(raw.get("id") or 0))
+                continue
+            if not self.store.has_result(job.id):
+                logger.warning("job %d was cut short by a restart; finishing it", job.id)
+                outcome = await self.executor.execute(job, resumed=True)
+                self._keep(job, outcome)
+            self.store.finish_job(job.id)
+            resumed += 1
+        return resumed
+
+    async def sync_clocks(self) -> int:
+        """Set the clock of every paired lock whose sync is due to the host's UTC time (the
+        host keeps NTP time; a lock's own clock drifts, and codes' windows depend on it).
+        Returns how many were synced."""
+        if not self.time_sync_interval:
+            return 0
+        now = self.clock()
+        due = [r for r in self.store.list_locks() if self._clock_due.get(r.address, 0.0) <= now]
+        results = await asyncio.gather(*(self._sync_clock(r.address) for r in due))
+        return sum(results)
+
+    async def _sync_clock(self, address: str) -> bool:
+        """One lock, bounded in time (locks side by side: one out of range must not hold up
+        the others, nor the jobs, for long)."""
+        assert self.time_sync_interval
+        try:
+            async with asyncio.timeout(self.status_timeout):
+                async with self.sessions.session(address) as client:
+                    await client.update_time(datetime.now(UTC))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # out of range, batteries: try again in a minute
+            logger.warning("could not sync the clock of %s: %r", address, exc)
+            self._clock_due[address] = self.clock() + min(60.0, self.time_sync_interval)
+            return False
+        self._clock_due[address] = self.clock() + self.time_sync_interval
+        logger.debug("synced the clock of %s", address)
+        return True
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, T]) -> T | None:
         """Run `work` (a long poll), abandoning it when `stop` is set: None then."""
@@ -222,14 +301,19 @@ class Agent:
             except Exception:  # e.g. a full disk: log, keep going with the next job
                 logger.exception("job %d could not be handled", job.id)
 
+    def _keep(self, job: Job, outcome: Outcome) -> None:
+        self.store.put_result(job.id, outcome.body)  # on disk before anything else
+        if outcome.commit is not None:
+            outcome.commit()
+
     async def _run_job(self, job: Job) -> None:
         if self.store.has_result(job.id):
             logger.info("job %d was already run; its result is waiting to be posted", job.id)
         else:
+            self.store.start_job(job.id, job.raw())
             outcome = await self.executor.execute(job)
-            self.store.put_result(job.id, outcome.body)  # on disk before anything else
-            if outcome.commit is not None:
-                outcome.commit()
+            self._keep(job, outcome)
+            self.store.finish_job(job.id)
             for event in outcome.events:
                 await self._post_event(event)
         body = self.store.pending_result(job.id)

@@ -5,6 +5,7 @@ Layout (default ~/.latchkey-agent, mode 0700)::
     agent.json              portal URL, agent id, agent token            (0600)
     locks/<address>.json    shared key, authorization id, PIN per lock   (0600)
     cursors/<address>.json  highest log index already reported           (0600)
+    journal/<job id>.json   jobs started on a lock, result not yet kept  (0600)
     outbox/<job id>.json    job results not yet accepted by the portal   (0600)
 
 Everything here is secret or close to it (a shared key opens the door), hence 0600 files in a
@@ -12,7 +13,10 @@ Everything here is secret or close to it (a shared key opens the door), hence 06
 Raspberry Pi never leaves half a key file. The cursor lives apart from the key so the key file
 is written once, at pairing, and not on every log read. Job results wait in the outbox so a
 result survives the portal being down and even an agent restart: a job done on the lock must
-not be done twice (a second add_code would fail as a duplicate).
+not be done twice (a second add_code would fail as a duplicate). The journal closes the
+other gap: a job is written there before the agent touches the lock and removed once its
+result is in the outbox, so a job cut short by a crash is found at the next start and finished
+(as a job that may already have happened) instead of being forgotten.
 """
 
 from __future__ import annotations
@@ -222,9 +226,13 @@ class StateStore:
     def outbox_path(self, job_id: int) -> Path:
         return self._dir("outbox") / f"{int(job_id)}.json"
 
+    def journal_path(self, job_id: int) -> Path:
+        return self._dir("journal") / f"{int(job_id)}.json"
+
     def ensure_dirs(self) -> None:
         """Create the directory tree with mode 0700 (tightening it if it already exists)."""
-        for directory in (self.root, *(self._dir(n) for n in ("locks", "cursors", "outbox"))):
+        names = ("locks", "cursors", "outbox", "journal")
+        for directory in (self.root, *(self._dir(n) for n in names)):
             directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             os.chmod(directory, DIR_MODE)
 
@@ -328,3 +336,30 @@ class StateStore:
     def drop_result(self, job_id: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.outbox_path(job_id).unlink()
+
+    # -- job journal ----------------------------------------------------------------------------
+
+    def start_job(self, job_id: int, raw: dict[str, Any]) -> None:
+        """Note a job before the lock is touched (removed by `finish_job`)."""
+        self.ensure_dirs()
+        write_private_json(self.journal_path(job_id), {"job_id": int(job_id), "job": raw})
+
+    def finish_job(self, job_id: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path(job_id).unlink()
+
+    def unfinished_jobs(self) -> list[dict[str, Any]]:
+        """Jobs started but never finished (the agent died mid-job), oldest first."""
+        directory = self._dir("journal")
+        if not directory.is_dir():
+            return []
+        jobs = []
+        for path in directory.glob("*.json"):
+            try:
+                data = read_json(path)
+                jobs.append(dict(data["job"]))
+            except (StateError, KeyError, TypeError, ValueError) as exc:
+                logger.error("dropping unreadable journal entry %s: %s", path.name, exc)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return sorted(jobs, key=lambda job: int(job.get("id") or 0))

@@ -8,13 +8,18 @@ import datetime as dt
 from locks.drivers.base import (
     Applied,
     Capability,
+    CodeConflict,
     CodeSpec,
     Driver,
-    DriverError,
     LockCode,
     LockStatus,
     NotFoundOnLock,
 )
+from locks.nuki.ble.values import fit_name
+
+CODE_TAKEN = "K_ERROR_CODE_ALREADY_EXISTS"
+CODE_NOT_FOUND = "CODE_NOT_FOUND"  # locks.agent.jobs.CODE_NOT_FOUND
+NAME_BYTES = 20
 
 
 def _parse(value) -> dt.datetime | None:
@@ -62,16 +67,36 @@ class BleAgentDriver(Driver):
             for c in codes
         ]
 
+    def find_code(self, spec: CodeSpec) -> LockCode | None:
+        """Our code after a crash, by digits and name as the lock stores the name (cut to 20
+        bytes of UTF-8: "LK12 Chloé Martin-Ho" is longer than that)."""
+        stored = fit_name(spec.name, NAME_BYTES)
+        for code in self.list_codes():
+            if code.code == spec.code and code.name == stored:
+                return code
+        return None
+
     def add_code(self, spec: CodeSpec) -> Applied:
-        result = self._run("add_code", _window(spec))
+        from locks.agents import AgentJobFailed
+
+        try:
+            result = self._run("add_code", _window(spec))
+        except AgentJobFailed as exc:
+            if exc.code == CODE_TAKEN:  # someone else's code has these digits
+                raise CodeConflict(spec.code) from None
+            raise
         return Applied(remote_id=str(result["code_id"]))
 
     def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
+        from locks.agents import AgentJobFailed
+
         try:
             self._run("update_code", {**_window(spec), "code_id": int(remote_id), "enabled": True})
-        except DriverError as exc:
-            if "not found" in exc.reason.lower() or "bad parameter" in exc.reason.lower():
+        except AgentJobFailed as exc:
+            if exc.code == CODE_NOT_FOUND:
                 raise NotFoundOnLock(remote_id) from None
+            if exc.code == CODE_TAKEN:
+                raise CodeConflict(spec.code) from None
             raise
         return Applied(remote_id=remote_id)
 

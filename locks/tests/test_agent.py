@@ -523,7 +523,7 @@ def test_errors_are_classified(tmp_path: Path) -> None:
         assert bad_id["error"] == {
             "message": "Keypad code 4000 was not found on the lock.",
             "permanent": True,
-            "code": "K_ERROR_BAD_PARAMETER",
+            "code": "CODE_NOT_FOUND",
         }
         assert gone == {"ok": True, "result": {}}  # already absent: nothing left to do
         for result in (bad_action, unknown_kind, not_paired):

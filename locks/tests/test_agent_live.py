@@ -120,3 +120,72 @@ def test_agent_serves_the_real_portal(world, live_server, tmp_path: Path, concur
         agent.stop()
     assert agent.error is None
     assert not agent.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_code_taken_on_the_lock_makes_the_stay_draw_another(
+    world, prop, live_server, tmp_path: Path, concurrent_db
+) -> None:
+    """The lock answers K_ERROR_CODE_ALREADY_EXISTS (someone set these digits at the door):
+    the agent passes the error code on, the driver raises CodeConflict, and the sync engine
+    draws a new code for the stay instead of retrying the taken one."""
+    from bookings.models import AccessGrant
+    from bookings.services import BookingData, booking_upsert
+    from locks.agents import agent_create
+    from locks.drivers import CodeConflict, CodeSpec, NotFoundOnLock, driver_for
+    from locks.models import AccessCode, CodeState, Lock
+    from locks.nuki.ble.values import NukiDateTime
+    from locks.services import lock_update
+    from locks.simulators.ble_lock.model import KeypadCodeEntry
+    from portal.testing import days_from_now
+
+    _, enrollment = agent_create(organization=world.org, name="Hall agent")
+    state = tmp_path / "state"
+    argv = ["enroll", "--portal", live_server.url, "--token", enrollment]
+    assert main([*argv, "--state-dir", str(state)]) == 0
+    agent = AgentThread(state)
+    agent.start()
+    try:
+        assert agent.ready.wait(10) and agent.error is None, agent.error
+        deadline = time.monotonic() + 10
+        while not Lock.objects.filter(ble_address=ADDRESS).exists():
+            assert time.monotonic() < deadline, "the lock report never arrived"
+            time.sleep(0.05)
+        lock = Lock.objects.get(ble_address=ADDRESS)
+
+        booking, _, _ = booking_upsert(
+            organization=world.org,
+            source="api",
+            data=BookingData(
+                external_id="TAKEN-1",
+                property=prop,
+                status="confirmed",
+                check_in=days_from_now(0),
+                check_out=days_from_now(2),
+                guest_name="Tom Taken",
+                guest_email="tom@example.com",
+            ),
+        )
+        grant = AccessGrant.objects.get(booking=booking)
+        taken = grant.code
+        # Someone programs the stay's digits on the lock by hand before the lock joins it.
+        agent.lock.codes[90] = KeypadCodeEntry(
+            code_id=90, code=int(taken), name="Cleaner", date_created=NukiDateTime.unset()
+        )
+        driver = driver_for(lock)
+        start = dt.datetime(2030, 1, 1, 15, tzinfo=dt.UTC)
+        with pytest.raises(CodeConflict):
+            driver.add_code(CodeSpec(taken, "Guest", start, start + dt.timedelta(days=1)))
+        with pytest.raises(NotFoundOnLock):
+            driver.update_code("4000", CodeSpec("345678", "G", start, start))
+
+        lock_update(lock=lock, property=prop)  # plans the stay's code here; tasks run eagerly
+        grant.refresh_from_db()
+        assert grant.code != taken
+        ac = AccessCode.objects.get(lock=lock, holder=grant.holder)
+        assert (ac.code, ac.state) == (grant.code, CodeState.SET)
+        on_lock = sorted((e.name, f"{e.code:06d}") for e in agent.lock.codes.values())
+        assert on_lock == sorted([("Cleaner", taken), (ac.name, grant.code)])
+    finally:
+        agent.stop()
+    assert agent.error is None

@@ -138,3 +138,43 @@ def test_an_agent_cannot_answer_another_agents_job(world):
     assert res.status_code == 404
     job.refresh_from_db()
     assert job.status == "sent"
+
+
+@pytest.mark.django_db
+def test_a_job_whose_poll_answer_was_lost_is_offered_again_while_awaited(world):
+    """The long-poll answer never reached the agent (connection cut mid-response): after
+    JOB_RESEND_SECONDS without a result the job is handed out again, but only while the
+    driver still waits for it, only to its own agent, and never once answered."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from locks.agents import JOB_RESEND_SECONDS, JOB_TIMEOUT_SECONDS
+
+    agent, client, _, _ = enroll(world, "A")
+    _other, client_b, _, _ = enroll(world, "B")
+    lock = Lock.objects.create(
+        organization=world.org, name="L", driver="ble_agent", agent=agent, ble_address="AA"
+    )
+    job = AgentJob.objects.create(organization=world.org, agent=agent, lock=lock, kind="x")
+
+    def offered(c=client):
+        return [j["id"] for j in c.get("/agent/v1/jobs", {"wait": 0}).json()["jobs"]]
+
+    assert offered() == [job.pk]
+    assert offered() == []  # just handed out: not again yet
+    lost = timezone.now() - dt.timedelta(seconds=JOB_RESEND_SECONDS + 1)
+    AgentJob.objects.filter(pk=job.pk).update(sent_at=lost)
+    assert offered(client_b) == []
+    assert offered() == [job.pk]
+    AgentJob.objects.filter(pk=job.pk).update(sent_at=lost)
+    res = client.post(f"/agent/v1/jobs/{job.pk}/result", {"ok": True}, format="json")
+    assert res.status_code == 200
+    assert offered() == []  # answered: done
+    stale = AgentJob.objects.create(organization=world.org, agent=agent, lock=lock, kind="x")
+    AgentJob.objects.filter(pk=stale.pk).update(
+        status="sent",
+        sent_at=lost,
+        created_at=timezone.now() - dt.timedelta(seconds=JOB_TIMEOUT_SECONDS + 1),
+    )
+    assert offered() == []  # nobody waits for it any more

@@ -378,7 +378,7 @@ def test_connect_needs_an_https_redirect_uri_and_a_client_id(world, client, sett
 
 
 @pytest.mark.django_db
-def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit):
+def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit, monkeypatch):
     """seed_demo (make run) connects the demo organization to the Procfile's stand-in with an
     API token, imports its smartlocks onto the lock rows it prepared, and the demo stay's code
     and app access reach the stand-in. Running it again adds nothing."""
@@ -388,6 +388,11 @@ def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit):
     from locks.models import NukiWebConnection
     from portal.models import Organization
 
+    # The demo's Bluetooth part waits for its agent process (not running here); it has its
+    # own test (locks/tests/test_demo_ble.py).
+    monkeypatch.setattr(
+        "bookings.management.commands.seed_demo.seed_ble_demo", lambda **kwargs: None
+    )
     with NukiWebSimulator(
         api_tokens=[DEMO_API_TOKEN], apply_delay=0.05, smartlocks=2, timezone="Europe/Vienna"
     ) as stand_in:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
 from bookings.stay_links import stay_link_token, stay_url
+from locks.demo_ble import seed_ble_demo
 from locks.demo_nukiweb import demo_nukiweb_seed
 from locks.models import Lock
 from locks.services import lock_create
@@ -98,6 +99,7 @@ class Command(BaseCommand):
                 ),
             )
         demo_nukiweb_seed(organization=org)  # Nuki Web stand-in (Procfile `nukiweb:`)
+        seed_ble_demo(organization=org, stdout=self.stdout)
         _, api_key = api_key_create(organization=org, scope="write", name="demo")
         self.stdout.write(self.style.SUCCESS("Demo ready. Sign in as the manager:"))
         self.stdout.write(f"email: {DEMO_EMAIL}")

@@ -199,6 +199,13 @@ class SimulatedLock:
         self.battery_critical = False
         self.failures: list[BaseException] = []
         self.garbled_messages = 0
+        self.on_change: Callable[[SimulatedLock], None] | None = None
+        """Called after anything the lock keeps changed and before the lock answers (its
+        flash write): `locks.agent.simulate` persists the lock there, so a crash never loses
+        what the lock already confirmed."""
+        self.time_updates: list[tuple[datetime, float]] = []
+        """Update Time commands received: (time source instant, seconds the lock clock was
+        off, positive = ahead), the last 100."""
 
         self._state = initial_state
         self._trigger: int = Trigger.SYSTEM
@@ -486,6 +493,8 @@ class SimulatedLock:
             plain = decode_plain(message.data)
             command = c.decode_command(plain.command_id, plain.payload)
             answers = session.pairing.handle(command)
+            if isinstance(command, c.AuthorizationIdConfirmation):
+                self._changed()
         except Refused as refused:
             answers = [self._error(refused.code, command_id)]
         except ProtocolError as exc:
@@ -527,6 +536,7 @@ class SimulatedLock:
             answers = await handler(session, auth, command)
             if not isinstance(command, c.RequestData):
                 self._most_recent_command = frame.command_id
+                self._changed()
         except Refused as refused:
             logger.debug("refusing 0x%04X: %s", frame.command_id, refused)
             answers = [self._error(refused.code, frame.command_id)]
@@ -569,6 +579,10 @@ class SimulatedLock:
         self._wrong_pins = 0
 
     # == helpers ================================================================================
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     def _stamp(self) -> NukiDateTime:
         return NukiDateTime.from_datetime(self.now())
@@ -782,6 +796,7 @@ class SimulatedLock:
             self._finish_action(action, trigger, status, steps, fault is None)
             if log:
                 self._log_action(auth, action, trigger, flags, status, keypad_entry)
+            self._changed()
             if fault is not None:
                 await self._push(session, auth, self._error(fault, command_id))
             else:
@@ -932,6 +947,8 @@ class SimulatedLock:
             wall = command.time.to_datetime(None)
         except ValueError:
             raise Refused(NukiErrorCode.K_ERROR_BAD_PARAMETER, "not a real date") from None
+        off_by = (self.now() - wall.replace(microsecond=0)).total_seconds()
+        self.time_updates = [*self.time_updates[-99:], (self.clock.instant(), off_by)]
         self.clock.set(wall)
         return [_complete()]
 
