@@ -43,8 +43,8 @@ AGENT_NAME = "Demo agent"
 SIMULATED_LOCKS = 2
 LOCK_NAMES = ("Studio entrance (Bluetooth)", "Studio door (Bluetooth)")
 STAYS = [
-    ("demo-2001", "Eva Lindqvist", "eva@example.com", "en", 0, 3, "confirmed"),
-    ("demo-2002", "Farid Haddad", "farid@example.com", "en", 3, 6, "confirmed"),
+    ("demo-3001", "Eva Lindqvist", "eva@example.com", "en", 0, 3, "confirmed"),
+    ("demo-3002", "Farid Haddad", "farid@example.com", "en", 3, 6, "confirmed"),
 ]
 
 

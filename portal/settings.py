@@ -241,7 +241,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=min(60.0, LATCHKEY_ICAL_POLL_SECONDS)),
     },
     "sweep-pms-events": {
-        "task": "bookings.tasks.sweep_pms_events",
+        "task": "bookings.pms.tasks.sweep_pms_events",
         "schedule": timedelta(minutes=2),
     },
     "alert-codes-not-set": {

@@ -282,3 +282,20 @@ def test_ci_run_fails_instead_of_skipping_without_services(env):
     )
     assert result.returncode == 3, result.stdout[-2000:]
     assert "Required services missing" in result.stdout + result.stderr
+
+
+def test_every_beat_entry_names_a_registered_task():
+    """A beat entry whose task name is wrong fails only in the worker's log, every few
+    minutes (seen once with the PMS sweep): catch it here."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    registered = set(app.tasks)
+    missing = {
+        name: entry["task"]
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+        if entry["task"] not in registered
+    }
+    assert missing == {}
