@@ -3,7 +3,17 @@ outsiders); see portal/tests/test_isolation.py for the classification of each na
 
 from django.urls import path
 
-from web.views import account, integrations, locks, properties, settings, stays, today
+from web.views import (
+    account,
+    feeds,
+    integrations,
+    locks,
+    properties,
+    settings,
+    standing,
+    stays,
+    today,
+)
 
 org = "o/<slug:slug>/"
 
@@ -28,11 +38,21 @@ urlpatterns = [
         properties.property_timeline_view,
         name="property-timeline",
     ),
+    path(org + "properties/<int:pk>/feeds/", feeds.feed_new, name="feed-new"),
+    path(org + "feeds/<int:pk>/status/", feeds.feed_status, name="feed-status"),
+    path(org + "feeds/<int:pk>/fetch/", feeds.feed_fetch_view, name="feed-fetch"),
+    path(org + "feeds/<int:pk>/delete/", feeds.feed_delete_view, name="feed-delete"),
+    path(org + "properties/<int:pk>/standing/", standing.standing_new, name="standing-new"),
+    path(org + "standing/<int:pk>/edit/", standing.standing_edit, name="standing-edit"),
+    path(org + "standing/<int:pk>/active/", standing.standing_active, name="standing-active"),
+    path(org + "standing/<int:pk>/code/", standing.standing_code, name="standing-code"),
     path(org + "locks/", locks.locks, name="locks"),
     path(org + "locks/new/", locks.lock_new, name="lock-new"),
     path(org + "locks/<int:pk>/", locks.lock_page, name="lock-page"),
     path(org + "locks/<int:pk>/edit/", locks.lock_edit, name="lock-edit"),
     path(org + "locks/<int:pk>/action/", locks.lock_action, name="lock-action"),
+    path(org + "locks/<int:pk>/backup/", locks.lock_backup_pool, name="lock-backup-pool"),
+    path(org + "locks/<int:pk>/backup/codes/", locks.lock_backup_codes, name="lock-backup-codes"),
     path(org + "locks/<int:pk>/activity.csv", locks.lock_events_export, name="lock-events-csv"),
     path(org + "stays/", stays.stays, name="stays"),
     path(org + "stays/new/", stays.stay_new, name="stay-new"),

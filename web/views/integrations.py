@@ -1,4 +1,5 @@
-"""Integrations: bridges (with import progress), on-site agents (token shown once), Nuki Web.
+"""Integrations: bridges (with import progress), on-site agents (token shown once), Nuki Web,
+iCal feeds (added on each property's page, listed here with their status).
 
 Each integration is one section template under templates/web/integrations/, listed in
 SECTIONS; a new integration (PMS, iCal) adds its section and its context here."""
@@ -21,17 +22,20 @@ from web.access import page_tenant
 from web.forms import AgentForm, BridgeForm, NukiWebTokenForm
 from web.selectors import integrations_for
 from web.views.common import page, wants_fragment
+from web.views.feeds import mark_waiting
 
 NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
 SECTIONS = [  # rendered in order inside one live region (polled while something imports)
     "web/integrations/_bridges.html",
     "web/integrations/_agents.html",
     "web/integrations/_nuki_web.html",
+    "web/integrations/_ical.html",
 ]
 
 
 def _context(tenant, **forms):
     data = integrations_for(organization=tenant.organization)
+    mark_waiting(data["feeds"])
     conn = data["nuki_web"]
     data["nuki_web_importing"] = bool(
         conn

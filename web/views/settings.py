@@ -44,7 +44,14 @@ def _context(tenant, **forms):
         "sections": SECTIONS,
         "code_length": LENGTH,
         "org_form": forms.get("org_form")
-        or OrganizationForm(initial={"name": org.name, "preload_hours": org.preload_hours}),
+        or OrganizationForm(
+            initial={
+                "name": org.name,
+                "preload_hours": org.preload_hours,
+                "backup_lead_minutes": org.backup_lead_minutes,
+                "remove_foreign_codes": org.remove_foreign_codes,
+            }
+        ),
         "invite_form": forms.get("invite_form") or InviteForm(),
     }
 
