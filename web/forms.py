@@ -73,12 +73,18 @@ class PropertyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         from portal import verifiers
 
+        self.fields["cleaning_minutes"].required = False
+
         self.fields["step_up_verifier"] = forms.ChoiceField(
             label=self.fields["step_up_verifier"].label,
             required=False,
             choices=[("", _("Never"))]
             + [(name, VERIFIER_LABELS.get(name, name)) for name in verifiers.names()],
         )
+
+
+    def clean_cleaning_minutes(self):
+        return self.cleaned_data.get("cleaning_minutes") or 0
 
 
 VERIFIER_LABELS = {"email_code": _("A one-time code sent to the guest by email")}
@@ -229,6 +235,7 @@ class OrganizationForm(forms.Form):
         ),
         min_value=0,
         max_value=7 * 24 * 60,
+        required=False,  # left empty: unchanged
         help_text=_("Only for locks with a backup code pool (set on each lock's page)."),
     )
     remove_foreign_codes = forms.BooleanField(
