@@ -42,6 +42,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/nukiweb_codes.py
 	$(BIN)/python bench/stay_page.py
 	$(BIN)/python bench/ical_feeds.py
+	$(BIN)/python bench/pms_webhooks.py
 
 ## messages: refresh the German catalogue from the code, then compile it (commit both files)
 messages: $(VENV)/.dev

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bookings.models import Booking, GuestEmail, IcalFeed, StandingAccess
+from bookings.models import Booking, GuestEmail, IcalFeed, PmsConnection, PmsEvent, StandingAccess
 
 
 @admin.register(Booking)
@@ -31,3 +31,16 @@ class IcalFeedAdmin(admin.ModelAdmin):
 class StandingAccessAdmin(admin.ModelAdmin):
     list_display = ["name", "role", "organization", "property", "from_time", "until_time", "active"]
     list_filter = ["role", "active"]
+@admin.register(PmsConnection)
+class PmsConnectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "organization", "last_event_at", "rejected_count"]
+    list_filter = ["kind"]
+    exclude = ["secret"]  # revealed through the API to owners and managers only
+    readonly_fields = ["webhook_key"]
+
+
+@admin.register(PmsEvent)
+class PmsEventAdmin(admin.ModelAdmin):
+    list_display = ["connection", "received_at", "outcome", "external_id", "listing_id"]
+    list_filter = ["outcome"]
+    readonly_fields = [f.name for f in PmsEvent._meta.fields]

@@ -213,3 +213,10 @@ class StandingAccess(models.Model):
     def id_from_holder(holder: str) -> int | None:
         kind, _, pk = holder.partition(":")
         return int(pk) if kind == "standing" and pk.isdigit() else None
+# PMS connections live in their own package; importing them here registers them with the app.
+from bookings.pms.models import (  # noqa: E402, F401
+    PmsConnection,
+    PmsEvent,
+    PmsListingMapping,
+    PmsReservation,
+)

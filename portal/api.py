@@ -57,12 +57,22 @@ class OrganizationSettingsSerializer(serializers.Serializer):
         help_text="A stay whose code is still not on an unreachable lock this many minutes "
         "before check-in gets a backup code.",
     )
+    codes_before_payment = serializers.BooleanField(
+        required=False,
+        help_text="Give a code to a confirmed stay that its PMS reports as not yet paid. "
+        "Off (the default): such a stay waits for the payment.",
+    )
 
 
 class OrganizationSettingsView(APIView):
     """The caller's own organization's settings (no id: nobody can name another's)."""
 
-    FIELDS = ("preload_hours", "remove_foreign_codes", "backup_lead_minutes")
+    FIELDS = (
+        "preload_hours",
+        "remove_foreign_codes",
+        "backup_lead_minutes",
+        "codes_before_payment",
+    )
 
     @extend_schema(responses=OrganizationSettingsSerializer)
     def get(self, request):

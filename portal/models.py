@@ -27,6 +27,10 @@ class Organization(models.Model):
         help_text="A stay whose code is still not on an unreachable lock this many minutes "
         "before check-in gets one of the lock's backup codes instead.",
     )
+    codes_before_payment = models.BooleanField(
+        default=False,
+        help_text="Give a code to a confirmed stay that its PMS reports as not yet paid.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -173,6 +173,7 @@ REST_FRAMEWORK = {
         "lock_actions": config.get_str("LATCHKEY_ACTION_RATE", "60/min"),
         "ical_fetch": config.get_str("LATCHKEY_ICAL_FETCH_RATE", "10/min"),
         "anon": config.get_str("LATCHKEY_ANON_RATE", "60/min"),
+        "pms_hook": config.get_str("LATCHKEY_PMS_HOOK_RATE", "1200/min"),
     },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -238,6 +239,10 @@ CELERY_BEAT_SCHEDULE = {
     "poll-ical-feeds": {  # queues the feeds that are due; each is due every POLL_SECONDS
         "task": "bookings.ical.tasks.poll_due_feeds",
         "schedule": timedelta(seconds=min(60.0, LATCHKEY_ICAL_POLL_SECONDS)),
+    },
+    "sweep-pms-events": {
+        "task": "bookings.tasks.sweep_pms_events",
+        "schedule": timedelta(minutes=2),
     },
     "alert-codes-not-set": {
         "task": "bookings.tasks.alert_unset_codes",

@@ -8,6 +8,8 @@ from rest_framework.routers import DefaultRouter
 from bookings import views as booking_views
 from bookings.api import BookingViewSet
 from bookings.ical.api import IcalFeedViewSet
+from bookings.pms.api import PmsConnectionViewSet
+from bookings.pms.views import pms_webhook
 from bookings.standing_api import StandingAccessViewSet
 from bookings.stay_views import stay_open_door, stay_opening, stay_page
 from locks import agent_api
@@ -27,6 +29,7 @@ router.register("bridges", BridgeViewSet, basename="bridge")
 router.register("actions", ActionViewSet, basename="action")
 router.register("ical-feeds", IcalFeedViewSet, basename="icalfeed")
 router.register("standing-access", StandingAccessViewSet, basename="standing-access")
+router.register("pms-connections", PmsConnectionViewSet, basename="pms-connection")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -36,6 +39,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("hooks/bridge/<str:secret>/", bridge_callback, name="bridge-callback"),
     path("hooks/nuki-web/<str:key>/", nuki_web_webhook, name="nuki-web-webhook"),
+    path("hooks/pms/<str:key>/", pms_webhook, name="pms-webhook"),
     path("integrations/nuki-web/callback/", nuki_web_callback, name="nuki-web-callback"),
     path("o/<slug:slug>/integrations/nuki-web/connect/", nuki_web_connect, name="nuki-web-connect"),
     path("agent/v1/enroll", agent_api.EnrollView.as_view(), name="agent-enroll"),

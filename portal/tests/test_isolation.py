@@ -29,6 +29,10 @@ PUBLIC = {
     "icalfeed-list",
     "bridge-callback",  # the URL's secret is the credential: locks/tests/test_bridge_portal.py
     "nuki-web-webhook",  # signed: locks/tests/test_nukiweb_portal.py
+    # The URL's key names the connection; signature/password per PMS:
+    # bookings/tests/test_pms_webhooks.py
+    "pms-webhook",
+    "pms-connection-list",  # own organization's rows only: bookings/tests/test_pms_api.py
     "nuki-web-callback",  # session-bound OAuth state: locks/tests/test_nukiweb_portal.py
     "nuki-web-connection",  # the caller's own organization only, no object id
     "organization-settings",  # own organization only: portal/tests/test_org_settings.py
@@ -103,6 +107,12 @@ def make_bridge(world):
     return Bridge.objects.create(organization=world.org, name="B", host="10.0.0.2", token="t")
 
 
+def make_pms_connection(world):
+    from bookings.pms.services import connection_create
+
+    return connection_create(organization=world.org, kind="hostaway", name="PMS")
+
+
 def make_action(world):
     from locks.actions import lock_action_request
 
@@ -134,11 +144,15 @@ OBJECT_ROUTES = {
     "action-detail": (make_action, None),
     "icalfeed-detail": (make_ical_feed, None),
     "standing-access-detail": (make_standing_access, {"name": "Renamed"}),
+    "pms-connection-detail": (make_pms_connection, {"name": "Renamed"}),
+    "pms-connection-mappings": (make_pms_connection, None),
+    "pms-connection-events": (make_pms_connection, None),
 }
 # name -> (how to make the object, a valid POST body): POST-only object URLs
 POST_ROUTES = {
     "lock-actions": (make_lock, {"action": "unlock"}),
     "icalfeed-fetch": (make_ical_feed, {}),
+    "pms-connection-secret": (make_pms_connection, {}),
 }
 PAGE_ROUTES = {  # take the organization's slug; every member may read them
     "dashboard",

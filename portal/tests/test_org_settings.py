@@ -21,11 +21,14 @@ def test_settings_read_and_changed_only_with_write_access(world):
     assert world.org.remove_foreign_codes is False
 
     changed = world.api(world.write_key).patch(
-        URL, {"remove_foreign_codes": True, "backup_lead_minutes": 90}, format="json"
+        URL,
+        {"remove_foreign_codes": True, "backup_lead_minutes": 90, "codes_before_payment": True},
+        format="json",
     )
     assert changed.status_code == 200
     world.org.refresh_from_db()
     assert world.org.remove_foreign_codes is True and world.org.backup_lead_minutes == 90
+    assert world.org.codes_before_payment is True
     # The outsider's key reaches only its own organization, which is unchanged.
     other = world.api(world.outsider_key).get(URL).json()
     assert other["slug"] == world.other_org.slug and other["remove_foreign_codes"] is False
