@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from bookings.models import BookingStatus, Language
+from bookings.pms.models import PmsKind
 from locks.models import TokenMode
 from portal.models import ApiKeyScope, Role
 from properties.models import Property
@@ -81,7 +82,6 @@ class PropertyForm(forms.ModelForm):
             choices=[("", _("Never"))]
             + [(name, VERIFIER_LABELS.get(name, name)) for name in verifiers.names()],
         )
-
 
     def clean_cleaning_minutes(self):
         return self.cleaned_data.get("cleaning_minutes") or 0
@@ -305,6 +305,30 @@ class StandingAccessForm(forms.Form):
         if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
             self.add_error("ends_on", _("The last day must not be before the first day."))
         return data
+
+
+class PmsConnectionForm(forms.Form):
+    kind = forms.ChoiceField(label=_("PMS"), choices=PmsKind.choices)
+    name = forms.CharField(label=_("Name (optional)"), max_length=80, required=False)
+    secret = forms.CharField(
+        label=_("Signing secret issued by the PMS (Lodgify, Hospitable, Guesty; else empty)"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+    def clean_secret(self):
+        return self.cleaned_data.get("secret") or None
+
+
+class PmsMappingForm(forms.Form):
+    listing_id = forms.CharField(label=_("PMS listing id"), max_length=120)
+    property = forms.ModelChoiceField(label=_("Property"), queryset=Property.objects.none())
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["property"].queryset = Property.objects.filter(
+            organization=organization
+        ).order_by("name", "pk")
 
 
 class BackupPoolForm(forms.Form):

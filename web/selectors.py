@@ -9,7 +9,8 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from bookings.ical.models import IcalFeed
@@ -21,6 +22,7 @@ from bookings.models import (
     StandingAccess,
     StayLink,
 )
+from bookings.pms.models import PmsConnection, PmsEvent, PmsEventOutcome
 from locks.models import (
     AccessCode,
     Agent,
@@ -455,6 +457,47 @@ def integrations_for(*, organization: Organization) -> dict:
         "feed_count": IcalFeed.objects.filter(organization=organization).count(),
         "nuki_web_locks": Lock.objects.filter(organization=organization, driver="nuki_web").count(),
     }
+
+
+DELIVERIES_SHOWN = 5  # per PMS connection on the Integrations page
+
+
+def pms_for(*, organization: Organization) -> dict:
+    """PMS connections (at most one per kind), their last deliveries and the listings waiting
+    for a property: three queries whatever the number of events."""
+    connections = list(
+        PmsConnection.objects.filter(organization=organization).defer("secret").order_by("kind")
+    )
+    latest = (
+        PmsEvent.objects.filter(organization=organization)
+        .defer("body", "headers")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("connection_id")],
+                order_by=[F("received_at").desc(), F("pk").desc()],
+            )
+        )
+        .filter(rank__lte=DELIVERIES_SHOWN)
+        .order_by("connection_id", "-received_at", "-pk")
+    )
+    deliveries: dict[int, list] = {}
+    for event in latest:
+        deliveries.setdefault(event.connection_id, []).append(event)
+    for conn in connections:
+        conn.deliveries = deliveries.get(conn.pk, [])
+    kinds = dict(PmsConnection.objects.filter(organization=organization).values_list("pk", "kind"))
+    unmapped = [
+        {**row, "kind": kinds.get(row["connection_id"], "")}
+        for row in PmsEvent.objects.filter(
+            organization=organization, outcome=PmsEventOutcome.UNMAPPED
+        )
+        .exclude(listing_id="")
+        .values("connection_id", "listing_id")
+        .annotate(waiting=Count("pk"), last=Max("received_at"))
+        .order_by("-last")[:LIST_LIMIT]
+    ]
+    return {"pms_connections": connections, "pms_unmapped": unmapped}
 
 
 def settings_for(*, organization: Organization) -> dict:

@@ -8,6 +8,7 @@ from web.views import (
     feeds,
     integrations,
     locks,
+    pms,
     properties,
     settings,
     standing,
@@ -66,6 +67,10 @@ urlpatterns = [
     path(org + "integrations/bridges/", integrations.bridge_new, name="bridge-new"),
     path(org + "integrations/agents/", integrations.agent_new, name="agent-new"),
     path(org + "integrations/nuki-web/token/", integrations.nuki_web_token, name="nuki-web-token"),
+    path(org + "integrations/pms/", pms.pms_new, name="pms-new"),
+    path(org + "integrations/pms/<int:pk>/delete/", pms.pms_delete_view, name="pms-delete"),
+    path(org + "integrations/pms/<int:pk>/secret/", pms.pms_secret, name="pms-secret"),
+    path(org + "integrations/pms/<int:pk>/map/", pms.pms_map, name="pms-map"),
     path(org + "settings/", settings.settings_page, name="settings"),
     path(org + "settings/api-keys/new/", settings.api_key_new, name="api-key-new"),
     path(

@@ -230,6 +230,10 @@ PAGE_OBJECT_ROUTES = {
     # Backup code pools: the size, and the digits only for owners and managers.
     "lock-backup-pool": (make_lock, "write", {"backup_pool_size": 0}),
     "lock-backup-codes": (make_lock, "write", None),
+    # PMS connections: removal confirmed on a GET page first; the secret (after sudo).
+    "pms-delete": (make_pms_connection, "write", None),
+    "pms-secret": (make_pms_connection, "write", {}),
+    "pms-map": (make_pms_connection, "write", None),
 }
 # Manager pages with only the slug that change something: (who may, POST body or None)
 PAGE_WRITE_ROUTES = {
@@ -247,6 +251,7 @@ PAGE_WRITE_ROUTES = {
     ),
     "agent-new": ("write", {"agent-name": "Agent"}),
     "nuki-web-token": ("write", {}),
+    "pms-new": ("write", {"pms-kind": "smoobu"}),
     "api-key-new": ("owner", None),
     "member-invite": ("owner", {"email": "new@x.test", "role": "viewer"}),
 }
