@@ -10,8 +10,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import get_language, gettext_lazy
 
 register = template.Library()
 
@@ -40,13 +39,13 @@ def stamp(value) -> str:
 
 
 _DAYS = (
-    (64, _lazy("Mon")),
-    (32, _lazy("Tue")),
-    (16, _lazy("Wed")),
-    (8, _lazy("Thu")),
-    (4, _lazy("Fri")),
-    (2, _lazy("Sat")),
-    (1, _lazy("Sun")),
+    (64, gettext_lazy("Mon")),
+    (32, gettext_lazy("Tue")),
+    (16, gettext_lazy("Wed")),
+    (8, gettext_lazy("Thu")),
+    (4, gettext_lazy("Fri")),
+    (2, gettext_lazy("Sat")),
+    (1, gettext_lazy("Sun")),
 )
 
 
@@ -55,7 +54,7 @@ def weekdays(mask) -> str:
     """Nuki's weekday bitmask (Monday = 64 … Sunday = 1) as "Mon, Wed, Fri"."""
     mask = int(mask or 0) & 127
     if mask in (0, 127):
-        return str(_lazy("every day"))
+        return str(gettext_lazy("every day"))
     return ", ".join(str(label) for bit, label in _DAYS if mask & bit)
 
 
@@ -77,18 +76,18 @@ def alert_link(alert, slug: str) -> str:
 
 
 ALERT_TITLES = {
-    "backup_code_given": _lazy("Backup code given out"),
-    "no_backup_code": _lazy("No backup code left"),
-    "lock_full": _lazy("Lock full: no room for new codes"),
-    "lock_nearly_full": _lazy("Lock nearly full"),
-    "foreign_codes": _lazy("Codes Latchkey did not create"),
-    "code_failed": _lazy("Code not on the lock"),
-    "code_not_set": _lazy("Code not on the lock"),
-    "ical_feed_failing": _lazy("Calendar feed failing"),
-    "ical_stay_vanished": _lazy("Stay gone from the calendar"),
-    "bridge_error": _lazy("Bridge problem"),
-    "nuki_web": _lazy("Nuki Web connection"),
-    "nuki_web_reconnect": _lazy("Nuki Web connection"),
+    "backup_code_given": gettext_lazy("Backup code given out"),
+    "no_backup_code": gettext_lazy("No backup code left"),
+    "lock_full": gettext_lazy("Lock full: no room for new codes"),
+    "lock_nearly_full": gettext_lazy("Lock nearly full"),
+    "foreign_codes": gettext_lazy("Codes Latchkey did not create"),
+    "code_failed": gettext_lazy("Code not on the lock"),
+    "code_not_set": gettext_lazy("Code not on the lock"),
+    "ical_feed_failing": gettext_lazy("Calendar feed failing"),
+    "ical_stay_vanished": gettext_lazy("Stay gone from the calendar"),
+    "bridge_error": gettext_lazy("Bridge problem"),
+    "nuki_web": gettext_lazy("Nuki Web connection"),
+    "nuki_web_reconnect": gettext_lazy("Nuki Web connection"),
 }
 
 
