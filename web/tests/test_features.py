@@ -447,3 +447,17 @@ def test_alerts_have_a_headline_and_a_link_in_the_managers_language(client, worl
     assert url("settings", world) + "#org-h" in html
     german = member.get(url("dashboard", world), HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Schloss fast voll" in german
+
+
+def test_settings_overview_of_backup_pools_and_step_up(client, world, prop, locks, commit):
+    with commit():
+        from locks.services import lock_update
+
+        lock_update(lock=locks[0], backup_pool_size=2)
+    prop.step_up_verifier = "email_code"
+    prop.save()
+    html = as_user(client, world.viewer).get(url("settings", world)).content.decode()
+    pools = html.split('id="pools-h"')[1].split("</section>")[0]
+    assert "Building door" in pools and "2 / 2" in pools and "Flat door" not in pools
+    step_up = html.split('id="stepup-h"')[1].split("</section>")[0]
+    assert "Alpine Loft" in step_up and "always" in step_up

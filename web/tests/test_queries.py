@@ -143,6 +143,8 @@ def grow_features(world, props, locks, grants, tag: str) -> None:
     from locks.models import BackupCode
 
     org = world.org
+    Lock.objects.filter(pk__in=[lock.pk for lock in locks]).update(backup_pool_size=3)
+    Property.objects.filter(pk__in=[p.pk for p in props]).update(step_up_verifier="email_code")
     IcalFeed.objects.bulk_create(
         [
             IcalFeed(
