@@ -461,3 +461,19 @@ def test_settings_overview_of_backup_pools_and_step_up(client, world, prop, lock
     assert "Building door" in pools and "2 / 2" in pools and "Flat door" not in pools
     step_up = html.split('id="stepup-h"')[1].split("</section>")[0]
     assert "Alpine Loft" in step_up and "always" in step_up
+
+
+def test_fetch_now_is_rate_limited_per_organization(client, world, prop, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {**rates, "ical_fetch": "2/min"}}  # fmt: skip
+    feed = IcalFeed.objects.create(
+        organization=world.org, property=prop, url="https://x.test/a.ics", url_hash="h",
+        url_masked="https://x.test/…", status="ok", last_fetch_at=prop.created_at,
+    )  # fmt: skip
+    member = as_user(client, world.member)
+    fetch = url("feed-fetch", world, pk=feed.pk)
+    for _ in range(2):
+        assert "fetching" in member.post(fetch, HTTP_HX_REQUEST="true").content.decode()
+    third = member.post(fetch, HTTP_HX_REQUEST="true").content.decode()
+    assert "Too many fetches" in third and "every 1s" not in third

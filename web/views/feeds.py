@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
@@ -17,6 +18,7 @@ from bookings.ical.models import IcalFeed
 from bookings.ical.services import feed_create, feed_delete, feed_fetch_soon
 from portal.services import ServiceError
 from portal.tenancy import get_scoped_or_404
+from portal.throttling import rate_exceeded
 from properties.models import Property
 from web.access import page_tenant
 from web.forms import IcalFeedForm
@@ -99,6 +101,17 @@ def feed_delete_view(request, slug: str, pk: int):
 def feed_fetch_view(request, slug: str, pk: int):
     tenant = page_tenant(request, slug, write=True)
     feed = _feed(tenant, pk)
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ical_fetch"]
+    if rate_exceeded(key=f"web_ical_fetch:{tenant.organization.pk}", rate=rate):
+        # Each fetch is a request to someone else's server: as limited as the API's.
+        refused = _(
+            "Too many fetches in a short time; the feed is fetched every few minutes anyway."
+        )
+        if wants_fragment(request):
+            ctx = {**status_context(feed, after=None), "refused": refused}
+            return page(request, "web/feeds/_status.html", tenant, ctx)  # htmx swaps 2xx only
+        messages.error(request, refused)
+        return _back(request, feed)
     if feed.fetch_lease_until and feed.fetch_lease_until > timezone.now():
         after = None  # already being fetched: follow that fetch
     else:
