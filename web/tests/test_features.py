@@ -465,8 +465,8 @@ def test_settings_overview_of_backup_pools_and_step_up(client, world, prop, lock
 
 def test_fetch_now_is_rate_limited_per_organization(client, world, prop, settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {**rates, "ical_fetch": "2/min"}}  # fmt: skip
+    limited = {**rates, "ical_fetch": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": limited}
     feed = IcalFeed.objects.create(
         organization=world.org, property=prop, url="https://x.test/a.ics", url_hash="h",
         url_masked="https://x.test/…", status="ok", last_fetch_at=prop.created_at,

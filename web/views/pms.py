@@ -27,6 +27,7 @@ from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant, sudo_active
 from web.forms import PmsConnectionForm, PmsMappingForm
 from web.views.common import form_error, page, wants_fragment
+from web.views.integrations import _context
 
 
 def _connection(tenant, pk: int) -> PmsConnection:
@@ -36,8 +37,6 @@ def _connection(tenant, pk: int) -> PmsConnection:
 @login_required
 @require_POST
 def pms_new(request, slug: str):
-    from web.views.integrations import _context
-
     tenant = page_tenant(request, slug, write=True)
     form = PmsConnectionForm(request.POST, prefix="pms")
     if form.is_valid():
