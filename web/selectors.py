@@ -486,7 +486,7 @@ def pms_for(*, organization: Organization) -> dict:
         deliveries.setdefault(event.connection_id, []).append(event)
     for conn in connections:
         conn.deliveries = deliveries.get(conn.pk, [])
-    kinds = dict(PmsConnection.objects.filter(organization=organization).values_list("pk", "kind"))
+    kinds = {conn.pk: conn.get_kind_display() for conn in connections}
     unmapped = [
         {**row, "kind": kinds.get(row["connection_id"], "")}
         for row in PmsEvent.objects.filter(

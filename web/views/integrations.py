@@ -28,11 +28,11 @@ from web.views.feeds import mark_waiting
 
 NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
 SECTIONS = [  # rendered in order inside one live region (polled while something imports)
+    "web/integrations/_pms.html",  # where bookings come from first, then the locks' links
+    "web/integrations/_ical.html",
     "web/integrations/_bridges.html",
     "web/integrations/_agents.html",
     "web/integrations/_nuki_web.html",
-    "web/integrations/_pms.html",
-    "web/integrations/_ical.html",
 ]
 
 
