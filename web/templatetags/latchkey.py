@@ -65,9 +65,10 @@ _ALERT_PAGES = {"lock": "lock-page", "booking": "stay-page", "bridge": "integrat
 def alert_link(alert, slug: str) -> str:
     """The page an alert is about, from its subject ("lock:12", "booking:7"), or ""."""
     kind, _, pk = (alert.subject or "").partition(":")
+    if kind in ("ical_feed", "pms"):  # "ical_feed:3", "pms:<connection>:<listing>"
+        anchor = "#pms-h" if kind == "pms" else "#ical-h"
+        return reverse("integrations", kwargs={"slug": slug}) + anchor
     name = _ALERT_PAGES.get(kind)
-    if name is None and kind == "ical_feed":
-        name = "integrations"
     if name is None or not pk.isdigit():
         return ""
     if name == "integrations":
@@ -88,6 +89,7 @@ ALERT_TITLES = {
     "bridge_error": gettext_lazy("Bridge problem"),
     "nuki_web": gettext_lazy("Nuki Web connection"),
     "nuki_web_reconnect": gettext_lazy("Nuki Web connection"),
+    "pms_unmapped": gettext_lazy("PMS listing without a property"),
 }
 
 

@@ -453,8 +453,15 @@ def test_alerts_have_a_headline_and_a_link_in_the_managers_language(client, worl
         organization=world.org, kind="foreign_codes", subject=f"lock:{locks[1].pk}",
         severity="info", message="Flat door holds 1 keypad code(s) Latchkey did not create.",
     )  # fmt: skip
+    Alert.objects.create(
+        organization=world.org, kind="pms_unmapped", subject="pms:1:L-77",
+        message="Hostaway listing L-77 is not linked to a property.",
+    )  # fmt: skip
     member = as_user(client, world.member)
     html = member.get(url("dashboard", world)).content.decode()
+    assert (
+        "PMS listing without a property" in html and url("integrations", world) + "#pms-h" in html
+    )
     assert "Lock nearly full" in html and "Codes Latchkey did not create" in html
     assert url("lock-page", world, pk=locks[0].pk) in html
     assert url("settings", world) + "#org-h" in html
