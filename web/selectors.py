@@ -226,7 +226,11 @@ def property_detail(*, prop: Property) -> dict:
     return {
         "locks": list(prop.locks.order_by("name", "pk")[:LIST_LIMIT]),
         "stays": _with_access(stays),
-        "feeds": list(IcalFeed.objects.filter(property=prop).order_by("name", "pk")[:LIST_LIMIT]),
+        # The URL itself (encrypted; it may carry the calendar's token) is not read: the
+        # pages show url_masked.
+        "feeds": list(
+            IcalFeed.objects.filter(property=prop).defer("url").order_by("name", "pk")[:LIST_LIMIT]
+        ),
         "standing": standing_for(prop=prop),
     }
 
@@ -451,6 +455,7 @@ def integrations_for(*, organization: Organization) -> dict:
         "nuki_web": NukiWebConnection.objects.filter(organization=organization).first(),
         "feeds": list(
             IcalFeed.objects.filter(organization=organization)
+            .defer("url")
             .select_related("property")
             .order_by("property__name", "name", "pk")[:LIST_LIMIT]
         ),
