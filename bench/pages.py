@@ -31,7 +31,77 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=15, help="timed requests per page")
     parser.add_argument("--warmup", type=int, default=2, help="untimed requests first")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", default=DATABASE, help="throw-away database (recreated)")
+    parser.add_argument("--broker-db", type=int, default=BROKER_DB, help="Redis db (flushed)")
+    parser.add_argument("--cache-db", type=int, default=CACHE_DB, help="Redis db (flushed)")
     return parser.parse_args()
+
+
+def add_feature_rows(org) -> None:
+    """The newer sections' rows at the same scale: an iCal feed and a standing access per
+    property, a backup pool of 3 per lock (one given out), a step-up policy on every property,
+    and a PMS connection with 20,000 deliveries, a quarter of them for 300 unmapped listings."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from bookings.ical.models import IcalFeed
+    from bookings.models import AccessGrant, StandingAccess
+    from bookings.pms.models import PmsConnection, PmsEvent
+    from locks.models import BackupCode, Lock
+    from properties.models import Property
+
+    props = list(Property.objects.filter(organization=org))
+    locks = list(Lock.objects.filter(organization=org))
+    Lock.objects.filter(organization=org).update(backup_pool_size=3)
+    Property.objects.filter(organization=org).update(step_up_verifier="email_code")
+    IcalFeed.objects.bulk_create(
+        [
+            IcalFeed(organization=org, property=p, name="Airbnb",
+                     url=f"https://www.airbnb.com/calendar/ical/{p.pk}.ics?s=x",
+                     url_hash=str(p.pk), url_masked="https://www.airbnb.com/…s=x", status="ok")
+            for p in props
+        ]
+    )  # fmt: skip
+    standing = StandingAccess.objects.bulk_create(
+        [
+            StandingAccess(organization=org, property=p, name="Cleaning", code="357913",
+                           from_time=dt.time(10), until_time=dt.time(14), weekdays=64 + 8)
+            for p in props
+        ]
+    )  # fmt: skip
+    by_prop: dict[int, list] = {}
+    for lock in locks:
+        by_prop.setdefault(lock.property_id, []).append(lock)
+    StandingAccess.locks.through.objects.bulk_create(
+        [
+            StandingAccess.locks.through(standingaccess_id=a.pk, lock_id=lock.pk)
+            for a in standing
+            for lock in by_prop.get(a.property_id, [])
+        ]
+    )
+    grant = AccessGrant.objects.filter(organization=org).first()
+    BackupCode.objects.bulk_create(
+        [
+            BackupCode(organization=org, lock=lock, code=f"{i + 4}86357",
+                       status="taken" if i == 0 else "available",
+                       taken_by=grant.holder if i == 0 else "")
+            for lock in locks
+            for i in range(3)
+        ]
+    )  # fmt: skip
+    conn = PmsConnection.objects.create(organization=org, kind="hostaway", name="Hostaway")
+    now = timezone.now()
+    PmsEvent.objects.bulk_create(
+        [
+            PmsEvent(organization=org, connection=conn, digest=str(i), body="{}",
+                     received_at=now - dt.timedelta(seconds=i),
+                     outcome="unmapped" if i % 4 == 0 else "applied",
+                     listing_id=f"L{i % 1200}", external_id=f"R{i}")
+            for i in range(20_000)
+        ],
+        batch_size=5000,
+    )  # fmt: skip
 
 
 def page_urls(org) -> dict[str, str]:
@@ -60,6 +130,7 @@ def page_urls(org) -> dict[str, str]:
             for i in range(5000)
         ]
     )  # fmt: skip
+    add_feature_rows(org)
     failed = AccessCode.objects.filter(organization=org, state="failed").first()
     booking = (
         Booking.objects.filter(grant__id=int(failed.holder.split(":")[1])).first()
@@ -81,16 +152,17 @@ def page_urls(org) -> dict[str, str]:
         "emails": reverse("emails", kwargs={"slug": slug}),
         "integrations": reverse("integrations", kwargs={"slug": slug}),
         "settings": reverse("settings", kwargs={"slug": slug}),
+        "standing new": reverse("standing-new", kwargs={"slug": slug, "pk": busiest.pk}),
     }
 
 
 def main() -> int:
     args = parse_args()
-    env = common.bench_env(database=DATABASE, broker_db=BROKER_DB, cache_db=CACHE_DB)
-    common.recreate_database(DATABASE)
+    env = common.bench_env(database=args.database, broker_db=args.broker_db, cache_db=args.cache_db)
+    common.recreate_database(args.database)
     common.setup_django(env)
     common.migrate()
-    common.purge_redis(BROKER_DB, CACHE_DB)
+    common.purge_redis(args.broker_db, args.cache_db)
     results = {}
     try:
         from django.test import Client
@@ -110,7 +182,7 @@ def main() -> int:
             results[name] = (url, queries, sql_ms, times)
     finally:
         common.close_django_connections()
-        common.purge_redis(BROKER_DB, CACHE_DB)
+        common.purge_redis(args.broker_db, args.cache_db)
 
     common.print_header("GET each page (in-process, signed-in owner)")
     common.print_figure("machine busy before timing", background, "% (100 = one core)")

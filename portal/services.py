@@ -138,12 +138,30 @@ class LastOwner(ServiceError):
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, name: str, preload_hours: int):
+def organization_update(
+    *,
+    organization: Organization,
+    name: str,
+    preload_hours: int,
+    remove_foreign_codes: bool | None = None,
+    backup_lead_minutes: int | None = None,
+):
+    """The settings form of the manager pages: name, preload horizon and, when given, the
+    foreign-code and backup-lead settings (None leaves them as they are)."""
     if not 1 <= preload_hours <= 24 * 30:
         raise ServiceError("Between 1 hour and 30 days.", field="preload_hours")
+    if backup_lead_minutes is not None and not 0 <= backup_lead_minutes <= 7 * 24 * 60:
+        raise ServiceError("Between 0 minutes and 7 days.", field="backup_lead_minutes")
     organization.name = name.strip() or organization.name
     organization.preload_hours = preload_hours
-    organization.save(update_fields=["name", "preload_hours"])
+    fields = ["name", "preload_hours"]
+    if remove_foreign_codes is not None:
+        organization.remove_foreign_codes = remove_foreign_codes
+        fields.append("remove_foreign_codes")
+    if backup_lead_minutes is not None:
+        organization.backup_lead_minutes = backup_lead_minutes
+        fields.append("backup_lead_minutes")
+    organization.save(update_fields=fields)
     return organization
 
 

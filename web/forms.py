@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from bookings.models import BookingStatus, Language
+from bookings.pms.models import PmsKind
 from locks.models import TokenMode
 from portal.models import ApiKeyScope, Role
 from properties.models import Property
@@ -32,6 +33,11 @@ class PropertyForm(forms.ModelForm):
             "lead_minutes",
             "lag_minutes",
             "house_instructions",
+            "cleaning_minutes",
+            "step_up_verifier",
+            "step_up_from",
+            "step_up_until",
+            "app_access",
         ]
         labels = {
             "name": _("Name"),
@@ -41,13 +47,47 @@ class PropertyForm(forms.ModelForm):
             "lead_minutes": _("Code works from (minutes before check-in)"),
             "lag_minutes": _("Code works until (minutes after check-out)"),
             "house_instructions": _("House instructions (sent to guests)"),
+            "cleaning_minutes": _("Cleaning window on a same-day turnover (minutes)"),
+            "step_up_verifier": _("Confirm before a guest opens the door from the stay page"),
+            "step_up_from": _("Confirmation needed from (local time; empty: always)"),
+            "step_up_until": _("Confirmation needed until (local time)"),
+            "app_access": _("Also give guests access in their own Nuki app (Nuki Web locks)"),
+        }
+        help_texts = {
+            "cleaning_minutes": _(
+                "Lead and lag are trimmed to keep this gap between two guests' codes; never "
+                "the guests' own check-out and check-in times."
+            ),
+            "step_up_from": _("From after until wraps midnight, e.g. 22:00 to 06:00."),
+            "app_access": "",
         }
         widgets = {
             "check_in_time": TIME,
             "check_out_time": TIME,
+            "step_up_from": TIME,
+            "step_up_until": TIME,
             "address": forms.Textarea(attrs={"rows": 2}),
             "house_instructions": forms.Textarea(attrs={"rows": 4}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from portal import verifiers
+
+        self.fields["cleaning_minutes"].required = False
+
+        self.fields["step_up_verifier"] = forms.ChoiceField(
+            label=self.fields["step_up_verifier"].label,
+            required=False,
+            choices=[("", _("Never"))]
+            + [(name, VERIFIER_LABELS.get(name, name)) for name in verifiers.names()],
+        )
+
+    def clean_cleaning_minutes(self):
+        return self.cleaned_data.get("cleaning_minutes") or 0
+
+
+VERIFIER_LABELS = {"email_code": _("A one-time code sent to the guest by email")}
 
 
 class LockForm(forms.Form):
@@ -187,6 +227,116 @@ class OrganizationForm(forms.Form):
         label=_("Preload horizon (hours before check-in a code goes on the lock)"),
         min_value=1,
         max_value=24 * 30,
+    )
+    backup_lead_minutes = forms.IntegerField(
+        label=_(
+            "Give a backup code when a stay's code is not on the lock this many minutes "
+            "before check-in"
+        ),
+        min_value=0,
+        max_value=7 * 24 * 60,
+        required=False,  # left empty: unchanged
+        help_text=_("Only for locks with a backup code pool (set on each lock's page)."),
+    )
+    remove_foreign_codes = forms.BooleanField(
+        label=_("Remove keypad codes that Latchkey did not create"),
+        required=False,
+        help_text=_(
+            "Off: they are shown on the lock's page and their digits avoided, never deleted."
+        ),
+    )
+
+
+class IcalFeedForm(forms.Form):
+    url = forms.CharField(
+        label=_("Calendar export link (iCal, .ics)"),
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://…", "autocomplete": "off"}),
+    )
+    name = forms.CharField(label=_("Name (e.g. Airbnb)"), max_length=80, required=False)
+
+
+WEEKDAYS = [
+    ("mon", _("Monday")),
+    ("tue", _("Tuesday")),
+    ("wed", _("Wednesday")),
+    ("thu", _("Thursday")),
+    ("fri", _("Friday")),
+    ("sat", _("Saturday")),
+    ("sun", _("Sunday")),
+]
+
+
+class StandingAccessForm(forms.Form):
+    """Cleaning staff and owners: a code on chosen weekdays between two local times."""
+
+    name = forms.CharField(label=_("Name"), max_length=80)
+    role = forms.ChoiceField(label=_("Role"), choices=[
+        ("cleaning", _("Cleaning staff")), ("owner", _("Owner")), ("staff", _("Other staff"))
+    ])  # fmt: skip
+    weekdays = forms.MultipleChoiceField(
+        label=_("Weekdays"), choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple
+    )
+    from_time = forms.TimeField(label=_("From (local time)"), widget=TIME)
+    until_time = forms.TimeField(
+        label=_("Until (local time)"),
+        widget=TIME,
+        help_text=_("Earlier than the start: the window ends the next day."),
+    )
+    starts_on = forms.DateField(label=_("First day (optional)"), required=False, widget=DATE)
+    ends_on = forms.DateField(label=_("Last day (optional)"), required=False, widget=DATE)
+    locks = forms.ModelMultipleChoiceField(
+        label=_("Doors (none chosen: every door of the property)"),
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, property, **kwargs):
+        super().__init__(*args, **kwargs)
+        from locks.models import Lock
+
+        self.fields["locks"].queryset = Lock.objects.filter(property=property).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("from_time") and data.get("from_time") == data.get("until_time"):
+            self.add_error("until_time", _("The window must end at another time than it starts."))
+        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
+            self.add_error("ends_on", _("The last day must not be before the first day."))
+        return data
+
+
+class PmsConnectionForm(forms.Form):
+    kind = forms.ChoiceField(label=_("PMS"), choices=PmsKind.choices)
+    name = forms.CharField(label=_("Name (optional)"), max_length=80, required=False)
+    secret = forms.CharField(
+        label=_("Signing secret issued by the PMS (Lodgify, Hospitable, Guesty; else empty)"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+    def clean_secret(self):
+        return self.cleaned_data.get("secret") or None
+
+
+class PmsMappingForm(forms.Form):
+    listing_id = forms.CharField(label=_("PMS listing id"), max_length=120)
+    property = forms.ModelChoiceField(label=_("Property"), queryset=Property.objects.none())
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["property"].queryset = Property.objects.filter(
+            organization=organization
+        ).order_by("name", "pk")
+
+
+class BackupPoolForm(forms.Form):
+    backup_pool_size = forms.IntegerField(
+        label=_("Backup codes kept on this lock"),
+        min_value=0,
+        max_value=20,
+        help_text=_("0: no pool. Given to a stay whose own code cannot reach the lock in time."),
     )
 
 

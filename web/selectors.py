@@ -9,13 +9,24 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail
+from bookings.ical.models import IcalFeed
+from bookings.models import (
+    AccessGrant,
+    Booking,
+    BookingStatus,
+    GuestEmail,
+    StandingAccess,
+    StayLink,
+)
+from bookings.pms.models import PmsConnection, PmsEvent, PmsEventOutcome
 from locks.models import (
     AccessCode,
     Agent,
+    BackupCode,
     Bridge,
     CodeState,
     CommandStatus,
@@ -215,7 +226,69 @@ def property_detail(*, prop: Property) -> dict:
     return {
         "locks": list(prop.locks.order_by("name", "pk")[:LIST_LIMIT]),
         "stays": _with_access(stays),
+        # The URL itself (encrypted; it may carry the calendar's token) is not read: the
+        # pages show url_masked.
+        "feeds": list(
+            IcalFeed.objects.filter(property=prop).defer("url").order_by("name", "pk")[:LIST_LIMIT]
+        ),
+        "standing": standing_for(prop=prop),
     }
+
+
+def standing_for(*, prop: Property) -> list[StandingAccess]:
+    """The property's standing access (active first), each with its chosen doors: two queries.
+    The codes are not read here: a page shows them only when asked (standing_code)."""
+    rows = list(
+        StandingAccess.objects.filter(property=prop)
+        .defer("code")
+        .order_by("-active", "name", "pk")[:LIST_LIMIT]
+    )
+    doors: dict[int, list[str]] = {}
+    through = StandingAccess.locks.through.objects.filter(
+        standingaccess_id__in=[a.pk for a in rows]
+    )
+    for access_id, lock_name in through.order_by("lock__name").values_list(
+        "standingaccess_id", "lock__name"
+    ):
+        doors.setdefault(access_id, []).append(lock_name)
+    for access in rows:
+        access.door_names = doors.get(access.pk, [])
+    return rows
+
+
+def backup_pool_codes(*, lock: Lock, limit: int = LIST_LIMIT) -> list[BackupCode]:
+    """The digits of the lock's pool (available ones first), for the reveal only."""
+    return list(
+        BackupCode.objects.filter(lock=lock)
+        .exclude(status=BackupCode.Status.RETIRED)
+        .order_by("status", "pk")
+        .only("pk", "code", "status")[:limit]
+    )
+
+
+def backup_pool(*, lock: Lock, limit: int = LIST_LIMIT) -> list[BackupCode]:
+    """The lock's backup codes in use or given out (retired ones are history), each with the
+    stay it went to: two queries. Digits are deferred: shown only when asked for."""
+    rows = list(
+        BackupCode.objects.filter(lock=lock)
+        .exclude(status=BackupCode.Status.RETIRED)
+        .select_related("access_code")
+        .defer("code", "access_code__code")
+        .order_by("status", "-taken_at", "pk")[:limit]
+    )
+
+    def grant_of(backup: BackupCode) -> int | None:
+        kind, _, rest = backup.taken_by.partition(":")
+        return int(rest) if kind == "grant" and rest.isdigit() else None
+
+    stays = dict(
+        AccessGrant.objects.filter(
+            pk__in=[g for b in rows if (g := grant_of(b))], organization_id=lock.organization_id
+        ).values_list("pk", "booking_id")
+    )
+    for b in rows:
+        b.stay_id = stays.get(grant_of(b))
+    return rows
 
 
 @dataclass
@@ -357,6 +430,7 @@ def stay_detail(*, booking: Booking) -> dict:
             ac.command = latest.get(ac.pk)
     return {
         "grant": grant,
+        "stay_link": StayLink.objects.filter(grant=grant).first() if grant else None,
         "codes": codes,
         "busy": any(ac.state in (CodeState.SETTING, CodeState.REMOVING) for ac in codes),
         "emails": list(booking.emails.order_by("-created_at", "-pk")[:20]),
@@ -379,12 +453,81 @@ def integrations_for(*, organization: Organization) -> dict:
             .order_by("name", "pk")
         ),
         "nuki_web": NukiWebConnection.objects.filter(organization=organization).first(),
+        "feeds": list(
+            IcalFeed.objects.filter(organization=organization)
+            .defer("url")
+            .select_related("property")
+            .order_by("property__name", "name", "pk")[:LIST_LIMIT]
+        ),
+        "feed_count": IcalFeed.objects.filter(organization=organization).count(),
         "nuki_web_locks": Lock.objects.filter(organization=organization, driver="nuki_web").count(),
     }
 
 
+DELIVERIES_SHOWN = 5  # per PMS connection on the Integrations page
+
+
+def pms_for(*, organization: Organization) -> dict:
+    """PMS connections (at most one per kind), their last deliveries and the listings waiting
+    for a property: three queries whatever the number of events."""
+    connections = list(
+        PmsConnection.objects.filter(organization=organization).defer("secret").order_by("kind")
+    )
+    latest = (
+        PmsEvent.objects.filter(organization=organization)
+        .defer("body", "headers")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("connection_id")],
+                order_by=[F("received_at").desc(), F("pk").desc()],
+            )
+        )
+        .filter(rank__lte=DELIVERIES_SHOWN)
+        .order_by("connection_id", "-received_at", "-pk")
+    )
+    deliveries: dict[int, list] = {}
+    for event in latest:
+        deliveries.setdefault(event.connection_id, []).append(event)
+    for conn in connections:
+        conn.deliveries = deliveries.get(conn.pk, [])
+    kinds = {conn.pk: conn.get_kind_display() for conn in connections}
+    unmapped = [
+        {**row, "kind": kinds.get(row["connection_id"], "")}
+        for row in PmsEvent.objects.filter(
+            organization=organization, outcome=PmsEventOutcome.UNMAPPED
+        )
+        .exclude(listing_id="")
+        .values("connection_id", "listing_id")
+        .annotate(waiting=Count("pk"), last=Max("received_at"))
+        .order_by("-last")[:LIST_LIMIT]
+    ]
+    return {"pms_connections": connections, "pms_unmapped": unmapped}
+
+
 def settings_for(*, organization: Organization) -> dict:
+    pools = list(
+        Lock.objects.filter(organization=organization, backup_pool_size__gt=0)
+        .select_related("property")
+        .order_by("property__name", "name", "pk")[:LIST_LIMIT]
+    )
+    available = dict(
+        BackupCode.objects.filter(
+            lock__in=[lock.pk for lock in pools], status=BackupCode.Status.AVAILABLE
+        )
+        .values_list("lock_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for lock in pools:
+        lock.backup_available = available.get(lock.pk, 0)
     return {
+        "backup_pools": pools,
+        "step_up_properties": list(
+            Property.objects.filter(organization=organization)
+            .exclude(step_up_verifier="")
+            .order_by("name", "pk")[:LIST_LIMIT]
+        ),
         "api_keys": list(
             ApiKey.objects.filter(organization=organization).order_by("revoked_at", "-created_at")[
                 :100

@@ -3,7 +3,18 @@ outsiders); see portal/tests/test_isolation.py for the classification of each na
 
 from django.urls import path
 
-from web.views import account, integrations, locks, properties, settings, stays, today
+from web.views import (
+    account,
+    feeds,
+    integrations,
+    locks,
+    pms,
+    properties,
+    settings,
+    standing,
+    stays,
+    today,
+)
 
 org = "o/<slug:slug>/"
 
@@ -28,11 +39,21 @@ urlpatterns = [
         properties.property_timeline_view,
         name="property-timeline",
     ),
+    path(org + "properties/<int:pk>/feeds/", feeds.feed_new, name="feed-new"),
+    path(org + "feeds/<int:pk>/status/", feeds.feed_status, name="feed-status"),
+    path(org + "feeds/<int:pk>/fetch/", feeds.feed_fetch_view, name="feed-fetch"),
+    path(org + "feeds/<int:pk>/delete/", feeds.feed_delete_view, name="feed-delete"),
+    path(org + "properties/<int:pk>/standing/", standing.standing_new, name="standing-new"),
+    path(org + "standing/<int:pk>/edit/", standing.standing_edit, name="standing-edit"),
+    path(org + "standing/<int:pk>/active/", standing.standing_active, name="standing-active"),
+    path(org + "standing/<int:pk>/code/", standing.standing_code, name="standing-code"),
     path(org + "locks/", locks.locks, name="locks"),
     path(org + "locks/new/", locks.lock_new, name="lock-new"),
     path(org + "locks/<int:pk>/", locks.lock_page, name="lock-page"),
     path(org + "locks/<int:pk>/edit/", locks.lock_edit, name="lock-edit"),
     path(org + "locks/<int:pk>/action/", locks.lock_action, name="lock-action"),
+    path(org + "locks/<int:pk>/backup/", locks.lock_backup_pool, name="lock-backup-pool"),
+    path(org + "locks/<int:pk>/backup/codes/", locks.lock_backup_codes, name="lock-backup-codes"),
     path(org + "locks/<int:pk>/activity.csv", locks.lock_events_export, name="lock-events-csv"),
     path(org + "stays/", stays.stays, name="stays"),
     path(org + "stays/new/", stays.stay_new, name="stay-new"),
@@ -46,6 +67,10 @@ urlpatterns = [
     path(org + "integrations/bridges/", integrations.bridge_new, name="bridge-new"),
     path(org + "integrations/agents/", integrations.agent_new, name="agent-new"),
     path(org + "integrations/nuki-web/token/", integrations.nuki_web_token, name="nuki-web-token"),
+    path(org + "integrations/pms/", pms.pms_new, name="pms-new"),
+    path(org + "integrations/pms/<int:pk>/delete/", pms.pms_delete_view, name="pms-delete"),
+    path(org + "integrations/pms/<int:pk>/secret/", pms.pms_secret, name="pms-secret"),
+    path(org + "integrations/pms/<int:pk>/map/", pms.pms_map, name="pms-map"),
     path(org + "settings/", settings.settings_page, name="settings"),
     path(org + "settings/api-keys/new/", settings.api_key_new, name="api-key-new"),
     path(

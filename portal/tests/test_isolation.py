@@ -216,6 +216,24 @@ PAGE_OBJECT_ROUTES = {
     "api-key-revoke": (make_api_key, "owner", {}),
     "member-role": (make_membership, "owner", {"role": "manager"}),
     "member-remove": (make_membership, "owner", None),
+    # iCal feeds: added on the property's page (a refused URL answers 400 and adds nothing),
+    # a GET confirmation before removing, fetch now, and the polled status cell.
+    "feed-new": (make_property, "write", {"feed-url": "http://127.0.0.1:9/x.ics"}),
+    "feed-status": (make_ical_feed, None, None),
+    "feed-fetch": (make_ical_feed, "write", {}),
+    "feed-delete": (make_ical_feed, "write", None),
+    # Standing access: its code only for owners and managers.
+    "standing-new": (make_property, "write", None),
+    "standing-edit": (make_standing_access, "write", None),
+    "standing-active": (make_standing_access, "write", {}),
+    "standing-code": (make_standing_access, "write", None),
+    # Backup code pools: the size, and the digits only for owners and managers.
+    "lock-backup-pool": (make_lock, "write", {"backup_pool_size": 0}),
+    "lock-backup-codes": (make_lock, "write", None),
+    # PMS connections: removal confirmed on a GET page first; the secret (after sudo).
+    "pms-delete": (make_pms_connection, "write", None),
+    "pms-secret": (make_pms_connection, "write", {}),
+    "pms-map": (make_pms_connection, "write", None),
 }
 # Manager pages with only the slug that change something: (who may, POST body or None)
 PAGE_WRITE_ROUTES = {
@@ -233,6 +251,7 @@ PAGE_WRITE_ROUTES = {
     ),
     "agent-new": ("write", {"agent-name": "Agent"}),
     "nuki-web-token": ("write", {}),
+    "pms-new": ("write", {"pms-kind": "smoobu"}),
     "api-key-new": ("owner", None),
     "member-invite": ("owner", {"email": "new@x.test", "role": "viewer"}),
 }

@@ -7,9 +7,10 @@ import datetime as dt
 from functools import lru_cache
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 
 register = template.Library()
 
@@ -35,3 +36,65 @@ def stamp(value) -> str:
     if not value:
         return "—"
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
+_DAYS = (
+    (64, gettext_lazy("Mon")),
+    (32, gettext_lazy("Tue")),
+    (16, gettext_lazy("Wed")),
+    (8, gettext_lazy("Thu")),
+    (4, gettext_lazy("Fri")),
+    (2, gettext_lazy("Sat")),
+    (1, gettext_lazy("Sun")),
+)
+
+
+@register.filter
+def weekdays(mask) -> str:
+    """Nuki's weekday bitmask (Monday = 64 … Sunday = 1) as "Mon, Wed, Fri"."""
+    mask = int(mask or 0) & 127
+    if mask in (0, 127):
+        return str(gettext_lazy("every day"))
+    return ", ".join(str(label) for bit, label in _DAYS if mask & bit)
+
+
+_ALERT_PAGES = {"lock": "lock-page", "booking": "stay-page", "bridge": "integrations"}
+
+
+@register.simple_tag
+def alert_link(alert, slug: str) -> str:
+    """The page an alert is about, from its subject ("lock:12", "booking:7"), or ""."""
+    kind, _, pk = (alert.subject or "").partition(":")
+    if kind in ("ical_feed", "pms"):  # "ical_feed:3", "pms:<connection>:<listing>"
+        anchor = "#pms-h" if kind == "pms" else "#ical-h"
+        return reverse("integrations", kwargs={"slug": slug}) + anchor
+    name = _ALERT_PAGES.get(kind)
+    if name is None or not pk.isdigit():
+        return ""
+    if name == "integrations":
+        return reverse(name, kwargs={"slug": slug})
+    return reverse(name, kwargs={"slug": slug, "pk": int(pk)})
+
+
+ALERT_TITLES = {
+    "backup_code_given": gettext_lazy("Backup code given out"),
+    "no_backup_code": gettext_lazy("No backup code left"),
+    "lock_full": gettext_lazy("Lock full: no room for new codes"),
+    "lock_nearly_full": gettext_lazy("Lock nearly full"),
+    "foreign_codes": gettext_lazy("Codes Latchkey did not create"),
+    "code_failed": gettext_lazy("Code not on the lock"),
+    "code_not_set": gettext_lazy("Code not on the lock"),
+    "ical_feed_failing": gettext_lazy("Calendar feed failing"),
+    "ical_stay_vanished": gettext_lazy("Stay gone from the calendar"),
+    "bridge_error": gettext_lazy("Bridge problem"),
+    "nuki_web": gettext_lazy("Nuki Web connection"),
+    "nuki_web_reconnect": gettext_lazy("Nuki Web connection"),
+    "pms_unmapped": gettext_lazy("PMS listing without a property"),
+}
+
+
+@register.filter
+def alert_title(kind: str) -> str:
+    """A short headline in the manager's language above an alert's (English) details."""
+    title = ALERT_TITLES.get(kind)
+    return str(title) if title else ""

@@ -274,3 +274,61 @@ def test_outsider_gets_404(live_server, browser, world, prop):
     assert response.status == 404
     expect(page.locator("body")).not_to_contain_text("Private Guest")
     context.close()
+
+
+@pytest.fixture
+def private_urls(monkeypatch, settings):
+    """The feed server is on loopback: allowed here, in the portal and in the worker process
+    (which reads it from its environment), as a self-hoster with a LAN calendar would."""
+    monkeypatch.setenv("LATCHKEY_ALLOW_PRIVATE_URLS", "true")
+    settings.LATCHKEY_ALLOW_PRIVATE_URLS = True
+
+
+def test_ical_feed_first_fetch_brings_its_stay(
+    private_urls,
+    live_server,
+    worker,  # noqa: F811
+    browser,
+    world,
+    prop,
+    locks,
+):
+    """Add a feed served by a local HTTP server; the row shows the fetch in progress, then
+    the page refreshes itself and the feed's stay is listed with the feed's counts."""
+    from playwright.sync_api import expect
+
+    from portal.tests.local_http import Answer, LocalServer
+    from web.tests.test_features import ics
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    world.owner.set_password(PASSWORD)
+    world.owner.save()
+    check_in, check_out = (
+        dt.date.today() + dt.timedelta(days=2),
+        dt.date.today() + dt.timedelta(days=5),
+    )
+    with LocalServer() as server:
+        server.answers["/loft.ics"] = Answer(body=ics(("web-1@airbnb.com", check_in, check_out)))
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        sign_in(page, live_server.url, world.owner.username)
+        page.goto(live_server.url + f"/o/{world.org.slug}/properties/{prop.pk}/")
+        assert_accessible_basics(page)
+        page.get_by_label("Calendar export link (iCal, .ics)").fill(
+            server.url("/loft.ics") + "?s=BROWSERSECRET42"
+        )
+        page.get_by_label("Name (e.g. Airbnb)").fill("Airbnb")
+        page.get_by_role("button", name="Add feed").click()
+        expect(page.get_by_role("status").first).to_contain_text("Feed added")
+        # Fetched by the worker; the status cell polls and the page then reloads by itself.
+        feeds = page.get_by_role("region", name="Calendar feeds (iCal)")
+        expect(feeds).to_contain_text("fetched")
+        expect(feeds.locator("tbody tr").first).to_contain_text("1")
+        stays = page.get_by_role("region", name="Upcoming stays")
+        expect(stays.locator("tbody tr")).to_have_count(1)
+        assert "BROWSERSECRET42" not in page.content()
+        shot(page, "property-feeds")
+        context.close()
+    booking = Booking.objects.get(property=prop)
+    assert booking.source.startswith("ical:") and booking.check_in == check_in

@@ -130,7 +130,76 @@ def grow(world, n: int, tag: str) -> dict:
             for c in codes[:n]
         ]
     )
+    grow_features(world, props, locks, grants, tag)
     return {"prop": props[0], "lock": locks[0], "booking": bookings[0]}
+
+
+def grow_features(world, props, locks, grants, tag: str) -> None:
+    """iCal feeds and standing access per property, backup codes per lock (one given to a
+    stay), PMS deliveries (some for unmapped listings): the newer sections' rows."""
+    from bookings.ical.models import IcalFeed
+    from bookings.models import StandingAccess, StayLink
+    from bookings.pms.models import PmsConnection, PmsEvent
+    from locks.models import BackupCode
+
+    org = world.org
+    Lock.objects.filter(pk__in=[lock.pk for lock in locks]).update(backup_pool_size=3)
+    Property.objects.filter(pk__in=[p.pk for p in props]).update(step_up_verifier="email_code")
+    IcalFeed.objects.bulk_create(
+        [
+            IcalFeed(
+                organization=org, property=p, name=f"f{p.pk}", url=f"https://x.test/{p.pk}.ics",
+                url_hash=f"{tag}{p.pk}", url_masked="https://x.test/…", status="ok",
+            )
+            for p in props
+        ]
+    )  # fmt: skip
+    standing = StandingAccess.objects.bulk_create(
+        [
+            StandingAccess(
+                organization=org, property=p, name=f"Cleaner {p.pk}", code="456123",
+                from_time=dt.time(10), until_time=dt.time(14),
+            )
+            for p in props
+        ]
+    )  # fmt: skip
+    StandingAccess.locks.through.objects.bulk_create(
+        [
+            StandingAccess.locks.through(standingaccess_id=a.pk, lock_id=lock.pk)
+            for a in standing
+            for lock in locks
+            if lock.property_id == a.property_id
+        ]
+    )
+    BackupCode.objects.bulk_create(
+        [
+            BackupCode(
+                organization=org, lock=lock, code=f"9{i}8765",
+                status="taken" if i == 0 else "available",
+                taken_by=grants[0].holder if i == 0 else "",
+            )
+            for lock in locks
+            for i in range(3)
+        ]
+    )  # fmt: skip
+    StayLink.objects.bulk_create(
+        [
+            StayLink(organization=org, grant=g, nonce=f"{tag}{g.pk}", token_hash=f"{tag}{g.pk}")
+            for g in grants
+        ]
+    )
+    conn, _ = PmsConnection.objects.get_or_create(organization=org, kind="hostaway", name="HA")
+    now = timezone.now()
+    PmsEvent.objects.bulk_create(
+        [
+            PmsEvent(
+                organization=org, connection=conn, digest=f"{tag}{i}", body="{}",
+                received_at=now, outcome="unmapped" if i % 2 else "applied",
+                listing_id=f"{tag}-listing-{i % 7}", external_id=f"r{i}",
+            )
+            for i in range(5 * len(props))
+        ]
+    )  # fmt: skip
 
 
 def more_stays_on(prop, n: int) -> None:
@@ -193,6 +262,7 @@ def pages(world, objs) -> dict[str, str]:
         "emails": reverse("emails", kwargs={"slug": slug}),
         "integrations": reverse("integrations", kwargs={"slug": slug}),
         "settings": reverse("settings", kwargs={"slug": slug}),
+        "standing-new": reverse("standing-new", kwargs={"slug": slug, "pk": objs["prop"].pk}),
     }
 
 

@@ -1,4 +1,6 @@
-"""Integrations: bridges (with import progress), on-site agents (token shown once), Nuki Web.
+"""Integrations: PMS connections (webhook URL and secret, deliveries, unmapped listings),
+bridges (with import progress), on-site agents (token shown once), Nuki Web,
+iCal feeds (added on each property's page, listed here with their status).
 
 Each integration is one section template under templates/web/integrations/, listed in
 SECTIONS; a new integration (PMS, iCal) adds its section and its context here."""
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
@@ -18,12 +21,15 @@ from locks.agents import agent_create
 from locks.bridges import bridge_create
 from locks.nukiweb import connection_from_api_token
 from web.access import page_tenant
-from web.forms import AgentForm, BridgeForm, NukiWebTokenForm
-from web.selectors import integrations_for
+from web.forms import AgentForm, BridgeForm, NukiWebTokenForm, PmsConnectionForm
+from web.selectors import integrations_for, pms_for
 from web.views.common import page, wants_fragment
+from web.views.feeds import mark_waiting
 
 NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
 SECTIONS = [  # rendered in order inside one live region (polled while something imports)
+    "web/integrations/_pms.html",  # where bookings come from first, then the locks' links
+    "web/integrations/_ical.html",
     "web/integrations/_bridges.html",
     "web/integrations/_agents.html",
     "web/integrations/_nuki_web.html",
@@ -31,7 +37,11 @@ SECTIONS = [  # rendered in order inside one live region (polled while something
 
 
 def _context(tenant, **forms):
-    data = integrations_for(organization=tenant.organization)
+    data = {
+        **integrations_for(organization=tenant.organization),
+        **pms_for(organization=tenant.organization),
+    }
+    mark_waiting(data["feeds"])
     conn = data["nuki_web"]
     data["nuki_web_importing"] = bool(
         conn
@@ -50,6 +60,8 @@ def _context(tenant, **forms):
         "bridge_form": forms.get("bridge_form") or BridgeForm(prefix="bridge"),
         "agent_form": forms.get("agent_form") or AgentForm(prefix="agent"),
         "nuki_form": forms.get("nuki_form") or NukiWebTokenForm(prefix="nuki"),
+        "pms_form": forms.get("pms_form") or PmsConnectionForm(prefix="pms"),
+        "site_url": settings.SITE_URL.rstrip("/"),
     }
 
 

@@ -17,8 +17,10 @@ from locks.selectors import lock_codes
 from locks.services import lock_create, lock_update
 from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant
-from web.forms import EventFilterForm, LockForm
+from web.forms import BackupPoolForm, EventFilterForm, LockForm
 from web.selectors import (
+    backup_pool,
+    backup_pool_codes,
     failed_commands,
     lock_event_kinds,
     lock_events,
@@ -102,6 +104,10 @@ def lock_page(request, slug: str, pk: int):
     lock = get_scoped_or_404(
         Lock.objects.select_related("property", "bridge", "agent"), tenant, pk=pk
     )
+    return _lock_page(request, tenant, lock)
+
+
+def _lock_page(request, tenant, lock, *, pool_form=None, status: int = 200):
     filters = EventFilterForm(request.GET or None)
     filters.is_valid()
     f = getattr(filters, "cleaned_data", {}) or {}
@@ -118,6 +124,9 @@ def lock_page(request, slug: str, pk: int):
             "capabilities": sorted(caps),
             "actions": ACTIONS if Capability.ACTIONS in caps else (),
             "codes": lock_codes(lock=lock),
+            "backups": backup_pool(lock=lock),
+            "pool_form": pool_form
+            or BackupPoolForm(initial={"backup_pool_size": lock.backup_pool_size}),
             "commands": recent_commands(lock=lock),
             "failed": failed_commands(organization=tenant.organization, lock=lock, limit=5),
             "filters": filters,
@@ -125,6 +134,7 @@ def lock_page(request, slug: str, pk: int):
             "events": paginate(request, events),
             "query": request.GET.urlencode(),
         },
+        status,
     )
 
 
@@ -166,3 +176,38 @@ def lock_action(request, slug: str, pk: int):
         )
     messages.info(request, _("Sent to the lock."))
     return redirect("lock-page", slug=slug, pk=pk)
+
+
+@login_required
+@require_POST
+def lock_backup_pool(request, slug: str, pk: int):
+    """Set how many backup codes the lock keeps; the pool fills (or shrinks) after commit."""
+    tenant = page_tenant(request, slug, write=True)
+    lock = get_scoped_or_404(
+        Lock.objects.select_related("property", "bridge", "agent"), tenant, pk=pk
+    )
+    form = BackupPoolForm(request.POST)
+    if not form.is_valid():
+        return _lock_page(request, tenant, lock, pool_form=form, status=400)
+    size = form.cleaned_data["backup_pool_size"]
+    lock_update(lock=lock, backup_pool_size=size)
+    if size and Capability.CODES not in lock.capabilities:
+        messages.warning(request, _("Saved, but this lock cannot hold keypad codes: no pool."))
+    else:
+        messages.success(request, _("Backup pool saved; the lock gets its codes shortly."))
+    return redirect("lock-page", slug=slug, pk=pk)
+
+
+@login_required
+def lock_backup_codes(request, slug: str, pk: int):
+    """The pool's digits, only when asked for, and only to owners and managers."""
+    tenant = page_tenant(request, slug, write=True)
+    lock = get_scoped_or_404(Lock, tenant, pk=pk)
+    response = page(
+        request,
+        "web/locks/_backup_codes.html",
+        tenant,
+        {"lock": lock, "backups": backup_pool_codes(lock=lock)},
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -16,9 +16,10 @@ from portal.tenancy import get_scoped_or_404
 from properties.models import Property
 from properties.services import PropertyInUse, property_create, property_delete, property_update
 from web.access import page_tenant
-from web.forms import PropertyForm
-from web.selectors import property_detail, property_list, property_timeline
+from web.forms import IcalFeedForm, PropertyForm
+from web.selectors import property_list, property_timeline
 from web.views.common import page, paginate
+from web.views.feeds import property_context
 
 
 @login_required
@@ -77,9 +78,8 @@ def property_edit(request, slug: str, pk: int):
 def property_page(request, slug: str, pk: int):
     tenant = page_tenant(request, slug)
     prop = get_scoped_or_404(Property, tenant, pk=pk)
-    return page(
-        request, "web/properties/detail.html", tenant, {"prop": prop, **property_detail(prop=prop)}
-    )
+    ctx = {**property_context(prop), "feed_form": IcalFeedForm(prefix="feed")}
+    return page(request, "web/properties/detail.html", tenant, ctx)
 
 
 @login_required

@@ -1,4 +1,6 @@
-"""Settings: the organization (name, preload horizon), the code policy, API keys and members.
+"""Settings: the organization (name, preload horizon, backup lead, foreign codes), the code
+policy, backup code pools and step-up policy (overviews; set per lock and per property), API
+keys and members.
 
 Sections are templates under templates/web/settings/ listed in SECTIONS, so a later feature
 (backup code pools, step-up policy) adds one include and its context."""
@@ -32,6 +34,8 @@ from web.views.common import form_error, page
 SECTIONS = [
     "web/settings/_organization.html",
     "web/settings/_code_policy.html",
+    "web/settings/_backup_pools.html",
+    "web/settings/_step_up.html",
     "web/settings/_api_keys.html",
     "web/settings/_members.html",
 ]
@@ -44,7 +48,14 @@ def _context(tenant, **forms):
         "sections": SECTIONS,
         "code_length": LENGTH,
         "org_form": forms.get("org_form")
-        or OrganizationForm(initial={"name": org.name, "preload_hours": org.preload_hours}),
+        or OrganizationForm(
+            initial={
+                "name": org.name,
+                "preload_hours": org.preload_hours,
+                "backup_lead_minutes": org.backup_lead_minutes,
+                "remove_foreign_codes": org.remove_foreign_codes,
+            }
+        ),
         "invite_form": forms.get("invite_form") or InviteForm(),
     }
 
