@@ -25,10 +25,14 @@ class Language(models.TextChoices):
 class Booking(models.Model):
     """A stay, upserted by (source, external_id) within an organization."""
 
+    # No index of their own on these two keys: the upsert key and the Meta indexes below begin
+    # with them, and every index costs each booking insert (bench/ingest.py).
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="bookings"
+        Organization, on_delete=models.CASCADE, related_name="bookings", db_index=False
     )
-    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="bookings")
+    property = models.ForeignKey(
+        Property, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
     source = models.CharField(max_length=32, default="api")
     external_id = models.CharField(max_length=120)
     status = models.CharField(max_length=10, choices=BookingStatus.choices)
@@ -71,7 +75,8 @@ class Booking(models.Model):
 class AccessGrant(models.Model):
     """Who may open which doors when: one code per stay, the same on every lock of the stay."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    # Indexed through (organization, valid_from) below.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     booking = models.OneToOneField(Booking, on_delete=models.CASCADE, related_name="grant")
     code = models.CharField(max_length=6)
     valid_from = models.DateTimeField()
@@ -163,6 +168,8 @@ class StepUpChallenge(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["grant", "status", "-created_at"])]
+
+
 # The iCal feed models live in their package; imported here so Django registers them.
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay  # noqa: E402, F401
 
@@ -213,6 +220,8 @@ class StandingAccess(models.Model):
     def id_from_holder(holder: str) -> int | None:
         kind, _, pk = holder.partition(":")
         return int(pk) if kind == "standing" and pk.isdigit() else None
+
+
 # PMS connections live in their own package; importing them here registers them with the app.
 from bookings.pms.models import (  # noqa: E402, F401
     PmsConnection,

@@ -17,6 +17,7 @@ from bookings.planning import stay_window, turnover_window
 from locks.drivers import Capability
 from locks.models import Lock
 from locks.sync.desired import access_put, access_withdraw, codes_taken
+from portal import fastsql
 from portal.models import Organization
 from properties.models import Property
 
@@ -79,20 +80,23 @@ def booking_upsert(
 
 @transaction.atomic
 def _upsert(*, organization: Organization, source: str, data: BookingData):
-    booking = (
-        Booking.objects.select_for_update()
-        .filter(organization=organization, source=source, external_id=data.external_id)
-        .first()
+    found = fastsql.select(
+        Booking,
+        "organization_id = %s AND source = %s AND external_id = %s",
+        [organization.pk, source, data.external_id],
+        for_update=True,
     )
+    booking = found[0] if found else None
     fields = data.fields()
     created = booking is None
     before: list[Booking] = []
     if created:
         # No savepoint: a concurrent delivery that created it first makes this whole
         # transaction fail, and booking_upsert runs it again (then as an update).
-        booking = Booking.objects.create(
+        booking = Booking(
             organization=organization, source=source, external_id=data.external_id, **fields
         )
+        fastsql.insert([booking])
     else:
         current = {name: getattr(booking, name) for name in fields}
         current["property"] = booking.property_id
@@ -144,7 +148,9 @@ def _turnover_neighbours(booking: Booking) -> list[Booking]:
 def _stay_locks(booking: Booking) -> list[Lock]:
     """The stay's locks that take codes, row-locked so that two bookings cannot draw the same
     free code at the same time."""
-    locks = Lock.objects.select_for_update().filter(property=booking.property_id).order_by("pk")
+    locks = fastsql.select(
+        Lock, "property_id = %s", [booking.property_id], order_by="id", for_update=True
+    )
     return [lock for lock in locks if Capability.CODES in lock.capabilities]
 
 
@@ -212,11 +218,10 @@ def booking_window(
 def standing_codes(*, property_id: int) -> set[str]:
     """Digits of the property's standing access (cleaners, owners): reserved for good, though
     their codes hold only one day's window at a time on most locks."""
-    return set(
-        StandingAccess.objects.filter(property_id=property_id, active=True).values_list(
-            "code", flat=True
-        )
-    )
+    table = StandingAccess._meta.db_table
+    sql = f"SELECT code FROM {table} WHERE property_id = %s AND active = %s"  # noqa: S608
+    rows = fastsql.values(sql, [property_id, True])
+    return {code for (code,) in rows}
 
 
 def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
@@ -283,13 +288,14 @@ def grant_sync(
     )
     created_grant = grant is None
     if grant is None:
-        grant = AccessGrant.objects.create(
+        grant = AccessGrant(
             organization=booking.organization,
             booking=booking,
             code=code,
             valid_from=valid_from,
             valid_until=valid_until,
         )
+        fastsql.insert([grant])  # no post_save: its one receiver acts on inactive grants
     else:
         grant.code = code
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True

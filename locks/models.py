@@ -174,7 +174,10 @@ class AccessCode(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="access_codes")
+    # Indexed through (lock, holder) and (lock, wanted, valid_from) below.
+    lock = models.ForeignKey(
+        Lock, on_delete=models.CASCADE, related_name="access_codes", db_index=False
+    )
     holder = models.CharField(max_length=64)
     kind = models.CharField(
         max_length=8,
@@ -289,8 +292,11 @@ class LockCommand(models.Model):
     conditional update, retried with backoff, and re-dispatched by a sweep if its message is lost.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="commands")
+    # Both keys are indexed through the Meta indexes below, which begin with them.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    lock = models.ForeignKey(
+        Lock, on_delete=models.CASCADE, related_name="commands", db_index=False
+    )
     access_code = models.ForeignKey(
         AccessCode, on_delete=models.CASCADE, null=True, blank=True, related_name="commands"
     )

@@ -84,6 +84,9 @@ BAD = [
     ({"check_in": "2026-07-01T15:00:00"}, "check_in"),  # naive datetime
     ({"check_out": "2020-01-01"}, "check_out"),  # before check-in
     ({"property": 999999}, "property"),
+    ({"property": 10**30}, "property"),  # beyond any id column: still a plain "No such property"
+    ({"property": "-1"}, "property"),
+    ({"property": "99999999999999999999"}, "property"),
     ({"property": "no-such-ref"}, "property"),
     ({"property": True}, "property"),
     ({"guest": {"email": "not-an-email"}}, "guest"),

@@ -13,6 +13,7 @@ from django.db.models import Exists, F
 from django.utils import timezone
 
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
+from portal import fastsql
 
 
 def dispatch(command_id: int, *, countdown: float = 0) -> None:
@@ -73,7 +74,7 @@ def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCo
         for ac in access_codes
         if ac.pk in fresh
     ]
-    LockCommand.objects.bulk_create(commands)
+    fastsql.insert(commands)
     dispatch_many([command.pk for command in commands])
     return commands + [
         command_enqueue_sync(access_code=ac) for ac in access_codes if ac.pk not in fresh
