@@ -27,10 +27,14 @@ class IcalFeedAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
 @admin.register(StandingAccess)
 class StandingAccessAdmin(admin.ModelAdmin):
     list_display = ["name", "role", "organization", "property", "from_time", "until_time", "active"]
     list_filter = ["role", "active"]
+
+
 @admin.register(PmsConnection)
 class PmsConnectionAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "organization", "last_event_at", "rejected_count"]

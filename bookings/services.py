@@ -80,24 +80,25 @@ def booking_upsert(
 
 @transaction.atomic
 def _upsert(*, organization: Organization, source: str, data: BookingData):
-    found = fastsql.select(
-        Booking,
-        "organization_id = %s AND source = %s AND external_id = %s",
-        [organization.pk, source, data.external_id],
-        for_update=True,
-    )
-    booking = found[0] if found else None
     fields = data.fields()
-    created = booking is None
+    booking = Booking(
+        organization=organization, source=source, external_id=data.external_id, **fields
+    )
+    # Insert first: most deliveries are new stays, and this is one statement for them. A stay
+    # we already hold (or one a concurrent delivery is creating: PostgreSQL waits for it) is
+    # skipped without an error, then read and locked below.
+    created = fastsql.insert_unless_exists(booking)
     before: list[Booking] = []
-    if created:
-        # No savepoint: a concurrent delivery that created it first makes this whole
-        # transaction fail, and booking_upsert runs it again (then as an update).
-        booking = Booking(
-            organization=organization, source=source, external_id=data.external_id, **fields
+    if not created:
+        found = fastsql.select(
+            Booking,
+            "organization_id = %s AND source = %s AND external_id = %s",
+            [organization.pk, source, data.external_id],
+            for_update=True,
         )
-        fastsql.insert([booking])
-    else:
+        if not found:  # deleted between the two statements: booking_upsert tries again
+            raise IntegrityError("The booking vanished while being updated.")
+        booking = found[0]
         current = {name: getattr(booking, name) for name in fields}
         current["property"] = booking.property_id
         wanted = {**fields, "property": data.property.pk}
@@ -215,13 +216,19 @@ def booking_window(
     )
 
 
-def standing_codes(*, property_id: int) -> set[str]:
-    """Digits of the property's standing access (cleaners, owners): reserved for good, though
-    their codes hold only one day's window at a time on most locks."""
+def standing_reserved(*, property_id: int) -> tuple[str, list]:
+    """The query for the digits of the property's standing access (cleaners, owners): reserved
+    for good, though their codes hold only one day's window at a time on most locks. Handed to
+    `codes_taken`, so it costs no statement of its own."""
     table = StandingAccess._meta.db_table
     sql = f"SELECT code FROM {table} WHERE property_id = %s AND active = %s"  # noqa: S608
-    rows = fastsql.values(sql, [property_id, True])
-    return {code for (code,) in rows}
+    return sql, [property_id, True]
+
+
+def standing_codes(*, property_id: int) -> set[str]:
+    """Digits of the property's standing access (see `standing_reserved`)."""
+    sql, params = standing_reserved(property_id=property_id)
+    return {code for (code,) in fastsql.values(sql, params)}
 
 
 def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
@@ -277,14 +284,14 @@ def grant_sync(
         return None
     valid_from, valid_until = booking_window(booking)
     locks = _stay_locks(booking)
-    avoid = (avoid or set()) | standing_codes(property_id=booking.property_id)
     code = _free_code(
         current=grant.code if grant is not None else None,
         lock_ids=[lock.pk for lock in locks],
         valid_from=valid_from,
         valid_until=valid_until,
         exclude_holder=grant.holder if grant is not None else None,
-        avoid=avoid,
+        avoid=avoid or set(),
+        reserved=standing_reserved(property_id=booking.property_id),
     )
     created_grant = grant is None
     if grant is None:

@@ -145,9 +145,9 @@ def step_up_start(*, link: StayLink, now: dt.datetime | None = None) -> StepUpSt
     except LookupError:
         raise OpenRefused("step_up_unavailable", status=503) from None
     with transaction.atomic():
-        StepUpChallenge.objects.filter(
-            grant=grant, status=StepUpChallenge.Status.PENDING
-        ).update(status=StepUpChallenge.Status.SUPERSEDED)
+        StepUpChallenge.objects.filter(grant=grant, status=StepUpChallenge.Status.PENDING).update(
+            status=StepUpChallenge.Status.SUPERSEDED
+        )
         challenge = StepUpChallenge.objects.create(
             organization_id=grant.organization_id,
             grant=grant,
@@ -158,9 +158,7 @@ def step_up_start(*, link: StayLink, now: dt.datetime | None = None) -> StepUpSt
     try:
         prompt = verifier.start(challenge)
     except VerificationUnavailable as exc:
-        StepUpChallenge.objects.filter(pk=challenge.pk).update(
-            status=StepUpChallenge.Status.FAILED
-        )
+        StepUpChallenge.objects.filter(pk=challenge.pk).update(status=StepUpChallenge.Status.FAILED)
         raise OpenRefused(f"step_up_{exc.reason}", status=503) from None
     challenge.save(update_fields=["secret_hash", "data"])
     return StepUpStarted(verifier=name, prompt=prompt)

@@ -55,9 +55,7 @@ def guest_language(link: StayLink, wanted: str | None = None) -> str:
     return language if language in ("en", "de") else "en"
 
 
-def stay_page_for(
-    *, link: StayLink, language: str, now: dt.datetime | None = None
-) -> StayPage:
+def stay_page_for(*, link: StayLink, language: str, now: dt.datetime | None = None) -> StayPage:
     now = now or timezone.now()
     grant = link.grant
     booking = grant.booking

@@ -42,9 +42,7 @@ def _gone(request, reason: str, status: int, language: str | None = None) -> Htt
         request.LANGUAGE_CODE if getattr(request, "LANGUAGE_CODE", "") in ("en", "de") else "en"
     )
     with translation.override(language):
-        response = render(
-            request, f"stay/gone.{language}.html", {"reason": reason}, status=status
-        )
+        response = render(request, f"stay/gone.{language}.html", {"reason": reason}, status=status)
     return _private(response)
 
 
@@ -98,7 +96,7 @@ def stay_page(request, token: str):
 @never_cache
 @require_POST
 def stay_open_door(request, token: str):
-    """"Open the door": refused outside the stay, rate-limited per link and per address, and
+    """ "Open the door": refused outside the stay, rate-limited per link and per address, and
     behind the property's step-up verification when its policy asks for it."""
     link = _link_or_response(request, token)
     if isinstance(link, HttpResponse):
@@ -126,9 +124,7 @@ def stay_open_door(request, token: str):
             extra.update(step_up_door=door_ref, step_up_retry=True)
         return _page(request, link, language=language, status=exc.status, **extra)
     if isinstance(result, StepUpStarted):
-        return _page(
-            request, link, language=language, step_up=result, step_up_door=door_ref
-        )
+        return _page(request, link, language=language, step_up=result, step_up_door=door_ref)
     ref = opening_ref(link=link, command=result)
     url = reverse("stay-opening", kwargs={"token": token, "ref": ref})
     response = HttpResponseRedirect(f"{url}?lang={language}")

@@ -33,5 +33,7 @@ def replan_stay(booking_id: int) -> None:
     from bookings.services import stay_replan
 
     stay_replan(booking_id=booking_id)
+
+
 # Registered with the worker through this module (Celery autodiscovers `bookings.tasks`).
 from bookings.pms.tasks import process_pms_event, sweep_pms_events  # noqa: E402, F401

@@ -30,14 +30,26 @@ def _insert_fields(model: type[Model]) -> tuple:
 
 
 @cache
-def _insert_sql(model: type[Model], rows: int, vendor: str) -> str:
+def _insert_sql(model: type[Model], rows: int, vendor: str, skip_conflict: bool = False) -> str:
     qn = connection.ops.quote_name
     fields = _insert_fields(model)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     return (
         f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * rows)} RETURNING {qn(model._meta.pk.column)}"
+        f"VALUES {', '.join([row] * rows)}"
+        f"{' ON CONFLICT DO NOTHING' if skip_conflict else ''}"
+        f" RETURNING {qn(model._meta.pk.column)}"
     )
+
+
+def _params(objs: Sequence[Model], fields: tuple) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+
+
+def _saved(obj: Model, pk) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
 
 
 def insert(objs: Sequence[Model]) -> None:
@@ -45,15 +57,29 @@ def insert(objs: Sequence[Model]) -> None:
     if not objs:
         return
     model = type(objs[0])
-    fields = _insert_fields(model)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    params = _params(objs, _insert_fields(model))
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, len(objs), connection.vendor), params)
         pks = cursor.fetchall()
     for obj, (pk,) in zip(objs, pks, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        _saved(obj, pk)
+
+
+def insert_unless_exists(obj: Model) -> bool:
+    """INSERT one instance unless a row with the same unique key exists (ON CONFLICT DO
+    NOTHING: no error, so the transaction stays usable). True when it was inserted.
+
+    Against a concurrent insert of the same key, PostgreSQL waits for that transaction and
+    then reports the conflict, so the caller can go on to read (and lock) the row."""
+    model = type(obj)
+    params = _params([obj], _insert_fields(model))
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, 1, connection.vendor, skip_conflict=True), params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _saved(obj, row[0])
+    return True
 
 
 @cache
@@ -91,7 +117,10 @@ def select(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     if for_update and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
+        # NO KEY UPDATE: enough to serialize writers of these rows, and it does not block the
+        # foreign-key checks of rows that point at them (new codes, commands).
+        no_key = connection.features.has_select_for_no_key_update
+        sql += " FOR NO KEY UPDATE" if no_key else " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         rows = cursor.fetchall()

@@ -20,7 +20,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_guest_opens_the_door_from_the_stay_page(
-    live_server, worker, concurrent_db, world, prop, locks  # noqa: F811
+    live_server,
+    worker,
+    concurrent_db,
+    world,
+    prop,
+    locks,  # noqa: F811
 ):
     booking, _, _ = booking_upsert(
         organization=world.org,

@@ -96,9 +96,7 @@ class VirtualDriver(Driver):
     # Codes ---------------------------------------------------------------------------------
     def list_codes(self) -> list[LockCode]:
         self._radio()
-        codes = [
-            _reported(c) for c in self.lock.virtual_codes.order_by("slot")
-        ]
+        codes = [_reported(c) for c in self.lock.virtual_codes.order_by("slot")]
         self._answer()
         return codes
 

@@ -27,11 +27,15 @@ def codes_taken(
     valid_until: dt.datetime,
     candidates: Iterable[str],
     exclude_holder: str | None = None,
+    reserved: tuple[str, list] | None = None,
 ) -> set[str]:
     """Which of `candidates` may not be used on these locks in this window: ours whose window
     overlaps, and every code found on the locks that we did not create (their windows are not
     trusted). One query, answering at most len(candidates) rows however many codes the locks
-    hold. Written by hand: it runs for every booking (see portal/fastsql.py)."""
+    hold. Written by hand: it runs for every booking (see portal/fastsql.py).
+
+    `reserved` is the caller's own `SELECT code FROM ... WHERE ...` (with its parameters) of
+    codes held back for good, e.g. a property's standing access; it rides in the same query."""
     lock_ids, candidates = list(lock_ids), list(candidates)
     if not lock_ids or not candidates:
         return set()
@@ -45,11 +49,14 @@ def codes_taken(
         f" UNION SELECT code FROM {ObservedCode._meta.db_table} WHERE lock_id IN ({in_locks})"
         f" AND access_code_id IS NULL AND code IN ({in_codes})"
     )
+    if reserved is not None:
+        sql += f" UNION {reserved[0]} AND code IN ({in_codes})"
     params = [
         *lock_ids, True, *candidates,
         fastsql.prep_datetime(valid_until), fastsql.prep_datetime(valid_from),
         *([exclude_holder] if exclude_holder else []),
         *lock_ids, *candidates,
+        *([*reserved[1], *candidates] if reserved is not None else []),
     ]  # fmt: skip
     return {code for (code,) in fastsql.values(sql, params)}
 

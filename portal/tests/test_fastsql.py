@@ -78,3 +78,30 @@ def test_select_orders_and_limits(lock):
     found = fastsql.select(Lock, "property_id = %s", [lock.property_id], order_by="id DESC")
     assert [x.pk for x in found] == [other.pk, lock.pk]
     assert len(fastsql.select(Lock, "property_id = %s", [lock.property_id], limit=1)) == 1
+
+
+def test_insert_unless_exists_skips_a_taken_key_and_leaves_the_transaction_usable(lock):
+    from django.db import transaction
+
+    from bookings.models import Booking
+
+    def stay(name: str) -> Booking:
+        return Booking(
+            organization=lock.organization,
+            property=lock.property,
+            source="api",
+            external_id="R-1",
+            status="confirmed",
+            guest_name=name,
+            check_in=dt.date(2026, 7, 1),
+            check_out=dt.date(2026, 7, 3),
+        )
+
+    first = stay("First")
+    with transaction.atomic():
+        assert fastsql.insert_unless_exists(first) is True and first.pk
+        second = stay("Second")
+        assert fastsql.insert_unless_exists(second) is False and second.pk is None
+        # Still usable (no aborted transaction on PostgreSQL): a plain read works.
+        assert Booking.objects.get(pk=first.pk).guest_name == "First"
+    assert Booking.objects.count() == 1
