@@ -204,6 +204,11 @@ CELERY_TASK_DEFAULT_QUEUE = config.get_str("LATCHKEY_QUEUE", "latchkey")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set: a new PostgreSQL backend (a process fork and a login) twice per booking, which cost
+# more CPU than the tasks themselves (bench/latency.py). Connections are kept instead, and
+# Django's own rules (CONN_MAX_AGE, health checks) decide before each task (portal/celery.py).
+CELERY_DB_REUSE_MAX = 100_000
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = config.get_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
