@@ -1,9 +1,10 @@
 """The Celery application. Tasks stay thin: load by id, call a service."""
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -22,3 +23,10 @@ def _connections_fresh_enough(sender=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_init.connect
+def _freeze_loaded_objects(**kwargs) -> None:
+    """Keep what the worker loaded at start out of full garbage collections (see
+    portal/wsgi.py: one pass over Django's import-time objects took ~90 ms)."""
+    gc.freeze()
