@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from locks.actions import ActionRefused, action_state, lock_action_request
@@ -20,6 +19,7 @@ from locks.selectors import lock_codes
 from locks.services import VIRTUAL_CONFIG_KEYS, lock_create, lock_update
 from portal.api import TenantModelViewSet, TenantViewSetMixin
 from portal.permissions import request_tenant
+from portal.throttling import OrganizationThrottle
 from properties.models import Property
 
 HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:]+\]")
@@ -164,14 +164,8 @@ class EventFilter(serializers.Serializer):
     kind = serializers.CharField(required=False, max_length=32)
 
 
-class ActionThrottle(SimpleRateThrottle):
+class ActionThrottle(OrganizationThrottle):
     scope = "lock_actions"
-
-    def get_cache_key(self, request, view):
-        tenant = request_tenant(request)
-        if tenant is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": tenant.organization.pk}
 
 
 class LockActionsMixin:

@@ -6,13 +6,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from bookings.ical.models import IcalFeed
 from bookings.ical.services import feed_create, feed_delete, feed_fetch_soon
 from portal.api import TenantViewSetMixin
-from portal.permissions import request_tenant
 from portal.services import ServiceError
+from portal.throttling import OrganizationThrottle
 from properties.models import Property
 
 
@@ -58,16 +57,10 @@ class IcalFeedSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IcalFetchThrottle(SimpleRateThrottle):
+class IcalFetchThrottle(OrganizationThrottle):
     """ "Fetch now" per organization: each one is an outgoing request to someone's server."""
 
     scope = "ical_fetch"
-
-    def get_cache_key(self, request, view):
-        tenant = request_tenant(request)
-        if tenant is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": tenant.organization.pk}
 
 
 class IcalFeedViewSet(

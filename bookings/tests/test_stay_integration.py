@@ -21,11 +21,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def test_guest_opens_the_door_from_the_stay_page(
     live_server,
-    worker,
+    worker,  # noqa: F811 (the fixture imported above)
     concurrent_db,
     world,
     prop,
-    locks,  # noqa: F811
+    locks,
 ):
     booking, _, _ = booking_upsert(
         organization=world.org,
