@@ -127,7 +127,7 @@ def ping(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
     return client.get("/api/v1/ping/")
 
 
-def post_booking(prefix: str, count: int) -> Send:
+def post_booking(prefix: str, count: int, path: str = "/api/v1/bookings/") -> Send:
     """POST distinct bookings. The bodies are encoded before the phase starts, so the load
     generator spends its CPU on HTTP, not on building JSON, while it is being measured (the
     client shares this machine's two cores with the server)."""
@@ -135,7 +135,7 @@ def post_booking(prefix: str, count: int) -> Send:
     headers = {"Content-Type": "application/json"}
 
     def send(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-        return client.post("/api/v1/bookings/", content=next(bodies), headers=headers)
+        return client.post(path, content=next(bodies), headers=headers)
 
     return send
 
@@ -159,7 +159,14 @@ def make_client(setup: Setup, connections: int) -> httpx.AsyncClient:
 
 
 async def closed_loop(
-    setup: Setup, send: Send, *, clients: int, warmup: float, duration: float, server_pids
+    setup: Setup,
+    send: Send,
+    *,
+    clients: int,
+    warmup: float,
+    duration: float,
+    server_pids,
+    database: str = DATABASE,
 ) -> PhaseResult:
     """N clients each send, wait for the answer, send again. Only answers completed inside
     the measuring window count, so the warm-up and the tail do not dilute the rate."""
@@ -179,7 +186,7 @@ async def closed_loop(
     async with make_client(setup, clients) as client:
         tasks = [asyncio.create_task(client_loop(client)) for _ in range(clients)]
         await asyncio.sleep(warmup)
-        meter = common.CpuMeter({"gunicorn": server_pids}, DATABASE)
+        meter = common.CpuMeter({"gunicorn": server_pids}, database)
         with meter:
             window["start"] = loop.time()
             window["end"] = window["start"] + duration
