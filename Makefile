@@ -34,6 +34,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.dev
+	$(BIN)/python bench/ingest_floor.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/dashboard.py

@@ -299,3 +299,18 @@ def test_every_beat_entry_names_a_registered_task():
         if entry["task"] not in registered
     }
     assert missing == {}
+
+
+def test_the_wsgi_app_loads_its_urls_and_freezes_them_out_of_the_gc():
+    """A full GC pass over Django's import-time objects paused a web worker ~90 ms; the WSGI
+    module loads the URLconf at import and freezes it all (portal/wsgi.py)."""
+    import gc
+    import importlib
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    import portal.wsgi
+
+    importlib.reload(portal.wsgi)
+    assert gc.get_freeze_count() > 10_000
+    gc.unfreeze()
