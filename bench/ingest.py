@@ -387,6 +387,7 @@ def main() -> int:
     common.purge_redis(BROKER_DB, CACHE_DB)
     api_key = create_data()
     common.close_django_connections()
+    common.checkpoint()
 
     port = common.free_port()
     server = common.start_gunicorn(env, port=port, workers=args.workers, threads=args.threads)
