@@ -27,12 +27,11 @@ class CountedRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         counter = f"{self.key}:{window}"
-        self.cache.add(counter, 0, self.duration + 1)
         try:
+            count = self.cache.incr(counter)  # the usual case: the window's counter exists
+        except ValueError:  # the window's first request (two processes may both get here)
+            self.cache.add(counter, 0, self.duration + 1)
             count = self.cache.incr(counter)
-        except ValueError:  # expired between add and incr
-            self.cache.set(counter, 1, self.duration + 1)
-            count = 1
         return count <= self.num_requests
 
     def wait(self) -> float:
