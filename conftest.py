@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -76,6 +77,38 @@ def _eager_celery(request):
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
+class _HookErrors(logging.Handler):
+    """Collects Django's log lines for on_commit hooks that raised."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "in on_commit()" in record.getMessage():
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def on_commit_errors():
+    """Hooks are robust (portal/aftercommit.py): where a failing hook used to raise, Django now
+    logs it and goes on. So that an eager task's error still fails its test, any such log line
+    fails the test, unless the test takes this fixture and empties the list it returns."""
+    handler = _HookErrors()
+    logger = logging.getLogger("django.db.backends.base")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+    if handler.records:
+        first = handler.records[0]
+        trace = logging.Formatter().formatException(first.exc_info) if first.exc_info else ""
+        pytest.fail(
+            "an on_commit hook raised: "
+            + "; ".join(r.getMessage() for r in handler.records)
+            + f"\n{trace}"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
@@ -101,6 +134,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def throttle_window():
+    """For a test that fills a rate limit and expects the next request refused: run it from one
+    second into a fresh fixed window (an hour, so every per-minute window starts there too),
+    not across a window's edge wherever real time happens to be (see portal.testing). List it
+    first, so that sign-ins and the like happen after the jump."""
+    from portal.testing import window_start
+
+    with window_start(3600):
+        yield
 
 
 @pytest.fixture

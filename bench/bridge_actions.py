@@ -73,6 +73,7 @@ def main() -> int:
         broker_db=BROKER_DB,
         cache_db=CACHE_DB,
         LATCHKEY_ACTION_RATE="1000000/min",
+        LATCHKEY_ALLOW_PRIVATE_URLS="true",  # the bridge simulator is on loopback
     )
     common.recreate_database(DATABASE)
     common.purge_redis(BROKER_DB, CACHE_DB)

@@ -11,12 +11,21 @@ from rest_framework.response import Response
 
 from bookings.models import Booking, BookingStatus, Language
 from bookings.selectors import access_by_booking
-from bookings.services import BookingData, booking_upsert
+from bookings.services import BookingData, booking_upsert, stay_dates_check
 from portal import fastsql
-from portal.api import TenantViewSetMixin
+from portal.api import ID_MAX, TenantViewSetMixin
+from portal.services import ServiceError
+from portal.tenancy import may_see_secrets
+from portal.validators import refuse_control_characters
 from properties.models import Property
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "example": "2026-07-01",
+    }
+)
 class DateOrDateTimeField(serializers.Field):
     """A date (2026-07-01) or a datetime with an offset (2026-07-01T15:00:00+02:00)."""
 
@@ -43,7 +52,10 @@ class DateOrDateTimeField(serializers.Field):
 
 
 class GuestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, default="",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     language = serializers.ChoiceField(choices=Language.choices, required=False, default="en")
@@ -83,8 +95,11 @@ class BookingInputSerializer(serializers.Serializer):
             found = _property_where("id = %s", [org_id, value])
         elif isinstance(value, str) and value.strip():
             found = _property_where("external_ref = %s", [org_id, value.strip()])
-            if found is None and value.strip().isdigit():
-                found = _property_where("id = %s", [org_id, int(value)])
+            digits = value.strip()
+            # ASCII digits only ("²".isdigit() is true) and at most 18 of them: int() of a
+            # long string raises, and ids stop at 2**63 anyway.
+            if found is None and digits.isascii() and digits.isdigit() and len(digits) < 19:
+                found = _property_where("id = %s", [org_id, int(digits)])
         else:
             raise serializers.ValidationError("Give the property's id or its external_ref.")
         if found is None:
@@ -97,6 +112,10 @@ class BookingInputSerializer(serializers.Serializer):
         out_at = check_out if isinstance(check_out, dt.datetime) else None
         in_day = check_in.date() if in_at else check_in
         out_day = check_out.date() if out_at else check_out
+        try:  # before any time zone arithmetic: year 1 or 9999 would overflow it
+            stay_dates_check(check_in=in_day, check_out=out_day)
+        except ServiceError as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from None
         if in_at and out_at:
             ok = out_at > in_at
         else:
@@ -126,7 +145,12 @@ class AccessSerializer(serializers.Serializer):
     lock = serializers.IntegerField()
     lock_name = serializers.CharField()
     kind = serializers.CharField(help_text='"keypad" (the code) or "app" (Nuki app access).')
-    code = serializers.CharField()
+    code = serializers.CharField(
+        allow_null=True, help_text="null for viewers and read keys (code_masked is then true)."
+    )
+    code_masked = serializers.BooleanField(
+        help_text="True when the caller may not see codes: only owners, managers and write keys do."
+    )
     valid_from = serializers.DateTimeField()
     valid_until = serializers.DateTimeField()
     state = serializers.CharField()
@@ -172,7 +196,14 @@ class BookingSerializer(serializers.ModelSerializer):
         access = self.context.get("access")
         if access is None:
             access = access_by_booking([booking])
-        return AccessSerializer(access.get(booking.pk, []), many=True).data
+        reveal = may_see_secrets(self.context.get("tenant"))
+        rows = [masked_access(row, reveal=reveal) for row in access.get(booking.pk, [])]
+        return AccessSerializer(rows, many=True).data
+
+
+def masked_access(row: dict, *, reveal: bool) -> dict:
+    """An access row as the caller may see it: the code, or null with code_masked."""
+    return {**row, "code": row["code"] if reveal else None, "code_masked": not reveal}
 
 
 def _access_row(ac) -> dict:
@@ -191,8 +222,9 @@ def _access_row(ac) -> dict:
 _DATETIME = serializers.DateTimeField()
 
 
-def booking_body(booking: Booking, access: list[dict]) -> dict:
-    """The booking as the API shows it (BookingSerializer documents the same shape).
+def booking_body(booking: Booking, access: list[dict], *, reveal: bool = False) -> dict:
+    """The booking as the API shows it (BookingSerializer documents the same shape). Codes
+    only with `reveal` (may_see_secrets): masked is the default, so a new caller fails closed.
 
     Built by hand: a ModelSerializer rebuilds its fields on every instance, which cost more
     than all the booking's database work together on the ingest path."""
@@ -218,7 +250,7 @@ def booking_body(booking: Booking, access: list[dict]) -> dict:
         "reservation_url": booking.reservation_url,
         "access": [
             {
-                **row,
+                **masked_access(row, reveal=reveal),
                 "valid_from": dt_repr(row["valid_from"]),
                 "valid_until": dt_repr(row["valid_until"]),
             }
@@ -230,7 +262,7 @@ def booking_body(booking: Booking, access: list[dict]) -> dict:
 
 
 class BookingFilter(serializers.Serializer):
-    property = serializers.IntegerField(required=False)
+    property = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
     start = serializers.DateField(required=False, help_text="Stays that end on or after this day.")
     end = serializers.DateField(required=False, help_text="Stays that begin on or before this day.")
@@ -266,11 +298,15 @@ class BookingViewSet(
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
         access = access_by_booking(page)
-        return self.get_paginated_response([booking_body(b, access.get(b.pk, [])) for b in page])
+        reveal = may_see_secrets(self.tenant)
+        return self.get_paginated_response(
+            [booking_body(b, access.get(b.pk, []), reveal=reveal) for b in page]
+        )
 
     def retrieve(self, request, *args, **kwargs):
         booking = self.get_object()
-        return Response(booking_body(booking, access_by_booking([booking]).get(booking.pk, [])))
+        access = access_by_booking([booking]).get(booking.pk, [])
+        return Response(booking_body(booking, access, reveal=may_see_secrets(self.tenant)))
 
     @extend_schema(
         request=BookingInputSerializer,
@@ -288,5 +324,5 @@ class BookingViewSet(
             access = [_access_row(ac) for ac in booking._access]
         else:
             access = access_by_booking([booking]).get(booking.pk, [])
-        body = booking_body(booking, access)
+        body = booking_body(booking, access, reveal=may_see_secrets(self.tenant))
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

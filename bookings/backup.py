@@ -29,6 +29,7 @@ from locks.models import (
     ObservedCode,
 )
 from locks.sync.desired import access_put
+from portal.aftercommit import after_commit
 from portal.models import Alert
 from portal.services import alert_raise, alert_resolve
 
@@ -185,7 +186,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     )
     from bookings.tasks import send_access_email
 
-    transaction.on_commit(lambda: send_access_email.delay(grant.pk))
+    after_commit(lambda: send_access_email.delay(grant.pk), what=f"send_access_email({grant.pk})")
     return True
 
 

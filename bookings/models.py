@@ -55,6 +55,9 @@ class Booking(models.Model):
     check_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Set when the guest's name, email and phone were removed (the organization's retention):
+    # the stay, its dates and its code history stay, without the person.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -141,6 +144,10 @@ class StayLink(models.Model):
     grant = models.OneToOneField(AccessGrant, on_delete=models.CASCADE, related_name="stay_link")
     nonce = models.CharField(max_length=32)
     token_hash = models.CharField(max_length=64, unique=True)
+    # The id of the ring key the token was derived with (portal.crypto): the link keeps that
+    # key while it is listed, so rotating LATCHKEY_ENCRYPTION_KEY never breaks a link a guest
+    # already has. Empty: made before key ids (its key is found by trying each).
+    key_id = models.CharField(max_length=8, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     rotated_at = models.DateTimeField(null=True, blank=True)
 
@@ -159,7 +166,8 @@ class StepUpChallenge(models.Model):
     grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="challenges")
     verifier = models.CharField(max_length=32)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    secret_hash = models.CharField(max_length=64, blank=True, default="")
+    # `<key id>:<hex HMAC>` (portal.crypto.stamped_digest); bare hex from before key ids.
+    secret_hash = models.CharField(max_length=80, blank=True, default="")
     data = models.JSONField(default=dict, blank=True, help_text="The verifier's own state.")
     attempts = models.PositiveSmallIntegerField(default=0)
     expires_at = models.DateTimeField()

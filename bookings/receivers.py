@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.dispatch import receiver
 
 from bookings.models import AccessGrant
@@ -14,6 +13,7 @@ from locks.signals import (
     lock_property_changed,
     lock_unreachable,
 )
+from portal.aftercommit import after_commit
 from properties.signals import property_times_changed
 
 
@@ -27,7 +27,7 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
 
     backup_settled(access_code=access_code)
 
-    transaction.on_commit(lambda: send_access_email.delay(grant_id))
+    after_commit(lambda: send_access_email.delay(grant_id), what=f"send_access_email({grant_id})")
 
 
 def _replan_property(property_id: int | None) -> None:

@@ -18,8 +18,25 @@ from locks.drivers import Capability
 from locks.models import Lock
 from locks.sync.desired import access_put, access_withdraw, codes_taken
 from portal import fastsql
+from portal.aftercommit import after_commit
 from portal.models import Organization
+from portal.services import ServiceError
 from properties.models import Property
+
+# Stays are planned in the property's time zone with up to days of lead and lag around them:
+# days near year 1 or 9999 overflow that arithmetic. No real stay lies outside this range.
+FIRST_STAY_DAY = dt.date(2000, 1, 1)
+LAST_STAY_DAY = dt.date(2199, 12, 31)
+
+
+def stay_dates_check(*, check_in: dt.date, check_out: dt.date) -> None:
+    """ServiceError naming the field when a day is outside FIRST_STAY_DAY..LAST_STAY_DAY.
+    Every source (API, PMS, pages) checks before anything is stored."""
+    for field, day in (("check_in", check_in), ("check_out", check_out)):
+        if not FIRST_STAY_DAY <= day <= LAST_STAY_DAY:
+            raise ServiceError(
+                f"{field} must be between {FIRST_STAY_DAY} and {LAST_STAY_DAY}.", field=field
+            )
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,10 @@ class BookingData:
         }
 
 
+# What identifies the guest: removed by retention, and never brought back by a later delivery.
+GUEST_FIELDS = ("guest_name", "guest_email", "guest_nuki_email", "guest_phone", "guest_phone_last4")
+
+
 def booking_upsert(
     *, organization: Organization, source: str, data: BookingData
 ) -> tuple[Booking, bool, bool]:
@@ -99,6 +120,8 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
         if not found:  # deleted between the two statements: booking_upsert tries again
             raise IntegrityError("The booking vanished while being updated.")
         booking = found[0]
+        if booking.anonymised_at is not None:  # the guest was forgotten: a late resend
+            fields = {**fields, **{n: getattr(booking, n) for n in GUEST_FIELDS if n in fields}}
         current = {name: getattr(booking, name) for name in fields}
         current["property"] = booking.property_id
         wanted = {**fields, "property": data.property.pk}
@@ -116,7 +139,9 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     # the opposite order to their own upserts: a deadlock waiting to happen).
     after = _turnover_neighbours(booking)
     for other_id in {b.pk for b in before + after}:
-        transaction.on_commit(lambda other_id=other_id: _replan_later(other_id))
+        after_commit(
+            lambda other_id=other_id: _replan_later(other_id), what=f"replan_stay({other_id})"
+        )
     return booking, created, True
 
 
@@ -247,7 +272,10 @@ def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
 
 
 def _code_name(grant: AccessGrant, booking: Booking) -> str:
-    """Name on the lock (at most 20 characters): our tag first, so it is unique and ours."""
+    """Name on the lock (at most 20 characters): our tag first, so it is unique and ours; the
+    tag alone once the guest was anonymised (bookings.retention)."""
+    if booking.anonymised_at is not None:
+        return f"LK{grant.pk}"
     return f"LK{grant.pk} {booking.guest_name}".strip()[:20]
 
 

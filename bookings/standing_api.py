@@ -16,6 +16,7 @@ from bookings.standing import (
 from locks.models import AccessCode, Lock
 from portal.api import TenantModelViewSet
 from portal.services import ServiceError
+from portal.tenancy import may_see_secrets
 from properties.models import Property
 
 
@@ -54,6 +55,12 @@ class StandingAccessSerializer(serializers.ModelSerializer):
     locks = _ScopedLock(many=True, required=False, help_text="Empty: every door of the property.")
     weekdays = WeekdaysField(help_text='Days, e.g. ["mon", "thu"].')
     access = serializers.SerializerMethodField()
+    code = serializers.SerializerMethodField(
+        help_text="null for viewers and read keys (code_masked is then true)."
+    )
+    code_masked = serializers.SerializerMethodField(
+        help_text="True when the caller may not see codes: only owners, managers and write keys do."
+    )
 
     class Meta:
         model = StandingAccess
@@ -70,10 +77,18 @@ class StandingAccessSerializer(serializers.ModelSerializer):
             "ends_on",
             "active",
             "code",
+            "code_masked",
             "access",
             "created_at",
         ]
-        read_only_fields = ["id", "code", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_code(self, access: StandingAccess) -> str | None:
+        return access.code if may_see_secrets(self.context.get("tenant")) else None
+
+    def get_code_masked(self, access: StandingAccess) -> bool:
+        return not may_see_secrets(self.context.get("tenant"))
 
     def validate_property(self, value):
         if self.instance is not None and value != self.instance.property:

@@ -21,7 +21,7 @@ from locks.actions import lock_action_request
 from locks.drivers import Capability
 from locks.models import CommandStatus, Lock, LockCommand, LockEvent
 from portal import verifiers
-from portal.crypto import keyed_digest
+from portal.crypto import Key, keyed_digest, keyring
 from portal.verifiers import Prompt, VerificationUnavailable
 
 OPEN_ACTION = "unlatch"  # Nuki's "open": unlocks and pulls the latch
@@ -67,8 +67,13 @@ def stay_doors(*, link: StayLink) -> list[Door]:
     ]
 
 
-def _door_ref(link: StayLink, lock: Lock) -> str:
-    return keyed_digest("stay-door", f"{link.nonce}:{lock.pk}".encode()).hex()[:16]
+def _door_ref(link: StayLink, lock: Lock, key: Key | None = None) -> str:
+    return keyed_digest("stay-door", f"{link.nonce}:{lock.pk}".encode(), key=key).hex()[:16]
+
+
+def _door_matches(link: StayLink, door: Door, ref: str) -> bool:
+    """A page rendered before a key rotation still opens its doors: every ring key is tried."""
+    return door.ref == ref or any(_door_ref(link, door.lock, key) == ref for key in keyring()[1:])
 
 
 def window_state(*, grant: AccessGrant, now: dt.datetime) -> str:
@@ -91,7 +96,7 @@ def stay_open(
     now = now or timezone.now()
     grant = link.grant
     prop = grant.booking.property
-    door = next((d for d in stay_doors(link=link) if d.ref == door_ref), None)
+    door = next((d for d in stay_doors(link=link) if _door_matches(link, d, door_ref)), None)
     if door is None:
         raise OpenRefused("unknown_door", status=404)
     state = window_state(grant=grant, now=now)

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from bookings.emails import access_email_send, email_resend
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail
-from bookings.services import BookingData, booking_upsert, grant_redraw
+from bookings.services import BookingData, booking_upsert, grant_redraw, stay_dates_check
 from portal.models import Organization
 from portal.services import ServiceError
 from properties.models import Property
@@ -20,6 +20,7 @@ MANUAL_SOURCE = "manual"
 
 
 def _check_dates(check_in: dt.date, check_out: dt.date) -> None:
+    stay_dates_check(check_in=check_in, check_out=check_out)
     if check_out <= check_in:
         raise ServiceError("Check-out must be after check-in.", field="check_out")
     if (check_out - check_in).days > 366:

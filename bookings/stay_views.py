@@ -2,8 +2,8 @@
 bookings.stay_access (opening the door).
 
 Every answer is private and uncacheable, and sends no Referer: the token is in the URL and
-house instructions may link elsewhere. Unknown tokens are counted per client address; past the
-limit that address gets 429 for every token, so guessing learns nothing.
+house instructions may link elsewhere. Unknown tokens are counted per client address (429 past
+the limit), known links per link: guessing from the guest's address cannot lock the guest out.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bookings.stay_access import (
 )
 from bookings.stay_page import guest_language, stay_link_for_page, stay_page_for
 from bookings.stay_texts import DATETIME_FORMATS, message
-from portal.throttling import client_ip, rate_exceeded, rate_reached
+from portal.throttling import client_ip, rate_exceeded
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -47,15 +47,22 @@ def _gone(request, reason: str, status: int, language: str | None = None) -> Htt
 
 
 def _link_or_response(request, token: str) -> StayLink | HttpResponse:
-    ip = client_ip(request)
-    miss_key = f"stay-miss:{ip}"
-    if rate_reached(key=miss_key, rate=settings.LATCHKEY_STAY_MISS_RATE):
-        return _gone(request, "throttled", 429)
+    """The token's link, or the answer instead of the page.
+
+    Unknown tokens count per client address and past the limit answer 429. A real link is
+    never refused for someone else's misses (a stranger on the guest's Wi-Fi or behind the
+    same proxy guessing tokens must not lock the guest out): it counts per link instead. That
+    a valid token still answers 200 from a throttled address teaches a guesser nothing useful:
+    a token is 256 random bits, the miss limit bounds the load of guessing, not its odds.
+    """
     link, state = stay_link_for_page(token=token)
     if state == "not_found":
+        miss_key = f"stay-miss:{client_ip(request)}"
         if rate_exceeded(key=miss_key, rate=settings.LATCHKEY_STAY_MISS_RATE):
             return _gone(request, "throttled", 429)
         return _gone(request, "not_found", 404)
+    if rate_exceeded(key=f"stay-view:{link.pk}", rate=settings.LATCHKEY_STAY_VIEW_RATE):
+        return _gone(request, "throttled", 429, guest_language(link))
     if state == "expired":
         return _gone(request, "expired", 410, guest_language(link))
     return link

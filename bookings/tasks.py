@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from bookings import alerts, emails
+from bookings import alerts, emails, retention
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -37,3 +37,9 @@ def replan_stay(booking_id: int) -> None:
 
 # Registered with the worker through this module (Celery autodiscovers `bookings.tasks`).
 from bookings.pms.tasks import process_pms_event, sweep_pms_events  # noqa: E402, F401
+
+
+@shared_task(ignore_result=True)
+def apply_retention() -> dict[str, int]:
+    """Hourly: every organization's retention, in batches within a time budget."""
+    return retention.retention_apply()

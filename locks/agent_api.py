@@ -3,12 +3,23 @@ enroll once, then report locks, long-poll jobs and post their results with its B
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from locks.agents import agent_enroll, agent_for_token, job_finish, jobs_wait, locks_report
+from locks.agents import (
+    TooManyPolls,
+    agent_enroll,
+    agent_for_token,
+    job_finish,
+    jobs_wait,
+    locks_report,
+    poll_slot,
+)
+from portal.services import ServiceError
 from portal.throttling import StrangerRateThrottle, note_failed_authentication
 
 
@@ -29,6 +40,20 @@ class AgentAuthentication(authentication.BaseAuthentication):
         return "Bearer"
 
 
+class AgentAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes the agent's token (found by drf-spectacular)."""
+
+    target_class = AgentAuthentication
+    name = "agentToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The token an agent got at enrollment.",
+        }
+
+
 class IsAgent(BasePermission):
     def has_permission(self, request, view) -> bool:
         from locks.models import Agent
@@ -44,6 +69,9 @@ class AgentView(APIView):
     throttle_classes = []
 
 
+DETAIL = inline_serializer("AgentDetail", {"detail": serializers.CharField()})
+
+
 class EnrollSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
     name = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
@@ -54,12 +82,25 @@ class EnrollView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [StrangerRateThrottle]
 
+    @extend_schema(
+        request=EnrollSerializer,
+        responses={
+            201: inline_serializer(
+                "AgentEnrolled",
+                {"agent_id": serializers.IntegerField(), "agent_token": serializers.CharField()},
+            ),
+            403: DETAIL,
+        },
+    )
     def post(self, request):
         incoming = EnrollSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        enrolled = agent_enroll(
-            token=incoming.validated_data["token"], name=incoming.validated_data["name"]
-        )
+        try:
+            enrolled = agent_enroll(
+                token=incoming.validated_data["token"], name=incoming.validated_data["name"]
+            )
+        except ServiceError as exc:  # the organization has as many agents as it may
+            return Response({"detail": str(exc)}, status=400)
         if enrolled is None:
             note_failed_authentication(request)
             return Response(
@@ -86,6 +127,19 @@ class LocksReportSerializer(serializers.Serializer):
 
 
 class LocksView(AgentView):
+    @extend_schema(
+        request=LocksReportSerializer,
+        responses=inline_serializer(
+            "AgentLocks",
+            {
+                "locks": inline_serializer(
+                    "AgentLock",
+                    {"id": serializers.IntegerField(), "address": serializers.CharField()},
+                    many=True,
+                )
+            },
+        ),
+    )
     def post(self, request):
         incoming = LocksReportSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -94,12 +148,38 @@ class LocksView(AgentView):
 
 
 class JobsView(AgentView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "wait", float, description="Seconds to wait for a job (long poll).", required=False
+            )
+        ],
+        responses=inline_serializer(
+            "AgentJobs",
+            {
+                "jobs": inline_serializer(
+                    "AgentJob",
+                    {
+                        "id": serializers.IntegerField(),
+                        "address": serializers.CharField(),
+                        "kind": serializers.CharField(),
+                        "params": serializers.DictField(),
+                    },
+                    many=True,
+                )
+            },
+        ),
+    )
     def get(self, request):
         try:
             wait = float(request.query_params.get("wait", 0))
         except ValueError:
             return Response({"wait": ["A number of seconds."]}, status=400)
-        jobs = jobs_wait(agent=request.auth, wait=wait)
+        try:
+            with poll_slot(agent=request.auth, wait=wait):
+                jobs = jobs_wait(agent=request.auth, wait=wait)
+        except TooManyPolls as exc:
+            return Response({"detail": str(exc)}, status=429, headers={"Retry-After": "5"})
         return Response(
             {
                 "jobs": [
@@ -116,7 +196,11 @@ class ResultSerializer(serializers.Serializer):
     error = serializers.DictField(required=False, default=dict)
 
 
+OK = inline_serializer("AgentOk", {"ok": serializers.BooleanField()})
+
+
 class JobResultView(AgentView):
+    @extend_schema(request=ResultSerializer, responses={200: OK, 404: DETAIL})
     def post(self, request, pk: int):
         incoming = ResultSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -126,5 +210,6 @@ class JobResultView(AgentView):
 
 
 class EventsView(AgentView):
+    @extend_schema(request=None, responses=OK)
     def post(self, request):
         return Response({"ok": True})

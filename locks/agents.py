@@ -5,10 +5,14 @@ are random and stored as SHA-256 hashes; the enrollment token works once and exp
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import time
+from collections.abc import Iterator
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -16,6 +20,7 @@ from django.utils import timezone
 from locks.drivers import DriverError, LockFull
 from locks.models import Agent, AgentJob, Lock
 from portal.models import Organization, hash_secret
+from portal.services import ServiceError, alert_raise, alert_resolve
 
 ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0
@@ -32,9 +37,34 @@ class AgentJobFailed(DriverError):
         self.code = code
 
 
+class TooManyPolls(Exception):
+    """The agent already holds LATCHKEY_AGENT_MAX_POLLS long-polls open."""
+
+
+def _agents_over_cap(*, organization: Organization, exclude: int | None = None) -> str:
+    """The plain error when the organization already has LATCHKEY_ORG_MAX_AGENTS agents, or "".
+    Why a cap: any tenant can create agents, and each one costs the portal polls and jobs."""
+    cap = settings.LATCHKEY_ORG_MAX_AGENTS
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialise
+    agents = Agent.objects.filter(organization=organization)
+    if exclude is not None:
+        agents = agents.exclude(pk=exclude).filter(enrolled_at__isnull=False)
+    count = agents.count()
+    if count < cap:
+        return ""
+    return (
+        f"This organization already has {count} on-site agents, the most allowed "
+        f"(LATCHKEY_ORG_MAX_AGENTS = {cap}). Remove an agent you no longer use first."
+    )
+
+
 @transaction.atomic
 def agent_create(*, organization: Organization, name: str) -> tuple[Agent, str]:
-    """A new agent and its one-time enrollment token (shown once)."""
+    """A new agent and its one-time enrollment token (shown once). ServiceError when the
+    organization has as many agents as it may."""
+    problem = _agents_over_cap(organization=organization)
+    if problem:
+        raise ServiceError(problem)
     token = "lke_" + secrets.token_urlsafe(24)
     agent = Agent.objects.create(
         organization=organization,
@@ -68,6 +98,10 @@ def agent_enroll(*, token: str, name: str = "") -> tuple[Agent, str] | None:
     )
     if agent is None:
         return None
+    if agent.enrolled_at is None:  # a re-enrollment replaces an agent, it adds none
+        problem = _agents_over_cap(organization=agent.organization, exclude=agent.pk)
+        if problem:
+            raise ServiceError(problem)
     raw = "lka_" + secrets.token_urlsafe(32)
     agent.token_hash = hash_secret(raw)
     agent.enrollment_hash = ""
@@ -94,8 +128,16 @@ def locks_report(*, agent: Agent, locks: list[dict]) -> list[Lock]:
     from locks.observed import lock_status_record
 
     result = []
+    cap = settings.LATCHKEY_AGENT_MAX_LOCKS
+    held = set(Lock.objects.filter(agent=agent).values_list("ble_address", flat=True))
+    refused: list[str] = []
     for item in locks:
         address = str(item["address"])[:64]
+        if address not in held:
+            if len(held) >= cap:
+                refused.append(address)  # not adopted: reported to the manager below
+                continue
+            held.add(address)
         lock, _ = Lock.objects.get_or_create(
             organization=agent.organization,
             driver="ble_agent",
@@ -125,7 +167,49 @@ def locks_report(*, agent: Agent, locks: list[dict]) -> list[Lock]:
                 source="agent",
             )
         result.append(lock)
+    _report_lock_cap(agent=agent, refused=refused)
     return result
+
+
+def _report_lock_cap(*, agent: Agent, refused: list[str]) -> None:
+    """Locks over LATCHKEY_AGENT_MAX_LOCKS are not taken over: the manager is told which."""
+    subject = f"agent:{agent.pk}"
+    if not refused:
+        alert_resolve(organization=agent.organization, kind="agent_locks_capped", subject=subject)
+        return
+    cap = settings.LATCHKEY_AGENT_MAX_LOCKS
+    shown = ", ".join(refused[:10]) + (" …" if len(refused) > 10 else "")
+    alert_raise(
+        organization=agent.organization,
+        kind="agent_locks_capped",
+        subject=subject,
+        message=(
+            f"The on-site agent “{agent.name}” reported {len(refused)} more locks than the "
+            f"{cap} one agent may serve; they were not added: {shown}."
+        ),
+        fix="Unpair the locks this agent should not serve, or serve them with a second agent "
+        "near them (LATCHKEY_AGENT_MAX_LOCKS is the cap).",
+    )
+
+
+@contextlib.contextmanager
+def poll_slot(*, agent: Agent, wait: float) -> Iterator[None]:
+    """Hold one of the agent's LATCHKEY_AGENT_MAX_POLLS long-poll slots while it waits, or
+    raise TooManyPolls. Each slot is a key in the shared cache that expires a little after the
+    longest wait, so a poll whose process crashed frees its slot by itself."""
+    ttl = 45  # a poll waits 30 s at most (jobs_wait), whatever it asked for
+    for slot in range(settings.LATCHKEY_AGENT_MAX_POLLS):
+        key = f"latchkey:agent-poll:{agent.pk}:{slot}"
+        if cache.add(key, 1, timeout=ttl):
+            try:
+                yield
+            finally:
+                cache.delete(key)
+            return
+    raise TooManyPolls(
+        f"This agent already has {settings.LATCHKEY_AGENT_MAX_POLLS} job polls open, the most "
+        "allowed (LATCHKEY_AGENT_MAX_POLLS); wait for one to answer before polling again."
+    )
 
 
 def _offerable(agent: Agent):

@@ -19,6 +19,9 @@ from locks.selectors import lock_codes
 from locks.services import VIRTUAL_CONFIG_KEYS, lock_create, lock_update
 from portal.api import TenantModelViewSet, TenantViewSetMixin
 from portal.permissions import request_tenant
+from portal.services import ServiceError
+from portal.sudo import api_require_sudo
+from portal.tenancy import may_see_secrets
 from portal.throttling import OrganizationThrottle
 from properties.models import Property
 
@@ -114,7 +117,12 @@ class LockSerializer(serializers.ModelSerializer):
 
 class LockCodeSerializer(serializers.Serializer):
     name = serializers.CharField()
-    code = serializers.CharField()
+    code = serializers.CharField(
+        allow_null=True, help_text="null for viewers and read keys (code_masked is then true)."
+    )
+    code_masked = serializers.BooleanField(
+        help_text="True when the caller may not see codes: only owners, managers and write keys do."
+    )
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     state = serializers.CharField()
@@ -264,10 +272,19 @@ class BridgeViewSet(
     def get_queryset(self):
         return super().get_queryset().order_by("name", "pk")
 
+    def create(self, request, *args, **kwargs):
+        """Add a bridge (its API token is a credential: session callers confirm their password
+        first, see portal.sudo)."""
+        api_require_sudo(request)
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
-        serializer.instance = bridge_create(
-            organization=self.tenant.organization, **serializer.validated_data
-        )
+        try:
+            serializer.instance = bridge_create(
+                organization=self.tenant.organization, **serializer.validated_data
+            )
+        except ServiceError as exc:
+            raise serializers.ValidationError({exc.field or "host": [str(exc)]}) from None
 
 
 class LockViewSet(LockActionsMixin, TenantModelViewSet):
@@ -290,7 +307,12 @@ class LockViewSet(LockActionsMixin, TenantModelViewSet):
     def codes(self, request, pk=None):
         """The codes on the lock: ours with their sync state, and codes we did not create."""
         lock = self.get_object()
-        return Response(LockCodeSerializer(lock_codes(lock=lock), many=True).data)
+        reveal = may_see_secrets(self.tenant)
+        rows = [
+            {**row, "code": row["code"] if reveal else None, "code_masked": not reveal}
+            for row in lock_codes(lock=lock)
+        ]
+        return Response(LockCodeSerializer(rows, many=True).data)
 
 
 class NukiWebTokenSerializer(serializers.Serializer):
@@ -320,6 +342,9 @@ class NukiWebConnectionView(APIView):
 
     @extend_schema(request=NukiWebTokenSerializer, responses={201: NukiWebConnectionSerializer})
     def post(self, request):
+        """Connect with an API token (a credential: session callers confirm their password
+        first, see portal.sudo)."""
+        api_require_sudo(request)
         incoming = NukiWebTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         conn = connection_from_api_token(

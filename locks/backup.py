@@ -33,6 +33,7 @@ from locks.drivers import Capability
 from locks.keypad import draw_code
 from locks.models import AccessCode, BackupCode, CodeState, Lock, LockEvent, ObservedCode
 from locks.sync.desired import access_put, access_withdraw
+from portal.aftercommit import after_commit
 
 BACKUP_DAYS = 365
 
@@ -159,7 +160,7 @@ def backup_take(
             if backup is not None:
                 _hand_over(backup, lock, holder, name, valid_from, valid_until)
         for lock in locks:
-            transaction.on_commit(lambda lock=lock: pool_fill(lock=lock))
+            after_commit(lambda lock=lock: pool_fill(lock=lock), what=f"pool_fill(lock {lock.pk})")
         return code
     return None
 
@@ -213,4 +214,4 @@ def backup_expired(*, access_code: AccessCode) -> None:
     if backup is None or backup.status != BackupCode.Status.AVAILABLE:
         return
     BackupCode.objects.filter(pk=backup.pk).update(status=BackupCode.Status.RETIRED)
-    transaction.on_commit(lambda: pool_fill(lock=backup.lock))
+    after_commit(lambda: pool_fill(lock=backup.lock), what=f"pool_fill(lock {backup.lock_id})")

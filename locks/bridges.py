@@ -16,8 +16,11 @@ from locks.drivers.bridge_http import client_for, status_from
 from locks.models import Bridge, Lock, LockEvent, TokenMode
 from locks.nuki.bridge import BridgeError, CallbackEvent, DeviceType
 from locks.observed import lock_status_record
+from portal.aftercommit import after_commit
+from portal.jsonparse import loads
 from portal.models import Organization
-from portal.services import alert_raise, alert_resolve
+from portal.netguard import UnsafeURL, check_lan_host
+from portal.services import ServiceError, alert_raise, alert_resolve
 
 CALLBACK_PATH_MARK = "/hooks/bridge/"
 
@@ -26,6 +29,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@transaction.atomic
 def bridge_create(
     *,
     organization: Organization,
@@ -35,9 +39,17 @@ def bridge_create(
     token: str = "",
     token_mode: str = TokenMode.ENCRYPTED,
 ) -> Bridge:
-    """Save the bridge and queue its import (or, without a token, the button flow)."""
+    """Save the bridge and queue its import (or, without a token, the button flow). The host
+    must be a LAN address, not the portal's own machine or services (portal.netguard);
+    ServiceError(field="host") otherwise, and nothing is saved."""
     from locks.tasks import bridge_connect
 
+    host = host.strip()
+    try:
+        check_lan_host(host, port)
+    except UnsafeURL as exc:
+        raise ServiceError(str(exc), field="host") from None
+    _refuse_over_cap(organization=organization)
     status = Bridge.Status.IMPORTING if token else Bridge.Status.WAITING_FOR_BUTTON
     bridge = Bridge.objects.create(
         organization=organization,
@@ -48,8 +60,22 @@ def bridge_create(
         token_mode=token_mode,
         status=status,
     )
-    transaction.on_commit(lambda: bridge_connect.delay(bridge.pk))
+    after_commit(lambda: bridge_connect.delay(bridge.pk), what=f"bridge_connect({bridge.pk})")
     return bridge
+
+
+def _refuse_over_cap(*, organization: Organization) -> None:
+    """ServiceError when the organization has LATCHKEY_ORG_MAX_BRIDGES bridges: each one costs
+    the portal connections and worker time (one that never answers holds a worker)."""
+    cap = settings.LATCHKEY_ORG_MAX_BRIDGES
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialise
+    count = Bridge.objects.filter(organization=organization).count()
+    if count >= cap:
+        raise ServiceError(
+            f"This organization already has {count} bridges, the most allowed "
+            f"(LATCHKEY_ORG_MAX_BRIDGES = {cap}). Remove a bridge you no longer use first.",
+            field="non_field_errors",
+        )
 
 
 def _fail(bridge: Bridge, exc: BridgeError) -> None:
@@ -148,7 +174,7 @@ def callback_receive(*, secret: str, body: bytes) -> Lock:
     if bridge is None:
         raise CallbackRejected("Unknown callback.", 404)
     try:
-        data = json.loads(body)
+        data = loads(body)
         if not isinstance(data, dict) or "nukiId" not in data:
             raise ValueError("nukiId missing")
         event = CallbackEvent.from_json(data)

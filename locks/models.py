@@ -103,10 +103,23 @@ class NukiWebConnection(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """Seen webhook bodies, so a delivery repeated by the sender is processed once."""
+    """Seen webhook bodies, so a delivery repeated by the sender is processed once. Kept for
+    the organization's raw-delivery retention (older receipts are deleted)."""
 
+    # Null for receipts stored before retention existed: those follow the default retention.
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # indexed through (organization, received_at) below
+    )
     key = models.CharField(max_length=64, unique=True)
     received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "received_at"])]
 
 
 class Lock(models.Model):

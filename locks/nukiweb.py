@@ -25,7 +25,10 @@ from django.utils import timezone
 from locks.models import CommandKind, Lock, NukiWebConnection, WebhookDelivery
 from locks.nuki.web import NukiWebClient, NukiWebError
 from locks.nuki.web.client import TokenRejected
+from locks.nukiweb_payload import webhook_fields
 from locks.sync.outbox import command_enqueue
+from portal.aftercommit import after_commit
+from portal.jsonparse import loads
 from portal.models import Organization
 from portal.services import alert_raise, alert_resolve
 
@@ -132,7 +135,7 @@ def _connection_save(
     _store_token(conn, token)
     conn.save()
     alert_resolve(organization=organization, kind="nuki_web_reconnect", subject="nuki_web")
-    transaction.on_commit(lambda: nuki_web_setup.delay(conn.pk))
+    after_commit(lambda: nuki_web_setup.delay(conn.pk), what=f"nuki_web_setup({conn.pk})")
     _retry_failed(organization)
     return conn
 
@@ -290,14 +293,16 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
         raise WebhookRejected("Bad signature.", 401)
     try:
-        data = json.loads(body)
-        feature = data["feature"]
-        smartlock_id = int(data.get("smartlockId") or 0)
-    except (ValueError, KeyError, TypeError) as exc:
+        data = webhook_fields(loads(body))
+    except ValueError as exc:  # JSONError, WebhookFieldError
         raise WebhookRejected(f"Malformed webhook: {exc}", 400) from None
+    feature, smartlock_id = data["feature"], data["smartlockId"]
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(key=hashlib.sha256(key.encode() + body).hexdigest())
+            WebhookDelivery.objects.create(
+                organization_id=conn.organization_id,
+                key=hashlib.sha256(key.encode() + body).hexdigest(),
+            )
     except IntegrityError:
         return "duplicate"
     lock = Lock.objects.filter(

@@ -8,6 +8,7 @@ from django.db import transaction
 from locks.drivers import driver_class
 from locks.models import Lock
 from locks.signals import lock_property_changed
+from portal.aftercommit import after_commit
 from portal.models import Organization
 
 VIRTUAL_CONFIG_KEYS = {"delay_ms", "failure_rate", "offline", "schedules"}
@@ -27,7 +28,7 @@ def lock_create(*, organization: Organization, **fields) -> Lock:
 def _refill_after_commit(lock: Lock) -> None:
     from locks.backup import pool_fill
 
-    transaction.on_commit(lambda: pool_fill(lock=lock))
+    after_commit(lambda: pool_fill(lock=lock), what=f"pool_fill(lock {lock.pk})")
 
 
 @transaction.atomic

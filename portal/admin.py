@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portal.models import Alert, ApiKey, Membership, Organization
+from portal.models import Alert, ApiKey, Invitation, Membership, Organization
 
 
 @admin.register(Organization)
@@ -31,3 +31,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     list_display = ["organization", "kind", "subject", "severity", "created_at", "resolved_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "created_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    readonly_fields = ["token_hash", "accepted_by", "accepted_at"]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.models import Organization
 from portal.permissions import request_tenant
 from portal.tenancy import Tenant, scoped
+
+# The largest id a bigint primary key holds: id filters are bounded by it, so a longer number
+# is a 400 rather than a database error.
+ID_MAX = 2**63 - 1
 
 
 class TenantViewSetMixin:
@@ -21,6 +28,8 @@ class TenantViewSetMixin:
         return request_tenant(self.request)
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no tenant, no rows
+            return self.model.objects.none()
         return scoped(self.model, self.tenant)
 
     def get_serializer_context(self):
@@ -62,6 +71,27 @@ class OrganizationSettingsSerializer(serializers.Serializer):
         help_text="Give a code to a confirmed stay that its PMS reports as not yet paid. "
         "Off (the default): such a stay waits for the payment.",
     )
+    retention_raw_days = serializers.IntegerField(
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+        required=False,
+        help_text="Raw PMS deliveries, webhook receipts and finished agent jobs are deleted "
+        "after this many days (default 30). Changed by owners only.",
+    )
+    retention_lock_event_days = serializers.IntegerField(
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+        required=False,
+        help_text="The locks' activity log and finished commands are deleted after this many "
+        "days (default 396, about 13 months). Changed by owners only.",
+    )
+    retention_guest_days = serializers.IntegerField(
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+        required=False,
+        help_text="Guests' name, email and phone are removed this many days after check-out "
+        "(default 90). Changed by owners only.",
+    )
 
 
 class OrganizationSettingsView(APIView):
@@ -81,11 +111,16 @@ class OrganizationSettingsView(APIView):
 
     @extend_schema(request=OrganizationSettingsSerializer, responses=OrganizationSettingsSerializer)
     def patch(self, request):
-        from portal.services import organization_settings_update
+        from portal.services import organization_retention_update, organization_settings_update
 
         incoming = OrganizationSettingsSerializer(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
-        org = organization_settings_update(
-            organization=request_tenant(request).organization, **incoming.validated_data
-        )
+        tenant = request_tenant(request)
+        data = dict(incoming.validated_data)
+        retention = {f: data.pop(f) for f in Organization.RETENTION_FIELDS if f in data}
+        if retention and tenant.label != "owner":  # a privacy policy: owners, not keys
+            raise PermissionDenied("Only owners can change the retention settings.")
+        with transaction.atomic():
+            org = organization_settings_update(organization=tenant.organization, **data)
+            org = organization_retention_update(organization=org, **retention)
         return Response(OrganizationSettingsSerializer(org).data)

@@ -123,3 +123,99 @@ def get_database(name: str, default: str) -> dict:
         return env.db_url_config(raw)
     except (ValueError, KeyError, ImproperlyConfigured) as exc:
         raise ConfigError(f"Environment variable {name}={raw!r} is not valid: {exc}") from None
+
+
+# --- Production secrets ------------------------------------------------------------------------
+# Every example or default value for a secret that appears anywhere in this repository
+# (.env.example, docker-compose.yml, the README, the settings' development default). Anyone can
+# read them, so a production start with one of them is refused. portal/tests/test_production.py
+# scans the repository and fails when a placeholder appears there that is not listed here.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "change-me",
+        "change-me-in-production",
+        "changeme",
+        "insecure-dev-key-change-me-in-production-0123456789",
+        "secret",
+        "secret-key",
+    }
+)
+# Fragments that mark a value as a placeholder wherever they appear in it (Django's own generated
+# development keys start with "django-insecure-").
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "insecure", "placeholder")
+# The development default (no LATCHKEY_PRODUCTION): public, so refused in production.
+DEV_SECRET_KEY = "insecure-dev-key-change-me-in-production-0123456789"
+SECRET_KEY_MIN_LENGTH = 50  # Django's own `check --deploy` threshold
+ENCRYPTION_KEY_MIN_LENGTH = 32
+GENERATE_SECRET_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+GENERATE_ENCRYPTION_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a secret copied from this repository (or recognisably a stand-in for one)."""
+    folded = value.strip().lower()
+    return folded in PLACEHOLDER_SECRETS or any(mark in folded for mark in PLACEHOLDER_MARKERS)
+
+
+def _weak_secret(value: str, *, min_length: int) -> str | None:
+    """Why `value` cannot serve as a production secret, or None."""
+    if not value:
+        return "is not set"
+    if is_placeholder(value):
+        return "is a placeholder from the repository; anyone can read it"
+    if len(value) < min_length:
+        return f"is shorter than {min_length} characters"
+    if len(set(value)) < 5:
+        return "has fewer than 5 different characters"
+    return None
+
+
+def check_production_secrets(
+    *, secret_key: str, secret_key_fallbacks: list[str], encryption_keys: list[str]
+) -> None:
+    """Refuse to start a production process (web, worker, beat, manage.py) with a secret anyone
+    can guess. Runs from settings at import, so every process type fails the same way, before it
+    serves or runs anything; the message names the variable and how to make a good value."""
+    problem = _weak_secret(secret_key, min_length=SECRET_KEY_MIN_LENGTH)
+    if problem:
+        raise ConfigError(
+            f"Environment variable SECRET_KEY {problem} (LATCHKEY_PRODUCTION=true). "
+            f"Generate one with: {GENERATE_SECRET_KEY}"
+        )
+    for old in secret_key_fallbacks:
+        if is_placeholder(old):
+            raise ConfigError(
+                "Environment variable SECRET_KEY_FALLBACKS lists a placeholder from the "
+                "repository: whatever was signed with it can be forged. Drop it."
+            )
+    if not encryption_keys:
+        raise ConfigError(
+            "Environment variable LATCHKEY_ENCRYPTION_KEY is not set (LATCHKEY_PRODUCTION=true): "
+            "secrets at rest need their own key, not one derived from SECRET_KEY. "
+            f"Generate one with: {GENERATE_ENCRYPTION_KEY}"
+        )
+    # The newest key encrypts and signs: it must be strong. Older keys only read what they wrote,
+    # so a weak one may stay listed until `manage.py rotate_secrets` has moved everything off it.
+    problem = _weak_secret(encryption_keys[0], min_length=ENCRYPTION_KEY_MIN_LENGTH)
+    if problem is None and encryption_keys[0] in {secret_key, *secret_key_fallbacks}:
+        problem = "repeats SECRET_KEY; it must be a key of its own"
+    if problem:
+        raise ConfigError(
+            f"Environment variable LATCHKEY_ENCRYPTION_KEY: the newest (first) key {problem} "
+            f"(LATCHKEY_PRODUCTION=true). Generate one with: {GENERATE_ENCRYPTION_KEY}"
+        )
+    if len(set(encryption_keys)) != len(encryption_keys):
+        raise ConfigError("Environment variable LATCHKEY_ENCRYPTION_KEY lists a key twice.")
+
+
+def get_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto` or `X-Forwarded-Proto:https` → Django's SECURE_PROXY_SSL_HEADER."""
+
+    def parse(raw: str) -> tuple[str, str]:
+        header, _, value = raw.strip().partition(":")
+        header, value = header.strip(), (value.strip() or "https")
+        if not header or not all(c.isalnum() or c in "-_" for c in header):
+            raise ValueError("expected a header name such as X-Forwarded-Proto[:https]")
+        return "HTTP_" + header.upper().replace("-", "_"), value
+
+    return _parse(name, parse, None)

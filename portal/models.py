@@ -31,7 +31,27 @@ class Organization(models.Model):
         default=False,
         help_text="Give a code to a confirmed stay that its PMS reports as not yet paid.",
     )
+    # Retention (applied daily by bookings.tasks.apply_retention): nothing about a guest or a
+    # door is kept longer than it is useful. Each at least a day, at most RETENTION_MAX_DAYS.
+    retention_raw_days = models.PositiveIntegerField(
+        default=30,
+        help_text="Raw PMS deliveries, webhook receipts and finished agent jobs are deleted "
+        "after this many days.",
+    )
+    retention_lock_event_days = models.PositiveIntegerField(
+        default=396,
+        help_text="The locks' activity log (and finished commands) is deleted after this many "
+        "days (396: about 13 months).",
+    )
+    retention_guest_days = models.PositiveIntegerField(
+        default=90,
+        help_text="A guest's name, email and phone are removed this many days after "
+        "check-out; dates, counts and the code history stay, without the person.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
+
+    RETENTION_FIELDS = ("retention_raw_days", "retention_lock_event_days", "retention_guest_days")
+    RETENTION_MAX_DAYS = 3650
 
     def __str__(self) -> str:
         return self.name
@@ -156,3 +176,50 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}"
+
+
+class Invitation(models.Model):
+    """An invitation to join an organization, sent by email as a link with a random token.
+
+    Stored so it can be listed, withdrawn and used once: only the token's SHA-256 is kept
+    (the link is in the invitee's mailbox, never in the database). Accepting consumes it;
+    withdrawing, expiry, or removing the member (or the owner who sent it) kills it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "accepted_at", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.role})"
+
+    @property
+    def pending(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )

@@ -341,3 +341,131 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
     except httpx.HTTPError as exc:
         raise FetchError(f"The answer broke off: {exc}.") from None
     return b"".join(chunks)
+
+
+# --- Hosts on the tenant's LAN (Nuki bridges) ------------------------------------------------
+#
+# A bridge lives on the operator's LAN, so private addresses must stay allowed, unlike for
+# URLs above. What is refused: loopback (the portal's own machine), link-local (169.254/16,
+# the cloud metadata service, fe80::/10), unspecified and "this network" (0.0.0.0/8, which
+# Linux connects to locally), multicast, reserved and broadcast, and every address of the
+# portal's own database, broker and cache hosts. `LATCHKEY_ALLOW_PRIVATE_URLS=true` (tests,
+# the demo's bridge simulator) lets loopback through, but never the own services' ports there.
+
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "redis": 6379, "rediss": 6379, "amqp": 5672}
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    what: str  # "database", "broker", "cache"
+    host: str
+    port: int | None
+
+
+def own_services() -> list[ServiceEndpoint]:
+    """The portal's own database, broker, cache and lock-store hosts, from the settings."""
+    found: list[ServiceEndpoint] = []
+    db = settings.DATABASES.get("default", {})
+    if db.get("HOST") and "sqlite" not in db.get("ENGINE", ""):
+        found.append(ServiceEndpoint("database", str(db["HOST"]), int(db.get("PORT") or 5432)))
+    urls = [("broker", getattr(settings, "CELERY_BROKER_URL", "") or "")]
+    location = settings.CACHES.get("default", {}).get("LOCATION", "")
+    for item in location if isinstance(location, list | tuple) else [location]:
+        urls.append(("cache", str(item or "")))
+    urls.append(("cache", getattr(settings, "LATCHKEY_LOCK_REDIS_URL", "") or ""))
+    for what, url in urls:
+        if "://" not in url:
+            continue
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            continue
+        if parts.hostname:
+            found.append(
+                ServiceEndpoint(what, parts.hostname, port or DEFAULT_PORTS.get(parts.scheme))
+            )
+    return found
+
+
+def _resolve(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
+    numeric = _numeric_host(host)
+    if numeric is not None:
+        return [numeric]
+    host.encode("idna")  # UnicodeError for names no resolver could look up
+    out: list[IPAddress] = []
+    for raw in resolver(host, port):
+        try:
+            ip = ipaddress.ip_address(raw.split("%", 1)[0])
+        except ValueError:
+            continue
+        if ip not in out:
+            out.append(ip)
+    return out
+
+
+def _lan_refusal(ip: IPAddress, *, allow_loopback: bool) -> str | None:
+    """Why a LAN host may not be this address, or None when it may. An IPv4 address wrapped
+    in IPv6 (::ffff:a.b.c.d and the like) is judged as that IPv4 address only."""
+    for candidate in [_unwrap(ip)]:
+        if candidate.is_link_local:
+            return "a link-local address (such as the cloud metadata service)"
+        if candidate.is_multicast:
+            return "a multicast address"
+        if candidate.is_unspecified or (
+            isinstance(candidate, ipaddress.IPv4Address) and candidate in _THIS_NETWORK
+        ):
+            return "an unspecified address"
+        if candidate.is_loopback:
+            if not allow_loopback:
+                return "this server itself (loopback)"
+        elif candidate.is_reserved:
+            return "a reserved address"
+    return None
+
+
+def check_lan_host(
+    host: str,
+    port: int,
+    *,
+    resolver: Resolver | None = None,
+    allow_loopback: bool | None = None,
+    services: list[ServiceEndpoint] | None = None,
+) -> tuple[IPAddress, ...]:
+    """Check a host a tenant typed for a device on their LAN; returns the checked addresses
+    (connect to one of these, not to the name again). Raises UnsafeURL with a sentence for
+    the form. Called when the bridge is saved and again before every connection."""
+    resolver = resolver or _system_resolver
+    if allow_loopback is None:
+        allow_loopback = settings.LATCHKEY_ALLOW_PRIVATE_URLS
+    name = (host or "").strip().strip("[]").rstrip(".").lower()
+    if not name:
+        raise UnsafeURL("Give the bridge's IP address or host name.")
+    try:
+        addresses = _resolve(name, port, resolver)
+    except (OSError, UnicodeError):
+        raise UnsafeURL(f"The host {name} could not be found.") from None
+    if not addresses:
+        raise UnsafeURL(f"The host {name} could not be found.")
+    for ip in addresses:
+        why = _lan_refusal(ip, allow_loopback=allow_loopback)
+        if why is not None:
+            raise UnsafeURL(f"The address {name} points to {why}; give the bridge's LAN address.")
+    for service in own_services() if services is None else services:
+        try:
+            theirs = set(_resolve(service.host.strip("[]"), service.port or 0, resolver))
+        except (OSError, UnicodeError):
+            continue
+        theirs |= {_unwrap(ip) for ip in theirs}
+        for ip in addresses:
+            if ip not in theirs and _unwrap(ip) not in theirs:
+                continue
+            # Loopback let through for tests: only the service's own port stays closed.
+            whole_host = not (allow_loopback and _unwrap(ip).is_loopback)
+            if whole_host or service.port is None or service.port == port:
+                raise UnsafeURL(
+                    f"The address {name} is the portal's own {service.what} server; give the "
+                    "bridge's LAN address."
+                )
+    return tuple(addresses)

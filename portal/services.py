@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -14,11 +14,13 @@ from portal.models import (
     AlertSeverity,
     ApiKey,
     ApiKeyScope,
+    Invitation,
     Membership,
     Organization,
     Role,
     hash_secret,
 )
+from portal.validators import has_control_characters
 
 
 class ServiceError(ValueError):
@@ -41,6 +43,8 @@ def organization_create(
     slug = slugify(name)
     if not slug:
         raise ServiceError("The name must contain letters or digits.", field="name")
+    if has_control_characters(name):  # invitation emails carry it in their subject
+        raise ServiceError("Line breaks are not allowed in the name.", field="name")
     if Organization.objects.filter(slug=slug).exists():
         raise ServiceError(f"An organization with the slug {slug!r} exists already.", field="name")
     email = owner_email.strip().lower()
@@ -60,6 +64,24 @@ def organization_settings_update(*, organization: Organization, **fields) -> Org
     for name, value in fields.items():
         setattr(organization, name, value)
     organization.save(update_fields=list(fields) or None)
+    return organization
+
+
+def organization_retention_update(*, organization: Organization, **days: int) -> Organization:
+    """Change how long the organization keeps raw deliveries, the locks' log and guests' data
+    (any of Organization.RETENTION_FIELDS). Each is at least a day: nothing is kept forever,
+    and nothing is deleted before it is seen. Refused as a whole when one is bad."""
+    for name, value in days.items():
+        if name not in Organization.RETENTION_FIELDS:
+            raise ServiceError("Not a retention setting.", field=name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ServiceError("A whole number of days.", field=name)
+        if not 1 <= value <= Organization.RETENTION_MAX_DAYS:
+            raise ServiceError(f"Between 1 and {Organization.RETENTION_MAX_DAYS} days.", field=name)
+    for name, value in days.items():
+        setattr(organization, name, value)
+    if days:
+        organization.save(update_fields=list(days))
     return organization
 
 
@@ -152,6 +174,8 @@ def organization_update(
         raise ServiceError("Between 1 hour and 30 days.", field="preload_hours")
     if backup_lead_minutes is not None and not 0 <= backup_lead_minutes <= 7 * 24 * 60:
         raise ServiceError("Between 0 minutes and 7 days.", field="backup_lead_minutes")
+    if has_control_characters(name):  # invitation emails carry it in their subject
+        raise ServiceError("Line breaks are not allowed in the name.", field="name")
     organization.name = name.strip() or organization.name
     organization.preload_hours = preload_hours
     fields = ["name", "preload_hours"]
@@ -187,8 +211,18 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
+    """Remove a member. Invitations die with them: any still pending for their address (a
+    link they kept cannot bring them back) and any they sent (a removed owner's invitee
+    does not join on their word)."""
     if membership.role == Role.OWNER and not _other_owners(membership):
         raise LastOwner("The organization needs at least one owner.")
+    user = membership.user
+    Invitation.objects.filter(
+        models.Q(email__iexact=user.get_username()) | models.Q(invited_by=user),
+        organization_id=membership.organization_id,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+    ).update(revoked_at=timezone.now())
     membership.delete()
 
 

@@ -5,21 +5,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 from portal import config
+from portal.client_address import parse_networks
 from portal.config import BASE_DIR
 
 DEBUG = config.get_bool("DEBUG", False)
-SECRET_KEY = config.get_str("SECRET_KEY", "insecure-dev-key-change-me-in-production-0123456789")
-if (
-    not DEBUG
-    and SECRET_KEY.startswith("insecure-")
-    and config.get_bool("LATCHKEY_PRODUCTION", False)
-):
-    raise config.ConfigError("Environment variable SECRET_KEY must be set in production.")
+# Production (docker-compose.yml sets it): secure defaults below, and no start with a guessable key.
+LATCHKEY_PRODUCTION = config.get_bool("LATCHKEY_PRODUCTION", False)
+SECRET_KEY = config.get_str("SECRET_KEY", "" if LATCHKEY_PRODUCTION else config.DEV_SECRET_KEY)
+# Rotation: earlier SECRET_KEYs still verify sessions and signed links (Django's own mechanism).
+SECRET_KEY_FALLBACKS = config.get_list("SECRET_KEY_FALLBACKS", [])
+# The key ring for secrets at rest and stay links: comma-separated, newest first (portal.crypto).
+# Outside production an empty value derives the key from SECRET_KEY (and its fallbacks).
+LATCHKEY_ENCRYPTION_KEYS = config.get_list("LATCHKEY_ENCRYPTION_KEY", [])
+if LATCHKEY_PRODUCTION:
+    config.check_production_secrets(
+        secret_key=SECRET_KEY,
+        secret_key_fallbacks=SECRET_KEY_FALLBACKS,
+        encryption_keys=LATCHKEY_ENCRYPTION_KEYS,
+    )
 ALLOWED_HOSTS = config.get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = config.get_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = config.get_url("LATCHKEY_SITE_URL", "http://localhost:8000")
-# Key for secrets at rest (bridge tokens, OAuth tokens); derived from SECRET_KEY when unset.
-LATCHKEY_ENCRYPTION_KEY = config.get_str("LATCHKEY_ENCRYPTION_KEY", "")
 # Where bridges POST their callbacks: plain http on the LAN (bridges cannot do https).
 LATCHKEY_BRIDGE_CALLBACK_BASE = config.get_url("LATCHKEY_BRIDGE_CALLBACK_BASE", "") or SITE_URL
 # Nuki Web (cloud): OAuth2 client and base URLs; the demo and tests point them at the stand-in.
@@ -60,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "django_htmx",
+    "csp",
     "portal",
     "properties",
     "locks",
@@ -70,8 +77,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "portal.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.middleware.SessionIdleMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,8 +121,22 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHE_URL = config.get_url("CACHE_URL", "locmemcache://")
-CACHES = {"default": config.env.cache_url_config(CACHE_URL)}
+# Rate limits count in the cache, so every web process must share it: Redis via CACHE_URL, else
+# locked files under var/cache (portal.filecache: atomic across the gunicorn workers of one
+# machine). Production refuses to start without a shared one (per-process caches count alone).
+CACHE_URL = config.get_url("CACHE_URL", "")
+if LATCHKEY_PRODUCTION and (not CACHE_URL or CACHE_URL.startswith(("locmem", "dummy"))):
+    raise config.ConfigError(
+        "Environment variable CACHE_URL must name a cache every process shares in production "
+        "(e.g. redis://redis:6379/1): rate limits count there."
+    )
+CACHES = {
+    "default": config.env.cache_url_config(CACHE_URL)
+    if CACHE_URL
+    else {"BACKEND": "portal.filecache.LockedFileCache", "LOCATION": str(VAR_DIR / "cache")}
+}
+if CACHES["default"]["BACKEND"].endswith(".FileBasedCache"):  # filecache://: its incr is not atomic
+    CACHES["default"]["BACKEND"] = "portal.filecache.LockedFileCache"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -139,10 +162,39 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = config.get_bool("SESSION_COOKIE_SECURE", False)
+SESSION_COOKIE_SECURE = config.get_bool("SESSION_COOKIE_SECURE", LATCHKEY_PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HTTPS, on by default in production (`manage.py check --deploy` is then silent). Behind a proxy
+# that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets (X-Forwarded-Proto).
+SECURE_PROXY_SSL_HEADER = config.get_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = config.get_bool("SECURE_SSL_REDIRECT", LATCHKEY_PRODUCTION)
+# Plain http stays for the container health check (http://127.0.0.1:8000/healthz) and for Nuki
+# bridges, which can only call back over http on the LAN (LATCHKEY_BRIDGE_CALLBACK_BASE).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^hooks/bridge/"]
+_YEAR = 365 * 24 * 3600
+SECURE_HSTS_SECONDS = config.get_int("SECURE_HSTS_SECONDS", _YEAR if LATCHKEY_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.get_bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", LATCHKEY_PRODUCTION
+)
+SECURE_HSTS_PRELOAD = config.get_bool("SECURE_HSTS_PRELOAD", LATCHKEY_PRODUCTION)
+# Content-Security-Policy on every response (django-csp): scripts and style sheets from this
+# origin only, so an injected <script> or on*= handler never runs. Page behaviour lives in
+# web/static/latchkey/portal.js; htmx is told not to inject its <style> (templates/base.html).
+# Inline style *attributes* stay allowed (style-src-attr): they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Bodies larger than this answer 413 (portal.middleware).
 LATCHKEY_MAX_BODY_BYTES = config.get_int("LATCHKEY_MAX_BODY_BYTES", 256 * 1024)
@@ -164,6 +216,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.permissions.OrganizationAccess"],
+    # JSON with a nesting limit and no RecursionError / digit-limit 500s (portal/jsonparse.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.jsonparse.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "portal.throttling.OrganizationRateThrottle",
         "portal.throttling.StrangerRateThrottle",
@@ -175,7 +233,7 @@ REST_FRAMEWORK = {
         "anon": config.get_str("LATCHKEY_ANON_RATE", "60/min"),
         "pms_hook": config.get_str("LATCHKEY_PMS_HOOK_RATE", "1200/min"),
     },
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -185,6 +243,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bookings in, keypad codes out. Send `Authorization: Bearer <key>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Two choice sets share a field name with others ("status", "kind"): name them.
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStatusEnum": "bookings.models.BookingStatus",
+        "PmsKindEnum": "bookings.pms.models.PmsKind",
+    },
 }
 
 # Celery: an embedded filesystem broker by default (no server needed); Redis via CELERY_BROKER_URL.
@@ -199,6 +262,23 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
+    }
+# A request never waits long for a broker that is down or silent: messages go out after commit
+# (portal/aftercommit.py), one publish retry, connect and socket timeouts of a few seconds (a
+# refused connection fails at once; a silent broker after about 2 x this). Unsent lock commands
+# stay in the outbox for the sweep. Without the socket timeout a publish waits forever.
+LATCHKEY_BROKER_TIMEOUT_SECONDS = config.get_float("LATCHKEY_BROKER_TIMEOUT_SECONDS", 3.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = LATCHKEY_BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": LATCHKEY_BROKER_TIMEOUT_SECONDS,
+        "socket_timeout": LATCHKEY_BROKER_TIMEOUT_SECONDS,
     }
 CELERY_TASK_DEFAULT_QUEUE = config.get_str("LATCHKEY_QUEUE", "latchkey")
 CELERY_TASK_ACKS_LATE = True
@@ -223,6 +303,13 @@ LATCHKEY_RETRY_BASE_SECONDS = config.get_float("LATCHKEY_RETRY_BASE_SECONDS", 5.
 LATCHKEY_RETRY_MAX_SECONDS = config.get_float("LATCHKEY_RETRY_MAX_SECONDS", 1800.0)
 LATCHKEY_RECONCILE_SECONDS = config.get_float("LATCHKEY_RECONCILE_SECONDS", 900.0)
 LATCHKEY_PLAN_SECONDS = config.get_float("LATCHKEY_PLAN_SECONDS", 60.0)
+# Per-tenant caps: no organization can crowd out the others (0 = no cap where noted).
+LATCHKEY_ORG_RUNNING_COMMANDS = config.get_int("LATCHKEY_ORG_RUNNING_COMMANDS", 8)  # 0: none
+LATCHKEY_ICAL_MAX_STAYS = config.get_int("LATCHKEY_ICAL_MAX_STAYS", 2000)
+LATCHKEY_ORG_MAX_AGENTS = config.get_int("LATCHKEY_ORG_MAX_AGENTS", 20)
+LATCHKEY_AGENT_MAX_LOCKS = config.get_int("LATCHKEY_AGENT_MAX_LOCKS", 50)
+LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
+LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-commands": {
@@ -257,6 +344,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bookings.tasks.assign_backup_codes",
         "schedule": timedelta(seconds=LATCHKEY_PLAN_SECONDS),
     },
+    "apply-retention": {  # per organization: raw deliveries, lock events, guests' data
+        "task": "bookings.tasks.apply_retention",
+        "schedule": timedelta(seconds=config.get_float("LATCHKEY_RETENTION_SECONDS", 3600.0)),
+    },
 }
 
 # The guest's stay page (/stay/<token>/): how long the link lives after check-out, and rate
@@ -265,12 +356,38 @@ LATCHKEY_STAY_LINK_GRACE_HOURS = config.get_float("LATCHKEY_STAY_LINK_GRACE_HOUR
 LATCHKEY_STAY_OPEN_RATE = config.get_rate("LATCHKEY_STAY_OPEN_RATE", "10/h")
 LATCHKEY_STAY_IP_RATE = config.get_rate("LATCHKEY_STAY_IP_RATE", "30/h")
 LATCHKEY_STAY_MISS_RATE = config.get_rate("LATCHKEY_STAY_MISS_RATE", "20/h")
+LATCHKEY_STAY_VIEW_RATE = config.get_rate("LATCHKEY_STAY_VIEW_RATE", "600/h")
+
+# Limits that hold (issue 12 item 6). X-Forwarded-For is believed only from these proxies
+# (addresses or networks, comma-separated; portal.client_address): empty = no proxy in front.
+LATCHKEY_TRUSTED_PROXIES = config.get_list("LATCHKEY_TRUSTED_PROXIES", [])
+try:
+    parse_networks(LATCHKEY_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise config.ConfigError(f"Environment variable {exc}") from None
+# Sign-in (ours and /admin/login/): failed attempts per client address and per username.
+LATCHKEY_LOGIN_FAILURES_ALLOWED = config.get_int("LATCHKEY_LOGIN_FAILURES_ALLOWED", 10)
+LATCHKEY_LOGIN_WINDOW_SECONDS = config.get_int("LATCHKEY_LOGIN_WINDOW_SECONDS", 300)
+# The most rows one API page returns, whatever ?limit= asks (portal.pagination).
+LATCHKEY_API_MAX_LIMIT = config.get_int("LATCHKEY_API_MAX_LIMIT", 200)
+# A signed-in session ends after this many minutes without a request (portal.middleware).
+LATCHKEY_SESSION_IDLE_MINUTES = max(1, config.get_int("LATCHKEY_SESSION_IDLE_MINUTES", 120))
+SESSION_COOKIE_AGE = LATCHKEY_SESSION_IDLE_MINUTES * 60
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Request paths in log lines (django.request's "Not Found: /stay/...", runserver) carry
+    # tokens: the filter masks them (portal.log_masking; gunicorn: portal.access_log).
+    "filters": {"mask_tokens": {"()": "portal.log_masking.MaskTokensFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": config.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -22,6 +22,17 @@ class Tenant:
     label: str  # "owner", "manager", "viewer", "key:read", "key:write"
 
 
+MASK = "••••"
+
+
+def may_see_secrets(tenant: Tenant | None) -> bool:
+    """May this caller read credentials and guest codes? Only someone who could change them:
+    owners and managers (pages and session API) and write-scope API keys. Viewers and read
+    keys get masked values: a code or a webhook URL is as good as the thing it opens, so
+    reading it is a write in disguise (a Smoobu URL lets anyone post a forged reservation)."""
+    return tenant is not None and tenant.label in {"owner", "manager", "key:write"}
+
+
 def tenant_from_key(key: ApiKey) -> Tenant:
     return Tenant(organization=key.organization, can_write=key.can_write, label=f"key:{key.scope}")
 

@@ -61,6 +61,19 @@ def days_from_now(days: int) -> dt.date:
     return timezone.now().date() + dt.timedelta(days=days)
 
 
+def window_start(seconds: int = 60):
+    """Travel, the clock running, to one second into the next fixed rate-limit window of this
+    length (a context manager). Rate limits count in windows aligned to the epoch
+    (portal/throttling.py): a test that fills one with N requests and expects the N+1st refused
+    fails whenever real time crosses a window's edge in between, i.e. depending on the second it
+    runs. Only this process's clock moves, which is where the throttles count."""
+    import time_machine
+
+    now = dt.datetime.now(dt.UTC).timestamp()
+    start = (now // seconds + 1) * seconds + 1
+    return time_machine.travel(dt.datetime.fromtimestamp(start, dt.UTC), tick=True)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,7 +1,21 @@
-"""Rate limits per organization (authenticated) on top of a per-IP limit for strangers."""
+"""Rate limits per organization (authenticated) on top of a per-IP limit for strangers.
 
+Every count lives in Django's cache, which must be shared by every web process (Redis in
+production, locked files under var/cache in `make run`: see portal.filecache): a cache of
+each process's own would let every gunicorn worker count alone. Client addresses come from
+`client_ip` only (portal.client_address explains when X-Forwarded-For is believed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from functools import lru_cache
+
+from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from portal.client_address import client_address, parse_networks
 from portal.permissions import request_tenant
 
 
@@ -38,6 +52,11 @@ class CountedRateThrottle(SimpleRateThrottle):
         """Seconds until the window ends (DRF's Retry-After)."""
         return max(0.0, self.window_end - self.now)
 
+    def get_ident(self, request) -> str:
+        """The client's address by the portal's one rule (DRF's own believes any
+        X-Forwarded-For a client sends, so a stranger could pick a fresh address per request)."""
+        return client_ip(request)
+
 
 class OrganizationThrottle(CountedRateThrottle):
     """Counted per organization; requests without a valid key are left to StrangerRateThrottle."""
@@ -69,17 +88,23 @@ def note_failed_authentication(request) -> bool:
     throttle = StrangerRateThrottle()
     key = f"throttle_badkey_{throttle.get_ident(request)}"
     num, duration = throttle.parse_rate(throttle.get_rate())
-    try:
-        count = throttle.cache.incr(key)
-    except ValueError:
-        throttle.cache.set(key, 1, duration)
-        count = 1
-    return count > num
+    return count_hit(key, duration) > num
+
+
+@lru_cache(maxsize=4)
+def _networks(items: tuple[str, ...]) -> tuple:
+    return parse_networks(items)
 
 
 def client_ip(request) -> str:
-    """The client's address as the web server saw it (a proxy in front sets REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR", "unknown")
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For's rightmost untrusted entry when
+    REMOTE_ADDR is one of LATCHKEY_TRUSTED_PROXIES. Throttles, audit records and logs all use
+    this, so they agree on who a client is."""
+    return client_address(
+        remote_addr=request.META.get("REMOTE_ADDR"),
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"),
+        trusted=_networks(tuple(settings.LATCHKEY_TRUSTED_PROXIES)),
+    )
 
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -97,22 +122,49 @@ def rate_exceeded(*, key: str, rate: str) -> bool:
     For pages outside DRF (the guest's stay page). Atomic with a shared cache (Redis), so
     several web processes count together.
     """
-    from django.core.cache import cache
-
     num, duration = parse_rate(rate)
-    cache_key = f"ratelimit:{key}"
-    cache.add(cache_key, 0, duration)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, duration)
-        count = 1
-    return count > num
+    return count_hit(f"ratelimit:{key}", duration) > num
 
 
-def rate_reached(*, key: str, rate: str) -> bool:
-    """True when `key` has already used up its rate (counts nothing)."""
+def count_hit(key: str, seconds: int) -> int:
+    """One more hit for `key` in a window of `seconds` from its first hit (atomic)."""
     from django.core.cache import cache
 
-    num, _ = parse_rate(rate)
-    return (cache.get(f"ratelimit:{key}") or 0) >= num
+    cache.add(key, 0, seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, seconds)
+        return 1
+
+
+def _login_keys(request, username: str) -> tuple[str, str]:
+    user = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    return f"login-attempts:ip:{client_ip(request)}", f"login-attempts:user:{user}"
+
+
+def login_attempt_allowed(*, request, username: str) -> bool:
+    """Count a sign-in attempt per client address and per username; False once either has
+    used up LATCHKEY_LOGIN_FAILURES_ALLOWED in the window (the caller answers 429).
+
+    Why count before checking the password: check-then-count lets every request in flight
+    pass the check before any of them is counted, so parallel guesses overshoot the limit.
+    Counting first gives each attempt its own number; a successful sign-in hands its attempt
+    back (`login_succeeded`), so the limit still counts failures. Per username too, so
+    guesses spread over many addresses still meet a limit for the account.
+    """
+    limit = settings.LATCHKEY_LOGIN_FAILURES_ALLOWED
+    window = settings.LATCHKEY_LOGIN_WINDOW_SECONDS
+    by_address, by_user = _login_keys(request, username)
+    over_address = count_hit(by_address, window) > limit
+    over_user = count_hit(by_user, window) > limit
+    return not (over_address or over_user)
+
+
+def login_succeeded(*, request, username: str) -> None:
+    """Hand back the attempt `login_attempt_allowed` counted: only failures use the limit."""
+    from django.core.cache import cache
+
+    for key in _login_keys(request, username):
+        with contextlib.suppress(ValueError):  # the window ended meanwhile
+            cache.decr(key)

@@ -1,41 +1,47 @@
-"""Sign-in, throttled per client address so a stranger cannot guess passwords at speed."""
+"""Sign-in pages (ours and Django admin's), throttled per client address and per username so a
+stranger cannot guess passwords at speed (portal.throttling.login_attempt_allowed)."""
 
 from __future__ import annotations
 
-from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_WINDOW_SECONDS = 300
+from portal.throttling import client_ip, count_hit, login_attempt_allowed, login_succeeded
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
+def _throttled(request) -> HttpResponse:
+    body = render_to_string("registration/throttled.html", request=request)
+    return HttpResponse(body, status=429)
 
 
 class RateLimitedLoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def _key(self) -> str:
-        return f"login-failures:{_client_ip(self.request)}"
-
     def post(self, request, *args, **kwargs):
-        limit = getattr(settings, "LATCHKEY_LOGIN_FAILURES_ALLOWED", LOGIN_FAILURES_ALLOWED)
-        if (cache.get(self._key()) or 0) >= limit:
-            body = render_to_string("registration/throttled.html", request=request)
-            return HttpResponse(body, status=429)
+        if not login_attempt_allowed(request=request, username=request.POST.get("username", "")):
+            return _throttled(request)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
-        try:
-            cache.incr(self._key())
-        except ValueError:
-            cache.set(self._key(), 1, LOGIN_WINDOW_SECONDS)
-        return super().form_invalid(form)
+    def form_valid(self, form):
+        login_succeeded(request=self.request, username=self.request.POST.get("username", ""))
+        return super().form_valid(form)
+
+
+def admin_login(request, extra_context=None):
+    """Django admin's sign-in (/admin/login/) under the same limits as ours: it checks the same
+    passwords, so it must not be the way around them."""
+    if request.method != "POST":
+        return admin.site.login(request, extra_context)
+    username = request.POST.get("username", "")
+    if not login_attempt_allowed(request=request, username=username):
+        return _throttled(request)
+    response = admin.site.login(request, extra_context)
+    if response.status_code == 302:  # the admin's LoginView redirects only a valid sign-in
+        login_succeeded(request=request, username=username)
+    return response
 
 
 RESET_PER_HOUR = 5
@@ -50,13 +56,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "registration/password_reset_subject.txt"
 
     def post(self, request, *args, **kwargs):
-        key = f"password-resets:{_client_ip(request)}"
-        count = cache.get_or_set(key, 0, 3600)
-        if count >= RESET_PER_HOUR:
-            body = render_to_string("registration/throttled.html", request=request)
-            return HttpResponse(body, status=429)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, 3600)
+        key = f"password-resets:{client_ip(request)}"
+        if count_hit(key, 3600) > RESET_PER_HOUR:  # counted first: parallel ones cannot overshoot
+            return _throttled(request)
         return super().post(request, *args, **kwargs)

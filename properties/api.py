@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from portal.api import TenantModelViewSet
+from portal.validators import refuse_control_characters
 from properties.models import Property
 from properties.services import property_create, property_update
 
@@ -50,6 +51,10 @@ class PropertySerializer(serializers.ModelSerializer):
                 {missing: ["Give both step-up times, or neither (always)."]}
             )
         return attrs
+
+    def validate_name(self, value: str) -> str:
+        refuse_control_characters(value)  # the subject of every guest email for the property
+        return value
 
     def validate_external_ref(self, value: str) -> str:
         value = value.strip()

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone as djtz
 
 from portal.models import Organization
+from portal.validators import refuse_control_characters
 
 
 def validate_timezone(value: str) -> None:
@@ -97,6 +98,11 @@ class Property(models.Model):
         return ZoneInfo(self.timezone)
 
     def clean(self) -> None:
+        # The name is every guest email's subject: a line break there fails them all.
+        try:
+            refuse_control_characters(self.name)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc.messages}) from None
         if (self.step_up_from is None) != (self.step_up_until is None):
             missing = "step_up_until" if self.step_up_until is None else "step_up_from"
             raise ValidationError({missing: "Give both step-up times, or neither (always)."})

@@ -7,17 +7,24 @@ actions a stolen session should not be able to do quietly (new API keys, removin
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from portal.sudo import SUDO_KEY, SUDO_SECONDS, sudo_active, sudo_grant
 from portal.tenancy import Tenant, tenant_for_user
 
-SUDO_SECONDS = 10 * 60
-SUDO_KEY = "sudo_until"
+__all__ = [  # the window itself lives in portal.sudo, shared with the API
+    "SUDO_KEY",
+    "SUDO_SECONDS",
+    "owner_tenant",
+    "page_tenant",
+    "sudo_active",
+    "sudo_grant",
+    "sudo_redirect",
+]
 
 
 def page_tenant(request, slug: str, *, write: bool = False) -> Tenant:
@@ -34,18 +41,11 @@ def owner_tenant(request, slug: str) -> Tenant:
     return tenant
 
 
-def sudo_active(request) -> bool:
-    return float(request.session.get(SUDO_KEY, 0)) > time.time()
-
-
-def sudo_grant(request) -> None:
-    request.session[SUDO_KEY] = time.time() + SUDO_SECONDS
-
-
-def sudo_redirect(request):
+def sudo_redirect(request, *, back: str | None = None):
     """None inside the window; otherwise a redirect to re-enter the password, then back to the
-    same page (its GET: a POST is never replayed, they press the button again). Called after
-    the tenant check, so an outsider still gets 404 and learns nothing."""
+    same page (its GET: a POST is never replayed, they press the button again). POST-only
+    actions pass `back`, the page their button is on. Called after the tenant check, so an
+    outsider still gets 404 and learns nothing."""
     if sudo_active(request):
         return None
-    return redirect(f"{reverse('sudo')}?{urlencode({'next': request.get_full_path()})}")
+    return redirect(f"{reverse('sudo')}?{urlencode({'next': back or request.get_full_path()})}")

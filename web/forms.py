@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from bookings.models import BookingStatus, Language
 from bookings.pms.models import PmsKind
 from locks.models import TokenMode
-from portal.models import ApiKeyScope, Role
+from portal.models import ApiKeyScope, Organization, Role
+from portal.validators import refuse_control_characters
 from properties.models import Property
 
 TIMEZONES = sorted(available_timezones() - {"Factory", "localtime"})
@@ -127,7 +128,10 @@ class LockForm(forms.Form):
 
 class StayForm(forms.Form):
     property = forms.ModelChoiceField(label=_("Property"), queryset=Property.objects.none())
-    guest_name = forms.CharField(label=_("Guest name"), max_length=120, required=False)
+    guest_name = forms.CharField(
+        label=_("Guest name"), max_length=120, required=False,
+        validators=[refuse_control_characters],
+    )  # fmt: skip
     guest_email = forms.EmailField(label=_("Guest email"), required=False)
     guest_language = forms.ChoiceField(
         label=_("Guest language"), choices=Language.choices, initial="en"
@@ -222,7 +226,7 @@ class NukiWebTokenForm(forms.Form):
 
 
 class OrganizationForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = forms.CharField(label=_("Name"), max_length=120, validators=[refuse_control_characters])
     preload_hours = forms.IntegerField(
         label=_("Preload horizon (hours before check-in a code goes on the lock)"),
         min_value=1,
@@ -243,6 +247,30 @@ class OrganizationForm(forms.Form):
         required=False,
         help_text=_(
             "Off: they are shown on the lock's page and their digits avoided, never deleted."
+        ),
+    )
+
+
+class RetentionForm(forms.Form):
+    """How long the organization keeps raw deliveries, the locks' log and guests' data."""
+
+    retention_raw_days = forms.IntegerField(
+        label=_("Raw deliveries (PMS events, webhooks): days kept"),
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+    )
+    retention_lock_event_days = forms.IntegerField(
+        label=_("Lock activity log: days kept"),
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+        help_text=_("396 days is about 13 months."),
+    )
+    retention_guest_days = forms.IntegerField(
+        label=_("Guests' name, email and phone: days kept after check-out"),
+        min_value=1,
+        max_value=Organization.RETENTION_MAX_DAYS,
+        help_text=_(
+            "Then the stay is kept without the person: dates, counts and the code history stay."
         ),
     )
 

@@ -79,6 +79,12 @@ urlpatterns = [
         name="api-key-revoke",
     ),
     path(org + "settings/members/invite/", settings.member_invite, name="member-invite"),
+    path(
+        org + "settings/invitations/<int:pk>/withdraw/",
+        settings.invitation_withdraw_view,
+        name="invitation-withdraw",
+    ),
     path(org + "settings/members/<int:pk>/role/", settings.member_role, name="member-role"),
     path(org + "settings/members/<int:pk>/remove/", settings.member_remove, name="member-remove"),
+    path(org + "settings/retention/", settings.retention_update, name="settings-retention"),
 ]

@@ -9,14 +9,16 @@ from rest_framework.response import Response
 
 from bookings.ical.models import IcalFeed
 from bookings.ical.services import feed_create, feed_delete, feed_fetch_soon
-from portal.api import TenantViewSetMixin
+from portal.api import ID_MAX, TenantViewSetMixin
 from portal.services import ServiceError
 from portal.throttling import OrganizationThrottle
 from properties.models import Property
 
 
 class IcalFeedInputSerializer(serializers.Serializer):
-    property = serializers.IntegerField(help_text="The property's id.")
+    property = serializers.IntegerField(
+        min_value=1, max_value=ID_MAX, help_text="The property's id."
+    )
     url = serializers.CharField(
         max_length=2000,
         trim_whitespace=True,
@@ -57,6 +59,12 @@ class IcalFeedSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class IcalFeedFilter(serializers.Serializer):
+    property = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, help_text="Only this property's feeds."
+    )
+
+
 class IcalFetchThrottle(OrganizationThrottle):
     """ "Fetch now" per organization: each one is an outgoing request to someone's server."""
 
@@ -74,12 +82,17 @@ class IcalFeedViewSet(
 
     def get_queryset(self):
         qs = super().get_queryset().order_by("property_id", "pk")
-        prop = self.request.query_params.get("property")
-        if self.action == "list" and prop is not None:
-            if not prop.isdigit():
-                raise serializers.ValidationError({"property": ["Expected a property id."]})
-            qs = qs.filter(property_id=int(prop))
+        if self.action == "list":
+            # A serializer, not str.isdigit(): "²" is a digit to Python but no int() (a 500).
+            params = IcalFeedFilter(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            if "property" in params.validated_data:
+                qs = qs.filter(property_id=params.validated_data["property"])
         return qs
+
+    @extend_schema(parameters=[IcalFeedFilter])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=IcalFeedInputSerializer, responses={201: IcalFeedSerializer})
     def create(self, request, *args, **kwargs):

@@ -15,6 +15,7 @@ from properties.models import Property
 class FetchStatus(models.TextChoices):
     NEVER = "never", "Not fetched yet"
     OK = "ok", "Fetched"
+    CAPPED = "capped", "Fetched, but over the cap: later stays not imported"
     NOT_MODIFIED = "not_modified", "Unchanged since the last fetch"
     EMPTY = "empty", "Suspiciously empty: nothing changed"
     FAILED = "failed", "Failed"

@@ -23,11 +23,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bookings.ical.caps import cap_alert, cap_report, over_cap
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay
 from bookings.ical.parse import FeedStay, NotICalendar, parse_feed
 from bookings.models import Booking, BookingStatus
-from bookings.services import BookingData, booking_upsert, booking_window
+from bookings.services import (
+    FIRST_STAY_DAY,
+    LAST_STAY_DAY,
+    BookingData,
+    booking_upsert,
+    booking_window,
+)
 from portal import netguard
+from portal.aftercommit import after_commit
 from portal.models import Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
 from properties.models import Property
@@ -96,7 +104,7 @@ def feed_fetch_soon(*, feed: IcalFeed) -> None:
     from bookings.ical.tasks import fetch_feed
 
     feed_id = feed.pk
-    transaction.on_commit(lambda: fetch_feed.delay(feed_id))
+    after_commit(lambda: fetch_feed.delay(feed_id), what=f"fetch_feed({feed_id})")
 
 
 @transaction.atomic
@@ -124,7 +132,9 @@ def feeds_poll_due(*, now: dt.datetime | None = None) -> list[int]:
         for feed_id in due:
             from bookings.ical.tasks import fetch_feed
 
-            transaction.on_commit(lambda feed_id=feed_id: fetch_feed.delay(feed_id))
+            after_commit(
+                lambda feed_id=feed_id: fetch_feed.delay(feed_id), what=f"fetch_feed({feed_id})"
+            )
     return due
 
 
@@ -300,17 +310,25 @@ def _apply(
         .get(pk=feed.pk)
     )
     prop, tz = feed.property, feed.property.tz
+    # Year 1 or 9999: no stay, and beyond the time zone arithmetic of planning a code.
+    sane = [s for s in stays if s.check_in >= FIRST_STAY_DAY and s.check_out <= LAST_STAY_DAY]
+    ignored, stays = ignored + len(stays) - len(sane), sane
     report = FetchReport(status=FetchStatus.OK, ignored=ignored)
     known = {
         s.uid: s
         for s in IcalStay.objects.filter(feed=feed).select_related("booking", "booking__property")
     }
+    over, coming = over_cap(stays, now=now, tz=tz)
     seen: set[str] = set()
     for stay in stays:
         if stay.uid in seen:
             continue  # a feed listing the same UID twice: the first one counts
         seen.add(stay.uid)
         tracked = known.get(stay.uid)
+        if stay.uid in over:
+            if tracked is not None:
+                _seen(tracked, now)  # still in the feed: not "missing", left as it was
+            continue
         if tracked is None and (stay.cancelled or stay.ends_before(now, tz)):
             continue  # nothing to create: cancelled or already over
         if tracked is not None and stay.ends_before(now, tz):
@@ -341,9 +359,9 @@ def _apply(
         if uid in seen or uid in unreadable:
             continue  # present (an unreadable event is still there: left as it was)
         _missing(feed, tracked, now, report)
-    feed.status = FetchStatus.OK
+    feed.status = FetchStatus.CAPPED if over else FetchStatus.OK
     feed.failures = 0
-    feed.last_error = ""
+    feed.last_error = cap_report(label=_label(feed), coming=coming) if over else ""
     feed.last_fetch_at = feed.last_success_at = now
     feed.event_count = events
     feed.stay_count = len(seen)
@@ -363,6 +381,7 @@ def _apply(
         ]
     )
     alert_resolve(organization=feed.organization, kind=ALERT_FAILING, subject=_subject(feed))
+    cap_alert(feed, label=_label(feed), subject=_subject(feed), coming=coming if over else 0)
     return report
 
 

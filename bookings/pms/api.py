@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -14,8 +19,10 @@ from rest_framework.response import Response
 
 from bookings.pms import services
 from bookings.pms.models import PmsConnection, PmsEvent, PmsKind, PmsListingMapping
-from portal.api import TenantViewSetMixin
+from portal.api import ID_MAX, TenantViewSetMixin
 from portal.services import ServiceError
+from portal.sudo import api_require_sudo
+from portal.tenancy import may_see_secrets
 from properties.models import Property
 
 AUTH_HELP = {
@@ -39,7 +46,14 @@ def _raise(exc: ServiceError):
 
 
 class PmsConnectionSerializer(serializers.ModelSerializer):
-    webhook_url = serializers.SerializerMethodField()
+    webhook_url = serializers.SerializerMethodField(
+        help_text="null for viewers and read keys (webhook_url_masked is then true): the URL "
+        "names the connection and, for Smoobu, is its only credential."
+    )
+    webhook_url_masked = serializers.SerializerMethodField(
+        help_text="True when the caller may not see credentials: only owners, managers and "
+        "write keys do."
+    )
     auth = serializers.SerializerMethodField()
 
     class Meta:
@@ -49,16 +63,22 @@ class PmsConnectionSerializer(serializers.ModelSerializer):
             "kind",
             "name",
             "webhook_url",
+            "webhook_url_masked",
             "auth",
             "created_at",
             "last_event_at",
             "rejected_count",
             "duplicate_count",
+            "throttled_count",
         ]
         read_only_fields = [f for f in fields if f != "name"]
 
-    def get_webhook_url(self, obj) -> str:
-        return webhook_url(obj)
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_webhook_url(self, obj) -> str | None:
+        return webhook_url(obj) if may_see_secrets(self.context.get("tenant")) else None
+
+    def get_webhook_url_masked(self, obj) -> bool:
+        return not may_see_secrets(self.context.get("tenant"))
 
     def get_auth(self, obj) -> str:
         return AUTH_HELP[obj.kind]
@@ -79,9 +99,12 @@ class SecretSerializer(serializers.Serializer):
 
 class MappingSerializer(serializers.Serializer):
     listing_id = serializers.CharField(max_length=120)
-    property = serializers.IntegerField(allow_null=True, help_text="null removes the mapping.")
+    property = serializers.IntegerField(
+        allow_null=True, min_value=1, max_value=ID_MAX, help_text="null removes the mapping."
+    )
 
 
+@extend_schema_serializer(component_name="PmsEvent")  # locks.api has an "Event" too
 class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = PmsEvent
@@ -125,7 +148,9 @@ class PmsConnectionViewSet(
         },
     )
     def create(self, request, *args, **kwargs):
-        """Create a connection. The answer carries the webhook URL and the secret."""
+        """Create a connection. The answer carries the webhook URL and the secret (a new
+        credential: session callers confirm their password first, see portal.sudo)."""
+        api_require_sudo(request)
         incoming = PmsConnectionCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
@@ -134,7 +159,8 @@ class PmsConnectionViewSet(
             )
         except ServiceError as exc:
             _raise(exc)
-        body = {**PmsConnectionSerializer(connection).data, "secret": connection.secret}
+        shown = PmsConnectionSerializer(connection, context=self.get_serializer_context()).data
+        body = {**shown, "secret": connection.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -144,8 +170,10 @@ class PmsConnectionViewSet(
     @action(detail=True, methods=["post"])
     def secret(self, request, pk=None):
         """Reveal the secret (for the copy button), rotate it, or set the PMS-issued one.
-        POST so that read-only roles and keys are refused (403)."""
+        POST so that read-only roles and keys are refused (403); session callers confirm
+        their password first (403 sudo_required, see portal.sudo)."""
         connection = self.get_object()
+        api_require_sudo(request)
         incoming = SecretSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         given = incoming.validated_data.get("secret")

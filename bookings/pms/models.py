@@ -53,6 +53,9 @@ class PmsConnection(models.Model):
         default=0, help_text="Deliveries refused for a bad signature or password."
     )
     duplicate_count = models.PositiveIntegerField(default=0)
+    throttled_count = models.PositiveIntegerField(
+        default=0, help_text="Deliveries refused for going over LATCHKEY_PMS_HOOK_RATE."
+    )
 
     class Meta:
         constraints = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Mapping
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -26,7 +26,9 @@ from bookings.pms.models import (
     PmsReservation,
     new_secret,
 )
-from bookings.services import BookingData, booking_upsert
+from bookings.services import BookingData, booking_upsert, stay_dates_check
+from portal.aftercommit import after_commit
+from portal.jsonparse import JSONError, loads
 from portal.models import Alert, Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
 from properties.models import Property
@@ -155,7 +157,7 @@ def requeue_unmapped(*, connection: PmsConnection, listing_id: str) -> int:
         .values_list("pk", flat=True)
     )
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: process_pms_event.delay(pk))
+        after_commit(lambda pk=pk: process_pms_event.delay(pk), what=f"process_pms_event({pk})")
     return len(ids)
 
 
@@ -164,6 +166,35 @@ def _unmapped_subject(connection: PmsConnection, listing_id: str) -> str:
 
 
 # ---------------------------------------------------------------- receiving
+
+
+def delivery_throttled(*, key: str, rate: str, window_seconds: float) -> None:
+    """A delivery refused for going over the connection's rate (LATCHKEY_PMS_HOOK_RATE): count
+    it on the connection, and tell the manager, once per window, not once per refused request,
+    that deliveries are being refused (so nothing is dropped without anyone knowing)."""
+    connection = (
+        PmsConnection.objects.select_related("organization").filter(webhook_key=key).first()
+        if key
+        else None
+    )
+    if connection is None:
+        return  # an unknown URL: nothing to count it on
+    PmsConnection.objects.filter(pk=connection.pk).update(throttled_count=F("throttled_count") + 1)
+    if not cache.add(f"latchkey:pms-throttled:{connection.pk}", 1, int(window_seconds) + 1):
+        return
+    alert_raise(
+        organization=connection.organization,
+        kind="pms_throttled",
+        subject=f"pms:{connection.pk}",
+        message=(
+            f"The {connection.get_kind_display()} connection “{connection.name}” sent more "
+            f"than {rate} deliveries, the most allowed per connection: the extra ones were "
+            "refused with “retry later” (most systems send them again)."
+        ),
+        fix="Check that the latest bookings from this system arrived. If it really sends this "
+        "many, ask the administrator to raise LATCHKEY_PMS_HOOK_RATE; if not, someone may "
+        "know the webhook URL: create a new connection.",
+    )
 
 
 def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple[PmsEvent, bool]:
@@ -220,7 +251,10 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
             if not problem:
                 from bookings.pms.tasks import process_pms_event
 
-                transaction.on_commit(lambda: process_pms_event.delay(event.pk))
+                after_commit(
+                    lambda: process_pms_event.delay(event.pk),
+                    what=f"process_pms_event({event.pk})",
+                )
     except IntegrityError:
         PmsConnection.objects.filter(pk=connection.pk).update(
             duplicate_count=F("duplicate_count") + 1
@@ -237,8 +271,8 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
 def _parse(connection: PmsConnection, text: str) -> Reservation | None:
     """Read a body with its adapter; Rejected(400) naming what is wrong."""
     try:
-        reservations = ADAPTERS[connection.kind].parse(json.loads(text))
-    except json.JSONDecodeError as exc:
+        reservations = ADAPTERS[connection.kind].parse(loads(text))
+    except JSONError as exc:  # malformed, nested too deep, numbers too long
         raise Rejected(f"Body is not JSON: {exc}", 400) from None
     except KeyError as exc:
         raise Rejected(f"Missing field {exc.args[0]!r}.", 400) from None
@@ -272,7 +306,7 @@ def event_process(*, event_id: int) -> str:
 
 def _process(event: PmsEvent) -> str:
     try:
-        reservations = ADAPTERS[event.connection.kind].parse(json.loads(event.body))
+        reservations = ADAPTERS[event.connection.kind].parse(loads(event.body))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return _finish(event, PmsEventOutcome.INVALID, f"Unreadable payload: {exc!r}")
     if not reservations:
@@ -327,6 +361,7 @@ def _effective_status(reservation: Reservation, organization: Organization) -> s
 
 
 def _booking_data(reservation: Reservation, prop: Property, status: str) -> BookingData:
+    stay_dates_check(check_in=reservation.check_in, check_out=reservation.check_out)
     if reservation.check_in_at and reservation.check_out_at:
         ok = reservation.check_out_at > reservation.check_in_at
     else:

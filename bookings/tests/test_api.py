@@ -169,7 +169,7 @@ def test_revoked_key_is_refused(world, prop):
 
 
 @pytest.mark.django_db
-def test_strangers_guessing_keys_are_throttled(world, settings):
+def test_strangers_guessing_keys_are_throttled(throttle_window, world, settings):
     from portal.throttling import StrangerRateThrottle
 
     StrangerRateThrottle.THROTTLE_RATES = {**StrangerRateThrottle.THROTTLE_RATES, "anon": "5/min"}

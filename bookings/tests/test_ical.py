@@ -197,7 +197,7 @@ def test_feed_becomes_stays_with_local_times_and_planned_codes(world, prop, lock
     with connection.cursor() as cursor:
         cursor.execute("SELECT url FROM bookings_icalfeed WHERE id = %s", [feed.pk])
         raw = cursor.fetchone()[0]
-    assert "TOPSECRET" not in raw and raw.startswith("enc1:")
+    assert "TOPSECRET" not in raw and raw.startswith("enc2:")
     assert feed.url.endswith("?s=TOPSECRETTOKEN123")
     # The booking API shows what Airbnb gave.
     res = world.api(world.read_key).get(f"/api/v1/bookings/{soon.pk}/").json()
@@ -565,7 +565,7 @@ def test_deleting_a_feed_keeps_its_stays(world, prop, locks, server, commit):
 
 @pytest.mark.django_db
 def test_fetch_now_runs_the_fetch_and_is_rate_limited(
-    world, prop, locks, server, commit, monkeypatch
+    throttle_window, world, prop, locks, server, commit, monkeypatch
 ):
     monkeypatch.setattr(
         IcalFetchThrottle,

@@ -15,9 +15,16 @@ from properties.services import property_create
 URL = "/api/v1/pms-connections/"
 
 
-def session(user) -> APIClient:
+def session(user, *, sudo: bool = False) -> APIClient:
+    """A signed-in API client; `sudo`: inside the password re-entry window."""
     client = APIClient()
     client.force_login(user)
+    if sudo:
+        from portal.sudo import SUDO_KEY
+
+        s = client.session
+        s[SUDO_KEY] = 4e9  # far in the future
+        s.save()
     return client
 
 
@@ -35,12 +42,15 @@ def test_create_returns_webhook_url_and_secret(world, settings):
     assert len(conn.webhook_key) >= 40
     assert body["secret"] == conn.secret and len(conn.secret) >= 40
     assert "password" in body["auth"]
-    # The secret is not part of ordinary reads.
+    # The secret is not part of ordinary reads; the URL only for write keys.
+    write = world.api(world.write_key).get(f"{URL}{conn.pk}/").json()
+    assert "secret" not in write and write["webhook_url"] == body["webhook_url"]
+    assert write["webhook_url_masked"] is False
     read = world.api(world.read_key).get(f"{URL}{conn.pk}/").json()
-    assert "secret" not in read and read["webhook_url"] == body["webhook_url"]
+    assert "secret" not in read and read["webhook_url"] is None and read["webhook_url_masked"]
     listed = world.api(world.read_key).get(URL).json()["results"]
     assert [c["id"] for c in listed] == [conn.pk]
-    assert all("secret" not in c for c in listed)
+    assert all("secret" not in c and c["webhook_url"] is None for c in listed)
 
 
 @pytest.mark.django_db
@@ -94,7 +104,7 @@ def test_read_only_callers_cannot_create_or_see_the_secret(world):
     assert session(world.outsider).post(secret_url, {}, format="json").status_code == 404
     assert world.api(world.outsider_key).post(secret_url, {}, format="json").status_code == 404
     for user in (world.owner, world.member):
-        shown = session(user).post(secret_url, {}, format="json")
+        shown = session(user, sudo=True).post(secret_url, {}, format="json")
         assert shown.status_code == 200 and shown.json()["secret"] == conn.secret
 
 

@@ -358,7 +358,7 @@ def test_events_that_are_not_about_reservations_are_ignored(client, world, listi
 
 
 @pytest.mark.django_db
-def test_webhook_url_is_rate_limited(client, world, listing_locks, settings):
+def test_webhook_url_is_rate_limited(throttle_window, client, world, listing_locks, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {
@@ -377,7 +377,7 @@ def test_webhook_url_is_rate_limited(client, world, listing_locks, settings):
 
 @pytest.mark.django_db
 def test_probing_unknown_urls_is_throttled_per_address_but_real_deliveries_pass(
-    client, world, listing_locks, monkeypatch, commit
+    throttle_window, client, world, listing_locks, monkeypatch, commit
 ):
     from portal.throttling import StrangerRateThrottle
 
@@ -407,7 +407,7 @@ def test_secret_is_encrypted_at_rest(world):
     with db.cursor() as cursor:
         cursor.execute("SELECT secret FROM bookings_pmsconnection WHERE id = %s", [conn.pk])
         stored = cursor.fetchone()[0]
-    assert stored.startswith("enc1:") and conn.secret not in stored
+    assert stored.startswith("enc2:") and conn.secret not in stored
     assert PmsConnection.objects.get(pk=conn.pk).secret == conn.secret
 
 

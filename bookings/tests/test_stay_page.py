@@ -373,7 +373,8 @@ def test_at_night_the_door_opens_only_with_the_emailed_code(world, night_policy,
         assert not lock_actions().exists()
         challenge = StepUpChallenge.objects.get(grant=grant)
         assert code not in (challenge.secret_hash, repr(challenge.data))
-        assert len(challenge.secret_hash) == 64
+        kid, _, digest = challenge.secret_hash.partition(":")  # the key's id, then the HMAC
+        assert len(kid) == 8 and len(digest) == 64
         # Wrong code: refused, counted, nothing sent to the lock.
         wrong = "000000" if code != "000000" else "111111"
         refused = open_door(client, token, html, index=1, answer=wrong)
@@ -586,9 +587,39 @@ def test_guessing_links_is_rate_limited(world, prop, locks, commit, settings):
         assert client.get(f"/stay/{token}/").status_code == 200  # hits do not count
         statuses = [client.get(f"/stay/{'a' * 42}{i}/").status_code for i in range(4)]
         assert statuses == [404, 404, 404, 429]
-        # Past the limit even a valid token answers 429 from that address: no oracle.
-        assert client.get(f"/stay/{token}/").status_code == 429
-        assert Client(REMOTE_ADDR="10.1.2.3").get(f"/stay/{token}/").status_code == 200
+        assert client.get(f"/stay/{'b' * 43}/").status_code == 429  # still guessing: still 429
+        assert Client(REMOTE_ADDR="10.1.2.3").get(f"/stay/{'c' * 43}/").status_code == 404
+
+
+def test_a_stranger_guessing_from_the_guests_address_does_not_lock_the_guest_out(
+    world, prop, locks, commit, settings
+):
+    # The guest and the stranger share an address (the same Wi-Fi, or a proxy in front).
+    settings.LATCHKEY_STAY_MISS_RATE = "3/h"
+    _, _, token = stay(world, prop, commit)
+    stranger, guest = Client(REMOTE_ADDR="192.0.2.7"), Client(REMOTE_ADDR="192.0.2.7")
+    with time_machine.travel(local(2027, 3, 27, 16, 0)):
+        for i in range(10):
+            stranger.get(f"/stay/{'a' * 42}{i}/")
+        assert stranger.get(f"/stay/{'a' * 43}/").status_code == 429
+        page = guest.get(f"/stay/{token}/")
+        assert page.status_code == 200
+        with commit():
+            assert open_door(guest, token, page.content.decode()).status_code == 303
+    assert lock_actions().count() == 1
+
+
+def test_a_link_is_rate_limited_per_link_from_any_address(world, prop, locks, commit, settings):
+    settings.LATCHKEY_STAY_VIEW_RATE = "3/h"
+    _, _, token = stay(world, prop, commit)
+    _, _, other = stay(world, prop, commit, external_id="S-2")
+    with time_machine.travel(local(2027, 3, 27, 16, 0)):
+        statuses = [
+            Client(REMOTE_ADDR=f"10.0.0.{i}").get(f"/stay/{token}/").status_code
+            for i in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        assert Client(REMOTE_ADDR="10.0.0.1").get(f"/stay/{other}/").status_code == 200
 
 
 def test_an_opening_no_worker_ran_is_reported_as_failed_not_pending_for_ever(

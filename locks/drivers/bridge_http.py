@@ -19,6 +19,7 @@ from locks.nuki.bridge import (
     LockState,
     RedisBridgeLock,
 )
+from portal.netguard import UnsafeURL, check_lan_host
 
 ACTION_CODES = {
     "unlock": LockAction.UNLOCK,
@@ -40,8 +41,20 @@ def bridge_lock_factory():
 
 
 def client_for(bridge) -> BridgeClient:
+    """A client for the bridge, connecting to the address checked just now: the host a tenant
+    typed is checked again at every connection (its DNS may have changed since it was saved)
+    and the client is pinned to the checked address, so no second lookup can differ."""
+    try:
+        checked = check_lan_host(bridge.host, bridge.port)
+    except UnsafeURL as exc:
+        raise BridgeError(
+            str(exc),
+            fix="Change the bridge's address to its address on your local network.",
+            permanent=True,
+        ) from None
+    ip = min(checked, key=lambda a: (a.version, int(a)))  # the same one every time
     return BridgeClient(
-        bridge.host,
+        f"[{ip}]" if ip.version == 6 else str(ip),
         bridge.token or None,
         port=bridge.port,
         token_mode=bridge.token_mode,
@@ -74,7 +87,10 @@ class BridgeHttpDriver(Driver):
                 fix="Add the bridge again and import its locks.",
                 permanent=True,
             )
-        return client_for(bridge)
+        try:
+            return client_for(bridge)
+        except BridgeError as exc:
+            raise as_driver_error(exc) from None
 
     def lock_action(self, action: str) -> LockStatus | None:
         client = self._client()

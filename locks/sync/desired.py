@@ -12,6 +12,7 @@ from django.utils import timezone
 from locks.models import AccessCode, CodeState, Lock, ObservedCode
 from locks.sync.outbox import command_enqueue_sync, commands_enqueue_sync
 from portal import fastsql
+from portal.aftercommit import after_commit
 from portal.models import Organization
 
 
@@ -64,7 +65,10 @@ def codes_taken(
 def _signal(ac: AccessCode) -> None:
     from locks.signals import access_code_state_changed
 
-    transaction.on_commit(lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac))
+    after_commit(
+        lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac),
+        what=f"access_code_state_changed({ac.pk})",
+    )
 
 
 def _next_state(ac: AccessCode, now: dt.datetime) -> str:

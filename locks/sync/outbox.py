@@ -4,16 +4,21 @@ when a message or a worker was lost."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
+from collections import Counter
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, F
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
 from portal import fastsql
+from portal.aftercommit import after_commit
 
 
 def dispatch(command_id: int, *, countdown: float = 0) -> None:
@@ -36,7 +41,8 @@ def dispatch_many(command_ids: list[int], *, countdown: float = 0) -> None:
         else:
             run_commands.apply_async((ids,), countdown=delay)
 
-    transaction.on_commit(_send)
+    # Robust: with the broker down the commands stay pending and sweep() sends them later.
+    after_commit(_send, what=f"run_commands({ids})")
 
 
 def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
@@ -88,22 +94,30 @@ def command_enqueue_sync(*, access_code) -> LockCommand:
 
 
 def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCommand | None:
-    """Claim a due pending command, one running command per lock at a time.
+    """Claim a due pending command, one running command per lock at a time, and at most
+    LATCHKEY_ORG_RUNNING_COMMANDS running per organization, so one organization's backlog
+    cannot take every worker while another organization's first command waits.
 
     The lock row is locked while deciding, so two workers cannot both see the lock idle and
-    both start. Returns None when the command is not due, already taken, or its lock is busy.
+    both start. Returns None when the command is not due, already taken, its lock is busy or
+    its organization is at its cap (then the next command to end in that organization
+    dispatches it: `dispatch_next_for_org`).
     """
     now = now or timezone.now()
     lease = dt.timedelta(seconds=settings.LATCHKEY_COMMAND_LEASE_SECONDS)
+    cap = settings.LATCHKEY_ORG_RUNNING_COMMANDS
     with transaction.atomic():
         # The command's lock row, locked, in one statement (only the lock row: `of`).
-        lock_id = (
+        row = (
             Lock.objects.select_for_update(of=("self",))
             .filter(commands__pk=command_id, commands__status=CommandStatus.PENDING)
-            .values_list("pk", flat=True)
+            .values_list("pk", "organization_id")
             .first()
         )
-        if lock_id is None:
+        if row is None:
+            return None
+        lock_id, organization_id = row
+        if cap and _org_at_cap(organization_id=organization_id, cap=cap, now=now):
             return None
         # The lock row is held, so "no other command of this lock is running" cannot change
         # before the update: the check rides along in the same statement.
@@ -122,6 +136,87 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
             return None
     return LockCommand.objects.select_related("lock", "access_code", "lock__organization").get(
         pk=command_id
+    )
+
+
+# Namespace of the transaction-scoped advisory lock that serialises one organization's claims
+# (the second key is the organization's id), so two workers cannot both see it under its cap.
+_ORG_CLAIM_LOCK = 0x4C4B  # "LK"
+
+
+def _capped_key(organization_id: int) -> str:
+    return f"latchkey:commands:capped:{organization_id}"
+
+
+def _org_at_cap(*, organization_id: int, cap: int, now: dt.datetime) -> bool:
+    """True when the organization already runs `cap` commands (live leases only). Call inside
+    the claiming transaction: the advisory lock holds until it ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ORG_CLAIM_LOCK, organization_id])
+    running = LockCommand.objects.filter(
+        organization_id=organization_id, status=CommandStatus.RUNNING, lease_until__gt=now
+    )[:cap].count()
+    if running < cap:
+        return False
+    # Remember that a command was turned away: the next one to end here sends the next.
+    _mark_capped(organization_id)
+    return True
+
+
+def _mark_capped(organization_id: int) -> None:
+    cache.set(_capped_key(organization_id), 1, timeout=settings.LATCHKEY_COMMAND_LEASE_SECONDS)
+
+
+def dispatch_next_for_org(*, organization_id: int) -> None:
+    """After a command ends, send the organization's oldest due command on an idle lock, if
+    one was turned away at the organization's cap (otherwise every pending command already
+    has its message). Call it inside the transaction that ends the command."""
+    if not settings.LATCHKEY_ORG_RUNNING_COMMANDS:
+        return
+    with contextlib.suppress(Exception):  # the cache is an optimisation: without it, look
+        if not cache.get(_capped_key(organization_id)):
+            return
+    now = timezone.now()
+    busy = LockCommand.objects.filter(
+        lock_id=OuterRef("lock_id"), status=CommandStatus.RUNNING, lease_until__gt=now
+    )
+    next_id = (
+        LockCommand.objects.filter(
+            ~Exists(busy),
+            organization_id=organization_id,
+            status=CommandStatus.PENDING,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    with contextlib.suppress(Exception):
+        if next_id is None:
+            cache.delete(_capped_key(organization_id))
+        else:  # still a backlog: keep the chain going past the flag's expiry
+            _mark_capped(organization_id)
+    if next_id is not None:
+        dispatch(next_id)
+
+
+def fair_due(*, due, limit: int, per_org: int | None = None) -> list[tuple[int, int]]:
+    """(id, organization id) of the pending commands in `due` (a queryset), in turns across
+    organizations: every organization's oldest first, then every organization's second, ...
+    so one organization's thousands of commands never push another's first one out of a round.
+    `per_org` caps how many one organization gets in the round."""
+    turn = Window(
+        expression=RowNumber(),
+        partition_by=[F("organization_id")],
+        order_by=[F("next_attempt_at").asc(), F("pk").asc()],
+    )
+    ranked = due.annotate(turn=turn)
+    if per_org:
+        ranked = ranked.filter(turn__lte=per_org)  # Django 4.2+: filtering on a window
+    return list(
+        ranked.order_by("turn", "next_attempt_at", "pk").values_list("pk", "organization_id")[
+            :limit
+        ]
     )
 
 
@@ -153,7 +248,9 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
 
     - running commands whose lease ran out (the worker died) go back to pending;
     - pending commands that are due (some time ago) get a fresh message. A duplicate message
-      is harmless: only one claim can succeed.
+      is harmless: only one claim can succeed. They are sent in turns across organizations
+      (`fair_due`), at most as many per organization as it may run at once: the rest follow
+      as its commands end (`dispatch_next_for_org`) or in the next sweep.
     """
     now = now or timezone.now()
     grace = dt.timedelta(seconds=max(1.0, settings.LATCHKEY_SWEEP_SECONDS / 2))
@@ -161,16 +258,17 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         revived = LockCommand.objects.filter(
             status=CommandStatus.RUNNING, lease_until__lt=now
         ).update(status=CommandStatus.PENDING, next_attempt_at=now, lease_until=None)
-        stale = list(
-            LockCommand.objects.filter(
-                status=CommandStatus.PENDING, next_attempt_at__lte=now - grace
-            ).values_list("pk", flat=True)[:1000]
+        due = LockCommand.objects.filter(
+            Q(next_attempt_at__lte=now - grace) | Q(next_attempt_at=now),
+            status=CommandStatus.PENDING,
         )
-        revived_ids = list(
-            LockCommand.objects.filter(
-                status=CommandStatus.PENDING, next_attempt_at=now
-            ).values_list("pk", flat=True)[:1000]
-        )
-        for pk in dict.fromkeys(stale + revived_ids):
-            dispatch(pk)
-    return {"revived": revived, "redispatched": len(set(stale + revived_ids))}
+        per_org = settings.LATCHKEY_ORG_RUNNING_COMMANDS or None
+        rows = fair_due(due=due, limit=1000, per_org=per_org)
+        sent = Counter(organization_id for _, organization_id in rows)
+        with contextlib.suppress(Exception):  # an organization with more left: chain the rest
+            for organization_id, count in sent.items():
+                if count == per_org:
+                    _mark_capped(organization_id)
+        for pk, _ in rows:
+            dispatch(pk)  # sent after commit
+    return {"revived": revived, "redispatched": len(rows)}

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
+from portal.aftercommit import after_commit
 
 
 def lock_unreachable(*, lock: Lock, reason: str) -> None:
@@ -25,7 +26,7 @@ def lock_unreachable(*, lock: Lock, reason: str) -> None:
 
         signal.send(sender=Lock, lock=lock)
 
-    transaction.on_commit(_send)
+    after_commit(_send, what=f"lock_unreachable({lock.pk})")
 
 
 @transaction.atomic(savepoint=False)

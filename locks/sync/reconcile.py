@@ -20,6 +20,7 @@ from locks.models import (
 )
 from locks.sync.desired import is_due
 from locks.sync.outbox import command_enqueue, command_enqueue_sync, dispatch
+from portal.aftercommit import after_commit
 
 
 def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
@@ -214,7 +215,10 @@ def foreign_code_remove(*, command: LockCommand) -> None:
 def _signal(ac: AccessCode) -> None:
     from locks.signals import access_code_state_changed
 
-    transaction.on_commit(lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac))
+    after_commit(
+        lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac),
+        what=f"access_code_state_changed({ac.pk})",
+    )
 
 
 def _confirm(ac: AccessCode, remote_id: str, snapshot: dict, now) -> None:

@@ -28,7 +28,14 @@ from locks.drivers import (
 )
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
 from locks.sync.desired import is_due
-from locks.sync.outbox import backoff_seconds, command_claim, dispatch, dispatch_next_for_lock
+from locks.sync.outbox import (
+    backoff_seconds,
+    command_claim,
+    dispatch,
+    dispatch_next_for_lock,
+    dispatch_next_for_org,
+)
+from portal.aftercommit import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +81,7 @@ def command_run(*, command_id: int) -> str:
         return _succeed(command)  # ends the command and starts the next in one transaction
     with transaction.atomic():
         dispatch_next_for_lock(lock_id=command.lock_id)
+        dispatch_next_for_org(organization_id=command.organization_id)
     return outcome
 
 
@@ -244,7 +252,7 @@ def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed:
 
         access_code_state_changed.send(sender=AccessCode, access_code=ac)
 
-    transaction.on_commit(_send)
+    after_commit(_send, what=f"access_code_state_changed({ac.pk})")
 
 
 def _conflict(command: LockCommand, exc: CodeConflict) -> str:
@@ -295,6 +303,7 @@ def _succeed(command: LockCommand) -> str:
             else:
                 Lock.objects.filter(pk=command.lock_id).update(last_seen_at=now)
         dispatch_next_for_lock(lock_id=command.lock_id)
+        dispatch_next_for_org(organization_id=command.organization_id)
     return "succeeded"
 
 
@@ -372,7 +381,7 @@ def _fail_code(command: LockCommand, exc: DriverError) -> None:
         access_code_state_changed.send(sender=AccessCode, access_code=ac)
         command_failed.send(sender=LockCommand, command=command)
 
-    transaction.on_commit(_send)
+    after_commit(_send, what=f"command_failed({command.pk})")
 
 
 @transaction.atomic

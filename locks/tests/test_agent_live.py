@@ -122,6 +122,7 @@ def test_agent_serves_the_real_portal(world, live_server, tmp_path: Path, concur
     assert not agent.is_alive()
 
 
+@pytest.mark.clock
 @pytest.mark.django_db(transaction=True)
 def test_a_code_taken_on_the_lock_makes_the_stay_draw_another(
     world, prop, live_server, tmp_path: Path, concurrent_db

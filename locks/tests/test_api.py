@@ -57,6 +57,7 @@ def test_driver_cannot_change(world, locks):
     assert res.status_code == 400
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_codes_endpoint_shows_state(world, prop, locks, commit):
     with commit():
@@ -73,7 +74,7 @@ def test_codes_endpoint_shows_state(world, prop, locks, commit):
             format="json",
         )
     assert res.status_code == 201
-    codes = world.api(world.read_key).get(f"/api/v1/locks/{locks[0].pk}/codes/").json()
+    codes = world.api(world.write_key).get(f"/api/v1/locks/{locks[0].pk}/codes/").json()
     assert len(codes) == 1
     assert codes[0]["state"] == "set" and codes[0]["managed"] is True
     assert codes[0]["code"] == res.json()["access"][0]["code"]

@@ -33,7 +33,9 @@ def services():
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def test_twenty_actions_from_several_workers_never_overlap(services, world):
+def test_twenty_actions_from_several_workers_never_overlap(services, world, settings):
+    settings.LATCHKEY_ALLOW_PRIVATE_URLS = True  # the simulator is on loopback, here and in
+    allow = {"LATCHKEY_ALLOW_PRIVATE_URLS": "true"}  # the workers (refused by default)
     sim = BridgeSimulator(locks=5, action_seconds=0.2, token="tok-workers").start()
     workers = []
     try:
@@ -44,7 +46,9 @@ def test_twenty_actions_from_several_workers_never_overlap(services, world):
         locks = list(Lock.objects.filter(bridge=bridge))
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(3):
-                w = Worker(Path(tmp), database_url=database_url(), concurrency=2, beat=False)
+                w = Worker(
+                    Path(tmp), database_url=database_url(), concurrency=2, beat=False, env=allow
+                )
                 w.start()
                 workers.append(w)
             time.sleep(3)  # let the workers connect before the burst

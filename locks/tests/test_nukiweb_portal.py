@@ -83,7 +83,7 @@ def test_connect_set_update_remove_with_webhook_confirmation(
     with connection.cursor() as cursor:
         cursor.execute("SELECT access_token, refresh_token FROM locks_nukiwebconnection")
         stored = cursor.fetchone()
-    assert all(value.startswith("enc1:") for value in stored)  # encrypted at rest
+    assert all(value.startswith("enc2:") for value in stored)  # encrypted at rest
     locks = list(Lock.objects.filter(organization=world.org, driver="nuki_web").order_by("nuki_id"))
     assert sorted(lock.nuki_id for lock in locks) == sorted(sim.smartlock_ids)
     api = world.api(world.write_key)

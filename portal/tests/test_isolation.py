@@ -185,6 +185,12 @@ def make_api_key(world):
     return ApiKey.objects.filter(organization=world.org).first()
 
 
+def make_invitation(world):
+    from portal.invitations import invitation_create
+
+    return invitation_create(organization=world.org, email="invitee@x.test", role="viewer")[0]
+
+
 def make_membership(world):
     from portal.models import Membership
 
@@ -205,7 +211,8 @@ PAGE_OBJECT_ROUTES = {
     "lock-edit": (make_lock, "write", None),
     "lock-action": (make_lock, "write", {"action": "unlock"}),
     "stay-page": (make_booking, None, None),
-    "stay-code": (make_booking, None, None),
+    # A guest's code: owners and managers only (portal.tenancy.may_see_secrets).
+    "stay-code": (make_booking, "write", None),
     "stay-dates": (make_booking, "write", _stay_dates),
     "stay-cancel": (make_booking, "write", {}),
     "stay-new-code": (make_booking, "write", {}),
@@ -216,6 +223,8 @@ PAGE_OBJECT_ROUTES = {
     "api-key-revoke": (make_api_key, "owner", {}),
     "member-role": (make_membership, "owner", {"role": "manager"}),
     "member-remove": (make_membership, "owner", None),
+    # Withdrawing a pending invitation (owners; asks for the password: web/tests/test_accounts.py).
+    "invitation-withdraw": (make_invitation, "owner", {}),
     # iCal feeds: added on the property's page (a refused URL answers 400 and adds nothing),
     # a GET confirmation before removing, fetch now, and the polled status cell.
     "feed-new": (make_property, "write", {"feed-url": "http://127.0.0.1:9/x.ics"}),
@@ -254,6 +263,10 @@ PAGE_WRITE_ROUTES = {
     "pms-new": ("write", {"pms-kind": "smoobu"}),
     "api-key-new": ("owner", None),
     "member-invite": ("owner", {"email": "new@x.test", "role": "viewer"}),
+    "settings-retention": (
+        "owner",
+        {"retention_raw_days": 30, "retention_lock_event_days": 396, "retention_guest_days": 90},
+    ),
 }
 
 

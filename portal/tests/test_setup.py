@@ -86,6 +86,24 @@ def test_create_organization_and_api_key_commands(capsys, client):
 
 
 @pytest.mark.django_db
+def test_create_organization_with_an_api_key_in_one_step(capsys):
+    """What scripted set-ups (and .ci/prod-smoke) use: the key is the last line, shown once."""
+    call_command(
+        "create_organization", "Key Flats", "--owner-email", "k@flats.test", "--api-key", "write"
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "organization: key-flats"
+    from rest_framework.test import APIClient
+
+    from portal.models import ApiKey
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {out[-1]}")
+    assert api.get("/api/v1/ping/").json() == {"organization": "key-flats"}
+    assert ApiKey.objects.get(organization__slug="key-flats").scope == "write"
+
+
+@pytest.mark.django_db
 def test_commands_refuse_bad_input():
     from django.core.management.base import CommandError
 
@@ -164,7 +182,7 @@ def test_failed_command_is_shown_in_plain_words(client, world, prop, locks, comm
 
 
 @pytest.mark.django_db
-def test_login_is_throttled(client, world, settings):
+def test_login_is_throttled(throttle_window, client, world, settings):
     settings.LATCHKEY_LOGIN_FAILURES_ALLOWED = 3
     codes = [
         client.post(

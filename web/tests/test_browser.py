@@ -48,8 +48,24 @@ def browser(concurrent_db, monkeypatch):
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
+        # Every page must work under the Content-Security-Policy: Chromium reports each blocked
+        # script, handler or style in the console ("... violates the following Content
+        # Security Policy directive ..."); any such message fails the test.
+        violations: list[str] = []
+        new_context = browser.new_context
+
+        def watched_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            context.on(
+                "console",
+                lambda msg: "Content Security Policy" in msg.text and violations.append(msg.text),
+            )
+            return context
+
+        browser.new_context = watched_context
         yield browser
         browser.close()
+        assert violations == []
         # ORM calls made while Playwright's loop runs get their own connection (asgiref keeps
         # connections per context): close it here, before the worker fixture ends the rest.
         from django.db import connections

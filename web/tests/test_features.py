@@ -483,7 +483,9 @@ def test_settings_overview_of_backup_pools_and_step_up(client, world, prop, lock
     assert "Alpine Loft" in step_up and "always" in step_up
 
 
-def test_fetch_now_is_rate_limited_per_organization(client, world, prop, settings):
+def test_fetch_now_is_rate_limited_per_organization(
+    throttle_window, client, world, prop, settings
+):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     limited = {**rates, "ical_fetch": "2/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": limited}

@@ -334,14 +334,21 @@ def test_add_bridge_shows_import_progress(member, world):
     """The bridge's import runs in the background (not run here: no on-commit callbacks);
     the section shows its progress and polls until it is done."""
     from locks.models import Bridge
+    from portal.sudo import SUDO_KEY
 
+    asked = member.post(url("bridge-new", world), {"bridge-name": "B", "bridge-host": "10.0.0.2"})
+    assert asked["Location"].startswith(reverse("sudo"))  # its token is a credential
+    assert not Bridge.objects.exists()
+    session = member.session
+    session[SUDO_KEY] = 4e9  # inside the re-authentication window
+    session.save()
     bad = member.post(url("bridge-new", world), {"bridge-name": "B", "bridge-host": "not a host!"})
     assert bad.status_code == 400 and not Bridge.objects.exists()
     res = member.post(
         url("bridge-new", world),
         {
             "bridge-name": "Hall bridge",
-            "bridge-host": "127.0.0.1",
+            "bridge-host": "192.168.1.20",  # the LAN (loopback is refused: test_bridge_hosts)
             "bridge-port": 8080,
             "bridge-token_mode": "encrypted",
         },
@@ -360,10 +367,17 @@ def test_add_bridge_shows_import_progress(member, world):
 def test_nuki_web_first_import_shows_progress(member, world):
     """Connected by API token; the import runs in the background (not here: no on-commit
     callbacks, and the real Nuki cloud is never a target)."""
-    from locks.models import Lock
+    from locks.models import Lock, NukiWebConnection
+    from portal.sudo import SUDO_KEY
 
+    asked = member.post(url("nuki-web-token", world), {"nuki-api_token": "x" * 40})
+    assert asked["Location"].startswith(reverse("sudo"))  # a credential: the password first
+    assert not NukiWebConnection.objects.exists()
+    session = member.session
+    session[SUDO_KEY] = 4e9  # inside the re-authentication window
+    session.save()
     res = member.post(url("nuki-web-token", world), {"nuki-api_token": "x" * 40})
-    assert res.status_code == 302
+    assert res.status_code == 302 and NukiWebConnection.objects.exists()
     page = member.get(url("integrations", world)).content.decode()
     assert "Importing your smart locks" in page and 'hx-trigger="every 2s"' in page
     Lock.objects.create(organization=world.org, name="Cloud lock", driver="nuki_web", nuki_id=1)

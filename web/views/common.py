@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from portal.models import Membership
 from portal.services import ServiceError
+from portal.tenancy import may_see_secrets
 
 PAGE_SIZE = 50
 
@@ -16,6 +17,8 @@ def page(request, template: str, tenant, context: dict | None = None, status: in
         "tenant": tenant,
         "organization": tenant.organization,
         "can_write": tenant.can_write,
+        # Codes and credentials: the one rule for the API and the pages (portal.tenancy).
+        "may_see_secrets": may_see_secrets(tenant),
         "is_owner": tenant.label == "owner",
         "switch_to": list(
             Membership.objects.filter(user=request.user)

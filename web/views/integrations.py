@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,10 +21,11 @@ from django.views.decorators.http import require_POST
 from locks.agents import agent_create
 from locks.bridges import bridge_create
 from locks.nukiweb import connection_from_api_token
-from web.access import page_tenant
+from portal.services import ServiceError
+from web.access import page_tenant, sudo_redirect
 from web.forms import AgentForm, BridgeForm, NukiWebTokenForm, PmsConnectionForm
 from web.selectors import integrations_for, pms_for
-from web.views.common import page, wants_fragment
+from web.views.common import form_error, page, wants_fragment
 from web.views.feeds import mark_waiting
 
 NUKI_WEB_IMPORT_WINDOW = dt.timedelta(minutes=5)  # a first import that finds nothing stops here
@@ -65,6 +67,11 @@ def _context(tenant, **forms):
     }
 
 
+def _back(slug: str) -> str:
+    """Where a POST-only button returns after the password page (a POST is never replayed)."""
+    return reverse("integrations", kwargs={"slug": slug})
+
+
 @login_required
 def integrations(request, slug: str):
     tenant = page_tenant(request, slug)
@@ -78,11 +85,17 @@ def integrations(request, slug: str):
 @require_POST
 def bridge_new(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
+    if (confirm := sudo_redirect(request, back=_back(slug))) is not None:
+        return confirm  # stores the bridge's API token, a credential: the password first
     form = BridgeForm(request.POST, prefix="bridge")
     if form.is_valid():
-        bridge_create(organization=tenant.organization, **form.cleaned_data)
-        messages.success(request, _("Bridge added; importing its locks."))
-        return redirect("integrations", slug=slug)
+        try:
+            bridge_create(organization=tenant.organization, **form.cleaned_data)
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Bridge added; importing its locks."))
+            return redirect("integrations", slug=slug)
     return page(
         request, "web/integrations/page.html", tenant, _context(tenant, bridge_form=form), 400
     )
@@ -92,12 +105,22 @@ def bridge_new(request, slug: str):
 @require_POST
 def agent_new(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
+    if (confirm := sudo_redirect(request, back=_back(slug))) is not None:
+        return confirm  # shows a new enrollment token, a secret: the password first
     form = AgentForm(request.POST, prefix="agent")
     if not form.is_valid():
         return page(
             request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
         )
-    agent, token = agent_create(organization=tenant.organization, name=form.cleaned_data["name"])
+    try:
+        agent, token = agent_create(
+            organization=tenant.organization, name=form.cleaned_data["name"]
+        )
+    except ServiceError as exc:  # as many agents as the organization may have
+        form_error(form, exc)
+        return page(
+            request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
+        )
     portal_url = request.build_absolute_uri("/").rstrip("/")
     response = page(
         request,
@@ -113,6 +136,8 @@ def agent_new(request, slug: str):
 @require_POST
 def nuki_web_token(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
+    if (confirm := sudo_redirect(request, back=_back(slug))) is not None:
+        return confirm  # a credential for every lock of the account: the password first
     form = NukiWebTokenForm(request.POST, prefix="nuki")
     if form.is_valid():
         connection_from_api_token(

@@ -1,6 +1,9 @@
 """Settings: the organization (name, preload horizon, backup lead, foreign codes), the code
 policy, backup code pools and step-up policy (overviews; set per lock and per property), API
-keys and members.
+keys, members and pending invitations.
+
+What changes a credential or who belongs (API keys, roles, invitations, removals) asks for
+the password again first (web.access.sudo_redirect).
 
 Sections are templates under templates/web/settings/ listed in SECTIONS, so a later feature
 (backup code pools, step-up policy) adds one include and its context."""
@@ -15,19 +18,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bookings.codes import LENGTH
-from portal.invitations import invitation_send
-from portal.models import ApiKey, Membership
+from portal.invitations import invitation_send, invitation_withdraw, invitations_pending
+from portal.models import ApiKey, Invitation, Membership
 from portal.services import (
     ServiceError,
     api_key_create,
     api_key_revoke,
     membership_remove,
     membership_set_role,
+    organization_retention_update,
     organization_update,
 )
 from portal.tenancy import get_scoped_or_404
 from web.access import owner_tenant, page_tenant, sudo_redirect
-from web.forms import ApiKeyForm, InviteForm, OrganizationForm, RoleForm
+from web.forms import ApiKeyForm, InviteForm, OrganizationForm, RetentionForm, RoleForm
 from web.selectors import settings_for
 from web.views.common import form_error, page
 
@@ -38,6 +42,7 @@ SECTIONS = [
     "web/settings/_step_up.html",
     "web/settings/_api_keys.html",
     "web/settings/_members.html",
+    "web/settings/_retention.html",
 ]
 
 
@@ -57,7 +62,15 @@ def _context(tenant, **forms):
             }
         ),
         "invite_form": forms.get("invite_form") or InviteForm(),
+        "retention_form": forms.get("retention_form")
+        or RetentionForm(initial={f: getattr(org, f) for f in org.RETENTION_FIELDS}),
+        "invitations": list(invitations_pending(organization=org)[:100]),
     }
+
+
+def _members_section(slug: str) -> str:
+    """Where a POST-only members action returns after the password page (never the POST)."""
+    return reverse("settings", kwargs={"slug": slug}) + "#members-h"
 
 
 @login_required
@@ -98,6 +111,9 @@ def api_key_new(request, slug: str):
 def api_key_revoke_view(request, slug: str, pk: int):
     tenant = owner_tenant(request, slug)
     key = get_scoped_or_404(ApiKey, tenant, pk=pk)
+    back = reverse("settings", kwargs={"slug": slug})
+    if (confirm := sudo_redirect(request, back=back)) is not None:
+        return confirm
     api_key_revoke(key=key)
     messages.success(request, _("API key revoked."))
     return redirect("settings", slug=slug)
@@ -107,12 +123,14 @@ def api_key_revoke_view(request, slug: str, pk: int):
 @require_POST
 def member_invite(request, slug: str):
     tenant = owner_tenant(request, slug)
+    if (confirm := sudo_redirect(request, back=_members_section(slug))) is not None:
+        return confirm
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
             invitation_send(
                 organization=tenant.organization,
-                inviter=request.user.get_username(),
+                inviter=request.user,
                 accept_url_for=lambda token: request.build_absolute_uri(
                     reverse("invitation", kwargs={"token": token})
                 ),
@@ -131,6 +149,8 @@ def member_invite(request, slug: str):
 def member_role(request, slug: str, pk: int):
     tenant = owner_tenant(request, slug)
     membership = get_scoped_or_404(Membership, tenant, pk=pk)
+    if (confirm := sudo_redirect(request, back=_members_section(slug))) is not None:
+        return confirm
     form = RoleForm(request.POST)
     if form.is_valid():
         try:
@@ -157,3 +177,35 @@ def member_remove(request, slug: str, pk: int):
             messages.success(request, _("Member removed."))
         return redirect("settings", slug=slug)
     return page(request, "web/settings/member_remove.html", tenant, {"membership": membership})
+
+
+@login_required
+@require_POST
+def invitation_withdraw_view(request, slug: str, pk: int):
+    """Withdraw a pending invitation (owners, after the password): its link stops working."""
+    tenant = owner_tenant(request, slug)
+    invitation = get_scoped_or_404(Invitation, tenant, pk=pk)
+    if (confirm := sudo_redirect(request, back=_members_section(slug))) is not None:
+        return confirm
+    invitation_withdraw(invitation=invitation)
+    messages.success(request, _("Invitation withdrawn: its link no longer works."))
+    return redirect(_members_section(slug))
+
+
+@login_required
+@require_POST
+def retention_update(request, slug: str):
+    """Owners decide how long the organization keeps data (a privacy policy, not day-to-day
+    operation): managers and viewers get 403, a bad value 400 naming the field."""
+    tenant = owner_tenant(request, slug)
+    form = RetentionForm(request.POST)
+    if form.is_valid():
+        try:
+            organization_retention_update(organization=tenant.organization, **form.cleaned_data)
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Retention saved."))
+            return redirect(reverse("settings", kwargs={"slug": slug}) + "#retention-h")
+    context = _context(tenant, retention_form=form)
+    return page(request, "web/settings/page.html", tenant, context, 400)

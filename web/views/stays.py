@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -18,7 +19,7 @@ from bookings.stay_services import (
     stay_send_code,
 )
 from portal.services import ServiceError
-from portal.tenancy import get_scoped_or_404
+from portal.tenancy import get_scoped_or_404, may_see_secrets
 from web.access import page_tenant
 from web.forms import DatesForm, StayFilterForm, StayForm
 from web.selectors import stay_detail, stay_list, stays_with_access
@@ -85,11 +86,16 @@ def stay_page(request, slug: str, pk: int):
 
 @login_required
 def stay_code(request, slug: str, pk: int):
-    """The code itself, only when asked for (it is not in the page until then)."""
+    """The code itself, only when asked for (it is not in the page until then), and only to
+    someone who could change it (owners and managers: portal.tenancy.may_see_secrets)."""
     tenant = page_tenant(request, slug)
+    if not may_see_secrets(tenant):
+        raise PermissionDenied("Codes are shown to owners and managers.")
     booking = _booking(tenant, pk)
     grant = AccessGrant.objects.filter(booking=booking).first()
-    return page(request, "web/stays/_code.html", tenant, {"stay": booking, "grant": grant})
+    response = page(request, "web/stays/_code.html", tenant, {"stay": booking, "grant": grant})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _act(request, slug, pk, action, done: str):

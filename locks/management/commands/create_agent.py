@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from locks.agents import agent_create
 from portal.models import Organization
+from portal.services import ServiceError
 
 
 class Command(BaseCommand):
@@ -17,7 +18,10 @@ class Command(BaseCommand):
         org = Organization.objects.filter(slug=organization).first()
         if org is None:
             raise CommandError(f"No organization with the slug {organization!r}.")
-        agent, token = agent_create(organization=org, name=name)
+        try:
+            agent, token = agent_create(organization=org, name=name)
+        except ServiceError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"Agent {agent.name!r} created. On the agent, run:")
         self.stdout.write("  python -m locks.agent enroll --portal <portal URL> --token <token>")
         self.stdout.write("The enrollment token works once, for 7 days:")

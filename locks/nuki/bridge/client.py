@@ -379,28 +379,13 @@ class BridgeClient:
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
-                raise BridgeError(
-                    f"The bridge at {self.key} did not answer {endpoint} within "
-                    f"{timeout:g} seconds.",
-                    fix="Check that the bridge is powered and on the network. A bridge busy "
-                    "with a slow lock action can also answer late; try again.",
-                    permanent=False,
-                    endpoint=endpoint,
-                    detail=f"{exc!r} after {attempt} attempt(s)",
-                ) from exc
+                raise _unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
             except httpx.TransportError as exc:
                 unsent = isinstance(exc, httpx.ConnectError)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
-                raise BridgeError(
-                    f"Could not connect to the bridge at {self.key}.",
-                    fix="Check that the bridge is powered and on the network, that its IP "
-                    "address has not changed, and that its HTTP API is enabled in the Nuki app.",
-                    permanent=False,
-                    endpoint=endpoint,
-                    detail=f"{exc!r} after {attempt} attempt(s)",
-                ) from exc
+                raise _unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
             except BridgeError as exc:
                 exc.endpoint = exc.endpoint or endpoint
                 raise
@@ -472,14 +457,7 @@ class BridgeClient:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BridgeError(
-                f"The bridge at {self.key} answered {endpoint} with something that is not JSON.",
-                fix="Check that the address really is a Nuki bridge (and its HTTP API port).",
-                permanent=False,
-                status=response.status_code,
-                endpoint=endpoint,
-                detail=_body_excerpt(response),
-            ) from exc
+            raise _unreachable(endpoint, _body_excerpt(response)) from exc
 
     def _status_error(
         self, response: httpx.Response, endpoint: str, params: dict[str, str] | None
@@ -600,6 +578,23 @@ class BridgeClient:
             endpoint=endpoint,
             detail=f"{endpoint} answered {str(data)[:300]!r}",
         )
+
+
+# One sentence for every way a connection can fail (refused, timed out, reset, a TLS or
+# other non-HTTP answer, an answer that is not a bridge's JSON): a tenant types the host, and
+# the worker must not tell them whether something listens there (Redis at :6379, PostgreSQL
+# at :5432, a metadata service), nor how long it took. The cause stays in `detail`, for logs.
+UNREACHABLE = "No Nuki bridge answered at this address."
+UNREACHABLE_FIX = (
+    "Check that the bridge is powered and on the network, that its IP address and port are "
+    "right, and that its HTTP API is enabled in the Nuki app."
+)
+
+
+def _unreachable(endpoint: str, detail: str) -> BridgeError:
+    return BridgeError(
+        UNREACHABLE, fix=UNREACHABLE_FIX, permanent=False, endpoint=endpoint, detail=detail
+    )
 
 
 def _body_excerpt(response: httpx.Response) -> str:

@@ -1,0 +1,188 @@
+"""Retention: what is deleted or anonymised when, per organization (its `retention_*` days).
+
+- Raw deliveries (PMS events, Nuki Web webhook receipts, finished agent jobs): deleted after
+  `retention_raw_days`.
+- The locks' activity log and finished commands: deleted after `retention_lock_event_days`.
+- Guests: `retention_guest_days` after check-out the name, email and phone go; the stay, its
+  dates, its counts and its code history (AccessCode rows: digits, windows, states) stay,
+  without the person. The emails kept for the stay lose address and body, the stay link and
+  step-up challenges go, log entries and alerts that named the guest are rewritten.
+
+Run by `bookings.tasks.apply_retention` (beat, hourly): batches of `batch_size` rows, each in
+its own short transaction, until every kind is done or the time budget is spent; the next run
+goes on where this one stopped. Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings.models import AccessGrant, Booking, GuestEmail, StayLink, StepUpChallenge
+from bookings.pms.models import PmsEvent, PmsEventOutcome
+from locks import retention as lock_retention
+from portal.models import Alert, Organization
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+BUDGET_SECONDS = 120.0
+ANONYMISED_NAME = "Guest (anonymised)"
+
+
+def _code_name(grant: AccessGrant) -> str:
+    """The name an anonymised stay's codes keep: our tag alone (bookings.services._code_name
+    without the guest)."""
+    return f"LK{grant.pk}"
+
+
+def pms_events_prune(*, organization: Organization, before: dt.datetime, limit: int) -> int:
+    """Raw PMS deliveries received before `before`, except those still waiting to be
+    processed (the sweep marks those failed soon enough; then they go too)."""
+    ids = list(
+        PmsEvent.objects.filter(connection__organization=organization, received_at__lt=before)
+        .exclude(outcome=PmsEventOutcome.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        PmsEvent.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+def _due_for_anonymising(*, organization: Organization, now: dt.datetime):
+    """Stays that ended more than the retention ago, not anonymised yet. Never an upcoming or
+    current stay: the check-out date (local: at most a day off UTC, hence the day's margin),
+    the exact check-out and the access window must all lie before the cutoff."""
+    cutoff = now - dt.timedelta(days=organization.retention_guest_days)
+    cutoff_date = (cutoff - dt.timedelta(days=1)).date()
+    return (
+        Booking.objects.filter(
+            organization=organization,
+            anonymised_at__isnull=True,
+            check_in__lt=cutoff_date,  # check_in <= check_out: lets (organization, check_in) serve
+            check_out__lt=cutoff_date,
+        )
+        .filter(Q(check_out_at__isnull=True) | Q(check_out_at__lt=cutoff))
+        .filter(Q(grant__isnull=True) | Q(grant__valid_until__lt=cutoff))
+    )
+
+
+@transaction.atomic
+def guests_anonymise(*, organization: Organization, now: dt.datetime, limit: int) -> int:
+    """Anonymise up to `limit` stays that are due; returns how many."""
+    bookings = list(
+        _due_for_anonymising(organization=organization, now=now)
+        .select_related("grant")
+        .select_for_update(of=("self",), skip_locked=True)
+        .order_by("pk")[:limit]
+    )
+    if not bookings:
+        return 0
+    ids = [b.pk for b in bookings]
+    people = []
+    for booking in bookings:
+        grant = booking.grant if _has_grant(booking) else None
+        if grant is not None:
+            names = tuple(n for n in (booking.guest_name,) if n)
+            people.append(
+                lock_retention.Person(holder=grant.holder, code_name=_code_name(grant), names=names)
+            )
+    lock_retention.holders_anonymise(
+        organization_id=organization.pk, people=people, replacement="the guest"
+    )
+    GuestEmail.objects.filter(booking_id__in=ids).update(to="", body_text="", body_html="")
+    StayLink.objects.filter(grant__booking_id__in=ids).delete()
+    StepUpChallenge.objects.filter(grant__booking_id__in=ids).delete()
+    PmsEvent.objects.filter(booking_id__in=ids).update(body="", headers={})
+    names = {f"booking:{b.pk}": b.guest_name for b in bookings if b.guest_name}
+    alerts = list(Alert.objects.filter(organization=organization, subject__in=list(names)))
+    for alert in alerts:
+        alert.message = alert.message.replace(names[alert.subject], "the guest")
+    Alert.objects.bulk_update(alerts, ["message"])
+    Booking.objects.filter(pk__in=ids).update(
+        guest_name=ANONYMISED_NAME,
+        guest_email="",
+        guest_nuki_email="",
+        guest_phone="",
+        guest_phone_last4="",
+        anonymised_at=now,
+    )
+    return len(ids)
+
+
+def _has_grant(booking: Booking) -> bool:
+    try:
+        booking.grant  # noqa: B018 (loaded by select_related)
+    except AccessGrant.DoesNotExist:
+        return False
+    return True
+
+
+def _default_days(field: str) -> int:
+    return Organization._meta.get_field(field).default
+
+
+def retention_apply(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    budget_seconds: float = BUDGET_SECONDS,
+) -> dict[str, int]:
+    """Apply every organization's retention; returns how many rows of each kind were deleted
+    or anonymised. Stops when the time budget is spent (the next run goes on)."""
+    now = now or timezone.now()
+    deadline = time.monotonic() + budget_seconds
+    done: Counter[str] = Counter()
+
+    def drain(kind: str, step: Callable[[], int]) -> bool:
+        """Run `step` (one batch, own transaction) until a short batch; False: out of time."""
+        while True:
+            if time.monotonic() > deadline:
+                return False
+            with transaction.atomic():
+                n = step()
+            done[kind] += n
+            if n < batch_size:
+                return True
+
+    # Receipts stored before they named their organization follow the default.
+    legacy = now - dt.timedelta(days=_default_days("retention_raw_days"))
+    if not drain(
+        "webhook_deliveries",
+        lambda: lock_retention.webhook_deliveries_prune(
+            organization_id=None, before=legacy, limit=batch_size
+        ),
+    ):
+        return dict(done)
+    for org in Organization.objects.order_by("pk").iterator():
+        raw = now - dt.timedelta(days=org.retention_raw_days)
+        events = now - dt.timedelta(days=org.retention_lock_event_days)
+        by_id = {"organization_id": org.pk, "limit": batch_size}
+        steps = [
+            ("guests", partial(guests_anonymise, organization=org, now=now, limit=batch_size)),
+            (
+                "pms_events",
+                partial(pms_events_prune, organization=org, before=raw, limit=batch_size),
+            ),
+            (
+                "webhook_deliveries",
+                partial(lock_retention.webhook_deliveries_prune, before=raw, **by_id),
+            ),
+            ("agent_jobs", partial(lock_retention.agent_jobs_prune, before=raw, **by_id)),
+            ("lock_events", partial(lock_retention.lock_events_prune, before=events, **by_id)),
+            ("lock_commands", partial(lock_retention.lock_commands_prune, before=events, **by_id)),
+        ]
+        for kind, step in steps:
+            if not drain(kind, step):
+                log.info("retention: out of time at organization %s (%s)", org.pk, kind)
+                return dict(done)
+    return dict(done)

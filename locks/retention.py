@@ -1,0 +1,194 @@
+"""Retention for what the locks app keeps: webhook receipts, finished agent jobs and commands,
+the activity log, and the names of a holder's codes once the person must be forgotten.
+
+Each prune removes at most `limit` rows and returns how many it removed, so the caller
+(bookings.retention, run by a beat task) loops in small transactions until a batch comes back
+short or its time is up; running twice removes nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+
+from locks.models import (
+    AccessCode,
+    AgentJob,
+    CommandStatus,
+    LockCommand,
+    LockEvent,
+    ObservedCode,
+    WebhookDelivery,
+)
+
+
+def _delete_batch(qs, *, limit: int) -> int:
+    """Delete the first `limit` rows of `qs` by primary key (one short statement each time,
+    never one huge DELETE holding locks on a busy table)."""
+    ids = list(qs.order_by("pk").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    qs.model.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+def webhook_deliveries_prune(
+    *, organization_id: int | None, before: dt.datetime, limit: int
+) -> int:
+    """Webhook receipts older than `before`. None: receipts stored before they named their
+    organization (those follow the default retention). A sender repeating a delivery older
+    than the retention gets it applied again, which the webhooks tolerate (they re-read)."""
+    return _delete_batch(
+        WebhookDelivery.objects.filter(organization_id=organization_id, received_at__lt=before),
+        limit=limit,
+    )
+
+
+def agent_jobs_prune(*, organization_id: int, before: dt.datetime, limit: int) -> int:
+    """Finished agent jobs (their parameters carry code names and digits) older than
+    `before`; a job still pending or with the agent is never touched."""
+    return _delete_batch(
+        AgentJob.objects.filter(
+            organization_id=organization_id,
+            status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED, AgentJob.Status.CANCELLED],
+            created_at__lt=before,
+        ),
+        limit=limit,
+    )
+
+
+def lock_events_prune(*, organization_id: int, before: dt.datetime, limit: int) -> int:
+    """The activity log older than `before`."""
+    return _delete_batch(
+        LockEvent.objects.filter(organization_id=organization_id, occurred_at__lt=before),
+        limit=limit,
+    )
+
+
+def lock_commands_prune(*, organization_id: int, before: dt.datetime, limit: int) -> int:
+    """Finished commands (succeeded or failed) created before `before`: the outbox's history,
+    kept as long as the activity log. Pending and running ones are never touched."""
+    return _delete_batch(
+        LockCommand.objects.filter(
+            organization_id=organization_id,
+            status__in=[CommandStatus.SUCCEEDED, CommandStatus.FAILED],
+            created_at__lt=before,
+        ),
+        limit=limit,
+    )
+
+
+# Log entries that name a code lie within this of its window: pushed at most the preload
+# horizon (30 days at most) before, removed soon after (an offline lock: when it is back).
+LOG_MARGIN = dt.timedelta(days=31)
+LOG_QUERY_CODES = 100
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone whose access must be kept without them: the holder of their codes, the name
+    those codes carry from now on, and the strings that named them (removed from the log)."""
+
+    holder: str
+    code_name: str
+    names: tuple[str, ...] = ()
+
+
+def _scrub(text: str, replacements: Sequence[tuple[str, str]]) -> str:
+    for old, new in replacements:
+        if old:
+            text = text.replace(old, new)
+    return text
+
+
+@transaction.atomic
+def holders_anonymise(*, organization_id: int, people: Sequence[Person], replacement: str) -> int:
+    """Keep the code history (digits, windows, states, locks) of these holders without the
+    person: their codes get `code_name` and lose any app account email; observed copies are
+    renamed; log entries that name them (their code's old name, or their own name in an entry
+    about the holder) are rewritten and lose the client address. Returns the codes changed.
+
+    Only for access that is over: a code still on its lock would be renamed there too."""
+    by_holder = {p.holder: p for p in people}
+    if not by_holder:
+        return 0
+    codes = list(
+        AccessCode.objects.filter(organization_id=organization_id, holder__in=by_holder).only(
+            "pk",
+            "lock_id",
+            "holder",
+            "name",
+            "account_email",
+            "applied",
+            "valid_from",
+            "valid_until",
+        )
+    )
+    # (lock, old code name) -> new name: the lock logs name a code as the lock knows it; and
+    # the time around its window in which entries can name it (pushed up to the preload
+    # horizon before, removed after), so the log is read by (lock, occurred_at), not whole.
+    renamed: dict[tuple[int, str], str] = {}
+    windows: dict[tuple[int, str], tuple[dt.datetime, dt.datetime]] = {}
+    for code in codes:
+        person = by_holder[code.holder]
+        if code.name and code.name != person.code_name:
+            key = (code.lock_id, code.name)
+            renamed[key] = person.code_name
+            start, end = windows.get(key, (code.valid_from, code.valid_until))
+            windows[key] = (min(start, code.valid_from), max(end, code.valid_until))
+        if isinstance(code.applied, dict):  # rare: what a lock confirmed and still holds
+            applied = {
+                **code.applied,
+                **({"name": person.code_name} if "name" in code.applied else {}),
+                **({"account_email": ""} if "account_email" in code.applied else {}),
+            }
+            AccessCode.objects.filter(pk=code.pk).update(applied=applied)
+    # Plain UPDATEs, one per person: bulk_update's CASE per row costs more in Python than the
+    # database spends (measured with bench/retention.py).
+    for person in by_holder.values():
+        AccessCode.objects.filter(organization_id=organization_id, holder=person.holder).update(
+            name=person.code_name, account_email=""
+        )
+    # What the locks reported holding takes the new names, in one statement.
+    ObservedCode.objects.filter(access_code_id__in=[c.pk for c in codes]).update(
+        name=Subquery(AccessCode.objects.filter(pk=OuterRef("access_code_id")).values("name")[:1])
+    )
+
+    events: dict[int, LockEvent] = {}
+    for event in LockEvent.objects.filter(
+        organization_id=organization_id, detail__holder__in=list(by_holder)
+    ).only("pk", "lock_id", "message", "detail"):
+        events[event.pk] = event
+    # Entries naming the old codes: one query per LOG_QUERY_CODES codes, each term a range of
+    # the (lock, occurred_at) index.
+    terms = [
+        Q(lock_id=lock_id, occurred_at__gte=start - LOG_MARGIN, occurred_at__lte=end + LOG_MARGIN)
+        & (Q(message__contains=old) | Q(detail__name=old))
+        for (lock_id, old), (start, end) in windows.items()
+    ]
+    for i in range(0, len(terms), LOG_QUERY_CODES):
+        where = functools.reduce(operator.or_, terms[i : i + LOG_QUERY_CODES])
+        for event in LockEvent.objects.filter(where).only("pk", "lock_id", "message", "detail"):
+            events.setdefault(event.pk, event)
+    by_lock: dict[int, list[tuple[str, str]]] = {}
+    for (lock_id, old), new in renamed.items():
+        by_lock.setdefault(lock_id, []).append((old, new))
+    for event in events.values():
+        before = event.detail if isinstance(event.detail, dict) else {}
+        person = by_holder.get(before.get("holder"))
+        pairs = list(by_lock.get(event.lock_id, ()))
+        if person is not None:
+            pairs += [(name, replacement) for name in person.names]
+        message = _scrub(event.message, pairs)[:200]
+        detail = {k: v for k, v in before.items() if k != "ip"}
+        if isinstance(detail.get("name"), str):
+            detail["name"] = _scrub(detail["name"], pairs)
+        if (message, detail) != (event.message, before):
+            LockEvent.objects.filter(pk=event.pk).update(message=message, detail=detail)
+    return len(codes)
