@@ -21,7 +21,11 @@ from bookings.tests.test_integration import wait_for
 from locks.models import BackupCode, VirtualLockCode
 from portal.testing import Worker, database_url
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clock,  # bookings planned against the wall clock: .ci/clock-sweep
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture

@@ -22,7 +22,11 @@ from locks.models import LockEvent, VirtualLockCode
 from portal.testing import Worker, database_url, days_from_now
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clock,  # bookings planned against the wall clock: .ci/clock-sweep
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture
@@ -79,7 +83,6 @@ def booking_body(prop, **over):
     return body
 
 
-@pytest.mark.clock  # checks in today at 15:00 Vienna: before or after, the same outcome
 def test_booking_to_set_then_changed_then_removed(live_server, worker, world, prop, locks):
     api = httpx.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=10
@@ -160,7 +163,6 @@ def test_worker_killed_mid_command_sets_the_code_exactly_once(live_server, worke
     assert LockEvent.objects.filter(lock=lock, kind="code_added").count() == 1
 
 
-@pytest.mark.clock
 def test_ical_feed_polled_by_beat_and_a_real_worker(worker, monkeypatch, settings):
     """The worker's beat polls the feed on its schedule (every 3 s here), the worker fetches it
     from a loopback server and the stay's code lands on the virtual locks; when the stay leaves

@@ -20,7 +20,11 @@ from locks.models import AccessCode, VirtualLockCode
 from portal.testing import days_from_now
 from properties.services import property_create
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clock,  # bookings planned against the wall clock: .ci/clock-sweep
+    pytest.mark.django_db(transaction=True),
+]
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 GUESTY_SECRET = "whsec_c2VjcmV0LWtleS1mb3ItZ3Vlc3R5LXRlc3Rz"
 

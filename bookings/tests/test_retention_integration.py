@@ -13,7 +13,11 @@ from bookings.retention import ANONYMISED_NAME
 from bookings.tests.test_integration import services, wait_for, worker  # noqa: F401 (fixtures)
 from locks.models import LockEvent
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clock,  # bookings planned against the wall clock: .ci/clock-sweep
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def test_beat_applies_retention_in_a_real_worker(worker, monkeypatch):  # noqa: F811

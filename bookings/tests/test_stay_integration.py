@@ -16,7 +16,11 @@ from bookings.tests.test_integration import services, wait_for, worker  # noqa: 
 from locks.models import CommandKind, LockCommand, LockEvent
 from portal.testing import days_from_now
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clock,  # bookings planned against the wall clock: .ci/clock-sweep
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def test_guest_opens_the_door_from_the_stay_page(
