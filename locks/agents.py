@@ -381,6 +381,10 @@ def job_step(*, lock: Lock, kind: str, params: dict, context: CommandContext) ->
                 fix="Check that the agent near the door is running and online; the portal retries.",
             )
         raise AwaitingDevice(deadline=job.deadline_at or timezone.now())
+    if step == 1:  # an earlier attempt's jobs not yet fetched must not run after this one's
+        AgentJob.objects.filter(
+            command=command, attempt__lt=command.attempts, status=AgentJob.Status.PENDING
+        ).update(status=AgentJob.Status.CANCELLED)
     deadline = timezone.now() + dt.timedelta(seconds=settings.LATCHKEY_AGENT_JOB_DEADLINE_SECONDS)
     AgentJob.objects.create(
         organization_id=lock.organization_id,

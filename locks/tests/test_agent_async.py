@@ -166,3 +166,22 @@ def test_a_silent_agent_is_retried_then_failed_in_plain_words(ble, commit):
     # The job nobody fetched is withdrawn: it can never run late.
     assert AgentJob.objects.filter(command=command, attempt=2).get().status == "cancelled"
     assert jobs(client) == []
+
+
+@pytest.mark.django_db
+def test_a_worker_lost_mid_command_leaves_no_stale_job_to_run_late(ble, commit):
+    """The worker died after handing out a job (the command's lease ran out while `running`):
+    the sweep starts it over as a fresh attempt, whose first step withdraws the earlier
+    attempt's job the agent has not fetched, so the lock never gets both."""
+    _, client, lock, _ = ble
+    command = the_command(lock)
+    LockCommand.objects.filter(pk=command.pk).update(
+        status=CommandStatus.RUNNING, lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with commit():
+        assert outbox.sweep()["revived"] == 1
+    command.refresh_from_db()
+    assert command.status == CommandStatus.WAITING and command.attempts == 2
+    statuses = dict(AgentJob.objects.filter(command=command).values_list("attempt", "status"))
+    assert statuses == {1: "cancelled", 2: "pending"}
+    assert [j["kind"] for j in jobs(client)] == ["list_codes"]
