@@ -36,6 +36,6 @@ def lock_action_request(*, lock: Lock, action: str) -> LockCommand:
 
 
 def action_state(command: LockCommand) -> str:
-    if command.status in (CommandStatus.PENDING, CommandStatus.RUNNING):
+    if command.status in (CommandStatus.PENDING, CommandStatus.RUNNING, CommandStatus.WAITING):
         return "pending"
     return command.status

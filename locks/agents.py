@@ -14,16 +14,18 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from locks.drivers import DriverError, LockFull
-from locks.models import Agent, AgentJob, Lock
+from locks.drivers import AwaitingDevice, DriverError, LockFull
+from locks.drivers.base import CommandContext
+from locks.models import Agent, AgentJob, CommandStatus, Lock, LockCommand
+from locks.sync.outbox import dispatch
 from portal.models import Organization, hash_secret
 from portal.services import ServiceError, alert_raise, alert_resolve
 
 ENROLLMENT_TTL = dt.timedelta(days=7)
-JOB_TIMEOUT_SECONDS = 45.0
+JOB_TIMEOUT_SECONDS = 45.0  # a direct (synchronous) job_run; commands use the setting below
 JOB_RESEND_SECONDS = 15.0
 
 
@@ -219,10 +221,13 @@ def _offerable(agent: Agent):
     keeps a result it could not post and posts it instead of running the job twice, and it
     finishes a job cut short by a crash from its journal before it polls."""
     now = timezone.now()
+    awaited = Q(deadline_at__gt=now) | Q(
+        deadline_at__isnull=True, created_at__gt=now - dt.timedelta(seconds=JOB_TIMEOUT_SECONDS)
+    )
     resend = Q(
+        awaited,
         status=AgentJob.Status.SENT,
         sent_at__lt=now - dt.timedelta(seconds=JOB_RESEND_SECONDS),
-        created_at__gt=now - dt.timedelta(seconds=JOB_TIMEOUT_SECONDS),
     )
     return AgentJob.objects.filter(Q(status=AgentJob.Status.PENDING) | resend, agent=agent)
 
@@ -250,26 +255,180 @@ def jobs_wait(*, agent: Agent, wait: float, poll: float = 0.25, limit: int = 10)
         time.sleep(poll)
 
 
+@transaction.atomic
 def job_finish(*, agent: Agent, job_id: int, ok: bool, result: dict, error: dict) -> bool:
+    """Record the agent's answer once (a repeated post finds the job no longer `sent` and
+    changes nothing). When a command waits for exactly this job, it is resumed: the runner
+    replays the command with the answer, the same path a synchronous answer took.
+
+    The waiting command's row is locked first, the order `_park` uses too, so an answer that
+    arrives while the runner is still parking the command is never missed."""
+    command_id = (
+        AgentJob.objects.filter(pk=job_id, agent=agent).values_list("command_id", flat=True).first()
+    )
+    if command_id is not None:
+        LockCommand.objects.select_for_update().filter(pk=command_id).first()
     status = AgentJob.Status.DONE if ok else AgentJob.Status.FAILED
-    return bool(
-        AgentJob.objects.filter(pk=job_id, agent=agent, status=AgentJob.Status.SENT).update(
-            status=status,
-            result=result if ok else None,
-            error=None if ok else error,
-            finished_at=timezone.now(),
+    finished = AgentJob.objects.filter(pk=job_id, agent=agent, status=AgentJob.Status.SENT).update(
+        status=status,
+        result=result if ok else None,
+        error=None if ok else error,
+        finished_at=timezone.now(),
+    )
+    if finished and command_id is not None:
+        job = AgentJob.objects.only("command_id", "attempt").get(pk=job_id)
+        command_resume(job=job)
+    return bool(finished)
+
+
+def command_resume(*, job: AgentJob) -> bool:
+    """Put the command that waits for `job` back in the queue, now. Only the attempt that
+    asked: an answer to a job of an earlier attempt (late, after the sweep retried) is kept
+    in the journal but resumes nothing. The claim counts an attempt, a resume is none: the
+    count is taken back here so the replay finds its own attempt's journal."""
+    resumed = LockCommand.objects.filter(
+        pk=job.command_id, status=CommandStatus.WAITING, attempts=job.attempt
+    ).update(
+        status=CommandStatus.PENDING,
+        next_attempt_at=timezone.now(),
+        lease_until=None,
+        attempts=F("attempts") - 1,
+    )
+    if resumed:
+        dispatch(job.command_id)
+    return bool(resumed)
+
+
+def command_park(*, command: LockCommand, claimed_at, deadline: dt.datetime) -> bool:
+    """The runner's side of a handed-out job: the running command becomes `waiting` until
+    `deadline`, unless the answer already came (a fast agent), then it is resumed at once."""
+    with transaction.atomic():
+        parked = LockCommand.objects.filter(
+            pk=command.pk, status=CommandStatus.RUNNING, claimed_at=claimed_at
+        ).update(status=CommandStatus.WAITING, lease_until=deadline)
+        if not parked:
+            return False
+        answered = (
+            AgentJob.objects.filter(
+                command_id=command.pk,
+                attempt=command.attempts,
+                status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED],
+            )
+            .order_by("-step")
+            .first()
         )
+        if answered is not None and not _later_step_exists(answered):
+            command_resume(job=answered)
+    return True
+
+
+def _later_step_exists(job: AgentJob) -> bool:
+    return AgentJob.objects.filter(
+        command_id=job.command_id, attempt=job.attempt, step__gt=job.step
+    ).exists()
+
+
+def _outcome(job: AgentJob) -> dict:
+    """A finished job's result, or the error the driver expects for its failure."""
+    if job.status == AgentJob.Status.DONE:
+        return job.result or {}
+    error = job.error or {}
+    if error.get("code") == "K_ERROR_TOO_MANY_ENTRIES":
+        raise LockFull()  # the portal makes room (ended codes) and tries again
+    raise AgentJobFailed(
+        str(error.get("message") or "The lock refused the command."),
+        code=str(error.get("code") or ""),
+        fix="" if error.get("permanent") else "Nothing to do: the portal retries.",
+        permanent=bool(error.get("permanent")),
+    )
+
+
+def _no_agent() -> DriverError:
+    return DriverError(
+        "No on-site agent serves this lock.",
+        fix="Check the agent near the door is running and has paired this lock.",
+        permanent=True,
+    )
+
+
+def job_step(*, lock: Lock, kind: str, params: dict, context: CommandContext) -> dict:
+    """One agent step of a running command, without waiting: the answer from the journal when
+    this step was answered already (a resumed run), else the job is handed to the agent and
+    AwaitingDevice parks the command until the answer (or its deadline) comes.
+
+    A step whose journal entry asked for something else (the desired state changed between
+    two runs) starts the command over as a fresh attempt: the retry reads the lock first."""
+    if lock.agent_id is None:
+        raise _no_agent()
+    command = context.command
+    context.steps += 1
+    step = context.steps
+    job = AgentJob.objects.filter(command=command, attempt=command.attempts, step=step).first()
+    if job is not None:
+        if job.kind != kind or job.params != params:
+            AgentJob.objects.filter(
+                command=command, attempt=command.attempts, status=AgentJob.Status.PENDING
+            ).update(status=AgentJob.Status.CANCELLED)
+            raise DriverError(
+                "The change was edited while the on-site agent worked on it.",
+                fix="Nothing to do: the portal starts it again.",
+            )
+        if job.status in (AgentJob.Status.DONE, AgentJob.Status.FAILED):
+            return _outcome(job)
+        if job.status == AgentJob.Status.CANCELLED:
+            raise DriverError(
+                "The on-site agent did not answer in time.",
+                fix="Check that the agent near the door is running and online; the portal retries.",
+            )
+        raise AwaitingDevice(deadline=job.deadline_at or timezone.now())
+    if step == 1:  # an earlier attempt's jobs not yet fetched must not run after this one's
+        AgentJob.objects.filter(
+            command=command, attempt__lt=command.attempts, status=AgentJob.Status.PENDING
+        ).update(status=AgentJob.Status.CANCELLED)
+    deadline = timezone.now() + dt.timedelta(seconds=settings.LATCHKEY_AGENT_JOB_DEADLINE_SECONDS)
+    AgentJob.objects.create(
+        organization_id=lock.organization_id,
+        agent_id=lock.agent_id,
+        lock=lock,
+        command=command,
+        attempt=command.attempts,
+        step=step,
+        deadline_at=deadline,
+        kind=kind,
+        params=params,
+    )
+    raise AwaitingDevice(deadline=deadline)
+
+
+def agent_silent_error(*, command: LockCommand) -> DriverError:
+    """The plain-words error for a command whose agent did not answer by the deadline. Its
+    jobs not yet fetched are withdrawn so they cannot run late (one the agent already has may
+    still be answered: the journal keeps that answer, and the retry reads the lock first)."""
+    AgentJob.objects.filter(command=command, status=AgentJob.Status.PENDING).update(
+        status=AgentJob.Status.CANCELLED
+    )
+    agent = Agent.objects.filter(pk=command.lock.agent_id).first()
+    if agent is None:
+        return _no_agent()
+    if agent.last_seen_at is None:
+        heard = f"The on-site agent “{agent.name}” has never been heard from."
+    else:
+        seen = agent.last_seen_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+        heard = f"The on-site agent “{agent.name}” has not been heard from since {seen}."
+    return DriverError(
+        heard,
+        fix="Check that the computer running the agent near the door is on, online and "
+        "running the agent; the portal retries.",
+        detail=f"agent {agent.pk} did not answer within "
+        f"{settings.LATCHKEY_AGENT_JOB_DEADLINE_SECONDS:g} s",
     )
 
 
 def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT_SECONDS) -> dict:
-    """Queue a job for the lock's agent and wait for its answer (called by the driver)."""
+    """Queue a job for the lock's agent and wait for its answer: only for a direct driver call
+    outside any command (the command-line tools and tests). Commands never wait: `job_step`."""
     if lock.agent_id is None:
-        raise DriverError(
-            "No on-site agent serves this lock.",
-            fix="Check the agent near the door is running and has paired this lock.",
-            permanent=True,
-        )
+        raise _no_agent()
     job = AgentJob.objects.create(
         organization_id=lock.organization_id,
         agent_id=lock.agent_id,
@@ -280,18 +439,8 @@ def job_run(*, lock: Lock, kind: str, params: dict, timeout: float = JOB_TIMEOUT
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job.refresh_from_db(fields=["status", "result", "error"])
-        if job.status == AgentJob.Status.DONE:
-            return job.result or {}
-        if job.status == AgentJob.Status.FAILED:
-            error = job.error or {}
-            if error.get("code") == "K_ERROR_TOO_MANY_ENTRIES":
-                raise LockFull()  # the portal makes room (ended codes) and tries again
-            raise AgentJobFailed(
-                str(error.get("message") or "The lock refused the command."),
-                code=str(error.get("code") or ""),
-                fix="" if error.get("permanent") else "Nothing to do: the portal retries.",
-                permanent=bool(error.get("permanent")),
-            )
+        if job.status in (AgentJob.Status.DONE, AgentJob.Status.FAILED):
+            return _outcome(job)
         time.sleep(0.2)
     # Not fetched yet: withdraw it so it cannot run late. (If the agent has it, the retry's
     # read-back finds what it did.)

@@ -296,6 +296,7 @@ class CommandKind(models.TextChoices):
 class CommandStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for the on-site agent"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
 
@@ -428,6 +429,16 @@ class AgentJob(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="jobs")
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="agent_jobs")
+    # The command this job is a step of (None: a direct call), the command's attempt and the
+    # step's place in it: a resumed run replays answered steps from this journal in order.
+    command = models.ForeignKey(
+        "LockCommand", on_delete=models.SET_NULL, null=True, blank=True, related_name="agent_jobs"
+    )
+    attempt = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not answered by then: the sweep retries or fails it."
+    )
     kind = models.CharField(max_length=20)
     params = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

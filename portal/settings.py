@@ -309,6 +309,9 @@ LATCHKEY_ICAL_MAX_STAYS = config.get_int("LATCHKEY_ICAL_MAX_STAYS", 2000)
 LATCHKEY_ORG_MAX_AGENTS = config.get_int("LATCHKEY_ORG_MAX_AGENTS", 20)
 LATCHKEY_AGENT_MAX_LOCKS = config.get_int("LATCHKEY_AGENT_MAX_LOCKS", 50)
 LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
+# How long a command waits for an on-site agent's answer to one job before the sweep retries it (or,
+# out of attempts, fails it in plain words). No worker waits meanwhile: the answer resumes it.
+LATCHKEY_AGENT_JOB_DEADLINE_SECONDS = config.get_float("LATCHKEY_AGENT_JOB_DEADLINE_SECONDS", 45.0)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
 
 CELERY_BEAT_SCHEDULE = {

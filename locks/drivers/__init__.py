@@ -7,6 +7,7 @@ from locks.drivers.base import (
     EVERY_DAY,
     AccessKind,
     Applied,
+    AwaitingDevice,
     Capability,
     CodeConflict,
     CodeSpec,
@@ -16,6 +17,8 @@ from locks.drivers.base import (
     LockFull,
     LockStatus,
     NotFoundOnLock,
+    command_context,
+    running_command,
 )
 from locks.drivers.ble_agent import BleAgentDriver
 from locks.drivers.bridge_http import BridgeHttpDriver
@@ -57,6 +60,7 @@ __all__ = [
     "EVERY_DAY",
     "AccessKind",
     "Applied",
+    "AwaitingDevice",
     "Capability",
     "CodeConflict",
     "CodeSpec",
@@ -67,7 +71,9 @@ __all__ = [
     "LockStatus",
     "NotFoundOnLock",
     "available_kinds",
+    "command_context",
     "driver_class",
     "driver_for",
     "register",
+    "running_command",
 ]

@@ -4,13 +4,16 @@ trying again can help (`permanent`)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from locks.models import Lock
+    from locks.models import Lock, LockCommand
 
 
 class Capability(StrEnum):
@@ -168,6 +171,47 @@ class CodeConflict(DriverError):
         self.code = code
 
 
+class AwaitingDevice(Exception):
+    """The driver handed work to a device that answers in its own time (an on-site agent):
+    the runner parks the command as `waiting` until `deadline` and returns at once, so no
+    worker slot waits for a tenant's device. The device's answer resumes the command; the
+    sweep handles one that did not come (`Driver.wait_expired`)."""
+
+    def __init__(self, *, deadline: dt.datetime):
+        super().__init__("waiting for the device")
+        self.deadline = deadline
+
+
+@dataclass
+class CommandContext:
+    """The command a driver call belongs to, and how many device steps this run has taken
+    (a resumed run replays the answered steps from the job journal in the same order)."""
+
+    command: LockCommand
+    steps: int = 0
+
+
+_running: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
+    "latchkey_running_command", default=None
+)
+
+
+@contextlib.contextmanager
+def command_context(command: LockCommand) -> Iterator[CommandContext]:
+    """Mark driver calls inside as part of `command` (the runner does this)."""
+    context = CommandContext(command=command)
+    token = _running.set(context)
+    try:
+        yield context
+    finally:
+        _running.reset(token)
+
+
+def running_command() -> CommandContext | None:
+    """The command the current driver call runs for, or None (a direct call: CLI, tests)."""
+    return _running.get()
+
+
 class Driver:
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -212,3 +256,11 @@ class Driver:
 
     def read_state(self) -> LockStatus | None:
         return None
+
+    # Asynchronous devices ------------------------------------------------------------------
+    def wait_expired(self, command: LockCommand) -> DriverError:
+        """The error for a command whose device did not answer by its deadline (only drivers
+        that raise AwaitingDevice get here); the runner retries or fails it with this."""
+        return DriverError(
+            "The lock did not answer in time.", fix="Nothing to do: the portal retries."
+        )

@@ -11,9 +11,11 @@ from locks.drivers.base import (
     CodeConflict,
     CodeSpec,
     Driver,
+    DriverError,
     LockCode,
     LockStatus,
     NotFoundOnLock,
+    running_command,
 )
 from locks.nuki.ble.values import fit_name
 
@@ -50,9 +52,19 @@ class BleAgentDriver(Driver):
     )
 
     def _run(self, kind: str, params: dict) -> dict:
-        from locks.agents import job_run
+        """Inside a command: hand the job to the agent and return at once (AwaitingDevice),
+        or replay its answer. Outside one (command-line tools, tests): wait for the answer."""
+        from locks.agents import job_run, job_step
 
+        context = running_command()
+        if context is not None:
+            return job_step(lock=self.lock, kind=kind, params=params, context=context)
         return job_run(lock=self.lock, kind=kind, params=params)
+
+    def wait_expired(self, command) -> DriverError:
+        from locks.agents import agent_silent_error
+
+        return agent_silent_error(command=command)
 
     def list_codes(self) -> list[LockCode]:
         codes = self._run("list_codes", {}).get("codes", [])

@@ -122,7 +122,8 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
         # The lock row is held, so "no other command of this lock is running" cannot change
         # before the update: the check rides along in the same statement.
         busy = LockCommand.objects.filter(
-            lock_id=lock_id, status=CommandStatus.RUNNING, lease_until__gt=now
+            Q(status=CommandStatus.RUNNING, lease_until__gt=now) | Q(status=CommandStatus.WAITING),
+            lock_id=lock_id,
         )
         claimed = LockCommand.objects.filter(
             ~Exists(busy), pk=command_id, status=CommandStatus.PENDING, next_attempt_at__lte=now
@@ -178,7 +179,8 @@ def dispatch_next_for_org(*, organization_id: int) -> None:
             return
     now = timezone.now()
     busy = LockCommand.objects.filter(
-        lock_id=OuterRef("lock_id"), status=CommandStatus.RUNNING, lease_until__gt=now
+        Q(status=CommandStatus.RUNNING, lease_until__gt=now) | Q(status=CommandStatus.WAITING),
+        lock_id=OuterRef("lock_id"),
     )
     next_id = (
         LockCommand.objects.filter(
@@ -247,6 +249,8 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Recover from lost messages and dead workers.
 
     - running commands whose lease ran out (the worker died) go back to pending;
+    - waiting commands whose device (an on-site agent) did not answer by the deadline are
+      retried with backoff, or failed in plain words once out of attempts;
     - pending commands that are due (some time ago) get a fresh message. A duplicate message
       is harmless: only one claim can succeed. They are sent in turns across organizations
       (`fair_due`), at most as many per organization as it may run at once: the rest follow
@@ -271,4 +275,10 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
                     _mark_capped(organization_id)
         for pk, _ in rows:
             dispatch(pk)  # sent after commit
-    return {"revived": revived, "redispatched": len(rows)}
+    from locks.sync.runner import command_wait_expire
+
+    expired = 0
+    overdue = LockCommand.objects.filter(status=CommandStatus.WAITING, lease_until__lt=now)
+    for pk in overdue.order_by("lease_until").values_list("pk", flat=True)[:500]:
+        expired += command_wait_expire(command_id=pk, now=now) != "not-expired"
+    return {"revived": revived, "redispatched": len(rows), "expired": expired}

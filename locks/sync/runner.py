@@ -16,14 +16,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from locks.agents import command_park
 from locks.drivers import (
     AccessKind,
+    AwaitingDevice,
     Capability,
     CodeConflict,
     CodeSpec,
     DriverError,
     LockFull,
     NotFoundOnLock,
+    command_context,
     driver_for,
 )
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
@@ -48,20 +51,10 @@ def command_run(*, command_id: int) -> str:
     if command is None:
         return "not-claimed"
     try:
-        if command.kind == CommandKind.SYNC_CODE:
-            _sync_code(command)
-        elif command.kind == CommandKind.LOCK_ACTION:
-            _lock_action(command)
-        elif command.kind == CommandKind.RECONCILE:
-            from locks.sync.reconcile import reconcile_lock
-
-            reconcile_lock(command=command)
-        elif command.kind == CommandKind.REMOVE_FOREIGN:
-            from locks.sync.reconcile import foreign_code_remove
-
-            foreign_code_remove(command=command)
-        else:  # pragma: no cover - guarded by choices
-            raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
+        with command_context(command):
+            _run(command)
+    except AwaitingDevice as waiting:
+        return _park(command, waiting)
     except CodeConflict as exc:
         outcome = _conflict(command, exc)
     except DriverError as exc:
@@ -85,10 +78,61 @@ def command_run(*, command_id: int) -> str:
     return outcome
 
 
+def _run(command: LockCommand) -> None:
+    if command.kind == CommandKind.SYNC_CODE:
+        _sync_code(command)
+    elif command.kind == CommandKind.LOCK_ACTION:
+        _lock_action(command)
+    elif command.kind == CommandKind.RECONCILE:
+        from locks.sync.reconcile import reconcile_lock
+
+        reconcile_lock(command=command)
+    elif command.kind == CommandKind.REMOVE_FOREIGN:
+        from locks.sync.reconcile import foreign_code_remove
+
+        foreign_code_remove(command=command)
+    else:  # pragma: no cover - guarded by choices
+        raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
+
+
+def _park(command: LockCommand, waiting: AwaitingDevice) -> str:
+    """The lock's device (an on-site agent) has the work and answers in its own time: the
+    command waits without a worker, keeping its lock busy, until the answer resumes it or the
+    sweep finds its deadline passed (`command_wait_expire`). Another command of the
+    organization may run meanwhile."""
+    with transaction.atomic():
+        command_park(command=command, claimed_at=command.claimed_at, deadline=waiting.deadline)
+        dispatch_next_for_org(organization_id=command.organization_id)
+    return "waiting"
+
+
+def command_wait_expire(*, command_id: int, now: dt.datetime | None = None) -> str:
+    """A waiting command whose device did not answer by the deadline: retried with backoff
+    while attempts remain, else failed in the driver's plain words (for an agent: when it was
+    last heard from), with the alert any failed code raises. Called by the sweep."""
+    now = now or timezone.now()
+    taken = LockCommand.objects.filter(
+        pk=command_id, status=CommandStatus.WAITING, lease_until__lt=now
+    ).update(
+        status=CommandStatus.RUNNING,
+        claimed_at=now,
+        lease_until=now + dt.timedelta(seconds=settings.LATCHKEY_COMMAND_LEASE_SECONDS),
+    )
+    if not taken:
+        return "not-expired"
+    command = LockCommand.objects.select_related("lock", "lock__organization").get(pk=command_id)
+    outcome = _retry_or_fail(command, driver_for(command.lock).wait_expired(command))
+    with transaction.atomic():
+        dispatch_next_for_lock(lock_id=command.lock_id)
+        dispatch_next_for_org(organization_id=command.organization_id)
+    return outcome
+
+
 def _lock_action(command: LockCommand) -> None:
     """A remote action is only worth doing promptly: one that could not start before it
     expired is cancelled, so a door never opens minutes after someone asked."""
-    if command.expires_at and timezone.now() > command.expires_at:
+    resumed = command.agent_jobs.filter(attempt=command.attempts).exists()
+    if command.expires_at and timezone.now() > command.expires_at and not resumed:
         raise DriverError(
             "The action was not carried out in time and was cancelled, so the door does not "
             "open or close later than asked.",

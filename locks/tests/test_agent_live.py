@@ -181,9 +181,15 @@ def test_a_code_taken_on_the_lock_makes_the_stay_draw_another(
             driver.update_code("4000", CodeSpec("345678", "G", start, start))
 
         lock_update(lock=lock, property=prop)  # plans the stay's code here; tasks run eagerly
-        grant.refresh_from_db()
+        # The command hands each step to the agent and returns; the agent's answers resume it.
+        deadline = time.monotonic() + 20
+        while True:
+            grant.refresh_from_db()
+            ac = AccessCode.objects.get(lock=lock, holder=grant.holder)
+            if ac.state == CodeState.SET or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert grant.code != taken
-        ac = AccessCode.objects.get(lock=lock, holder=grant.holder)
         assert (ac.code, ac.state) == (grant.code, CodeState.SET)
         on_lock = sorted((e.name, f"{e.code:06d}") for e in agent.lock.codes.values())
         assert on_lock == sorted([("Cleaner", taken), (ac.name, grant.code)])
