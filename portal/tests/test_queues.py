@@ -91,7 +91,7 @@ def test_the_queue_prefix_keeps_benchmarks_apart():
         "s.CELERY_TASK_ROUTES['locks.tasks.sweep_commands']]))"
     )
     env = {**os.environ, "LATCHKEY_QUEUE": "bench-x", "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    out = subprocess.run(  # noqa: S603 (our interpreter, a fixed script)
+    out = subprocess.run(
         [sys.executable, "-c", script],
         env=env,
         cwd=settings.BASE_DIR,
@@ -148,7 +148,9 @@ def driver_locks(world):
         "bridge_http": Lock.objects.create(
             organization=world.org, name="H", driver="bridge_http", bridge=bridge, nuki_id=1
         ),
-        "ble_agent": Lock.objects.create(organization=world.other_org, name="L", driver="ble_agent"),
+        "ble_agent": Lock.objects.create(
+            organization=world.other_org, name="L", driver="ble_agent"
+        ),
     }
 
 
