@@ -205,3 +205,25 @@ def test_commands_sent_together_or_by_the_sweep_are_split_by_queue(broker, drive
         "bridge": [ids["bridge_http"]],
         "agent": [ids["ble_agent"]],
     }
+
+
+def test_compose_runs_one_worker_service_per_queue_and_pings_its_own_node():
+    """`docker compose up --scale worker-bridge=3` scales one queue; each service's healthcheck
+    pings its own node name (on one host, a ping of any worker would pass for a dead one)."""
+    import yaml
+
+    compose = yaml.safe_load((settings.BASE_DIR / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "worker" not in services
+    consumed = {}
+    for name, service in services.items():
+        command = service.get("command") or []
+        if command[:4] != ["celery", "-A", "portal", "worker"]:
+            continue
+        queue = command[command.index("-Q") + 1]
+        node = command[command.index("-n") + 1]
+        assert name == f"worker-{queue}" and node == f"{queue}@%h"
+        assert f"-d {queue}@$$HOSTNAME" in service["healthcheck"]["test"][1]
+        assert service["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+        consumed[queue] = name
+    assert set(consumed) == set(settings.LATCHKEY_CHANNELS)
