@@ -11,10 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
+from portal.celery import app as celery_app
 from portal.models import Organization, Role
 from portal.services import api_key_create, membership_add, organization_create
 
@@ -87,11 +89,7 @@ def database_url() -> str:
 def purge_queues() -> int:
     """Empty every Celery queue (settings.LATCHKEY_QUEUES) of messages an earlier test left,
     so a real worker starts on this test's work only. Returns how many were dropped."""
-    from django.conf import settings
-
-    from portal.celery import app
-
-    with app.connection_for_write() as conn:
+    with celery_app.connection_for_write() as conn:
         return sum(
             conn.default_channel.queue_purge(name) or 0
             for name in settings.LATCHKEY_QUEUES.values()
@@ -159,8 +157,6 @@ class Worker:
             schedule = str(self.tmp / f"{self.name}-beat-schedule")
             cmd += ["-B", "--scheduler", "celery.beat:PersistentScheduler", "--schedule", schedule]
         if self.queues is not None:
-            from django.conf import settings
-
             cmd += ["-Q", ",".join(settings.LATCHKEY_QUEUES[q] for q in self.queues)]
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
             cmd,
