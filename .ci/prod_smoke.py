@@ -9,6 +9,8 @@
     prod_smoke.py healthcheck SERVICE --port PORT
                                           the service's healthcheck as an argv (CMD-SHELL: sh -c),
                                           its 127.0.0.1:8000 pointed at PORT
+    prod_smoke.py workers                 the compose file's worker services (worker-*), one a
+                                          line: one per queue, each started with its own command
     prod_smoke.py free-port               a free TCP port on loopback
     prod_smoke.py drive --base URL --mail-dir DIR --pids NAME=PID,...  (the key in SMOKE_API_KEY)
                                           the journey: a property, a virtual lock, a booking
@@ -107,6 +109,16 @@ def service_healthcheck(name: str, port: int) -> list[str]:
         for a in test[1:]
     ]
     return args if test[0] == "CMD" else ["sh", "-c", " ".join(args)]
+
+
+def worker_services() -> list[str]:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    names = sorted(name for name in compose["services"] if name.startswith("worker"))
+    if not names:
+        raise SmokeFailure("docker-compose.yml has no worker service")
+    return names
 
 
 def free_port() -> int:
@@ -262,6 +274,7 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("healthcheck")
     p.add_argument("service")
     p.add_argument("--port", type=int, required=True)
+    sub.add_parser("workers")
     sub.add_parser("free-port")
     p = sub.add_parser("drive")
     p.add_argument("--base", required=True)
@@ -277,6 +290,8 @@ def main(argv: list[str]) -> int:
             print("\n".join(service_command(args.service, args.bind)))
         elif args.what == "healthcheck":
             print("\n".join(service_healthcheck(args.service, args.port)))
+        elif args.what == "workers":
+            print("\n".join(worker_services()))
         elif args.what == "free-port":
             print(free_port())
         else:

@@ -31,7 +31,7 @@ def lock_action_request(*, lock: Lock, action: str) -> LockCommand:
         payload={"action": action},
         expires_at=timezone.now() + ACTION_TTL,
     )
-    dispatch(command.pk)
+    dispatch(command.pk, driver=lock.driver)
     return command
 
 

@@ -1,7 +1,8 @@
-"""GET /healthz: the state of the database, the broker, and whether a worker answered."""
+"""GET /healthz: the state of the database, the broker, and whether every queue has a worker."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -26,10 +27,21 @@ def _broker_and_worker() -> tuple[str, str]:
     except Exception as exc:
         return f"error: {exc.__class__.__name__}", "unknown"
     try:
-        replies = app.control.ping(timeout=1.0)
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
     except Exception as exc:
         return "ok", f"error: {exc.__class__.__name__}"
-    return "ok", ("ok" if replies else "no worker answered")
+    return "ok", _queues_served(replies)
+
+
+def _queues_served(replies: dict[str, list[dict]]) -> str:
+    """ "ok" when every queue has a worker consuming it. Workers run per queue in production
+    (docker-compose.yml), so one that answers says nothing about the others: a queue nobody
+    consumes (its worker service stopped) is named, since its work waits forever."""
+    if not replies:
+        return "no worker answered"
+    served = {queue.get("name") for queues in replies.values() for queue in queues or []}
+    missing = [name for name in settings.LATCHKEY_QUEUES.values() if name not in served]
+    return f"no worker for queue: {', '.join(missing)}" if missing else "ok"
 
 
 @require_GET

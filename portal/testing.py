@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import signal
 import subprocess
@@ -10,10 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
+from portal.celery import app as celery_app
 from portal.models import Organization, Role
 from portal.services import api_key_create, membership_add, organization_create
 
@@ -83,8 +86,25 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def purge_queues() -> int:
+    """Empty every Celery queue (settings.LATCHKEY_QUEUES) of messages an earlier test left,
+    so a real worker starts on this test's work only. Returns how many were dropped."""
+    with celery_app.connection_for_write() as conn:
+        return sum(
+            conn.default_channel.queue_purge(name) or 0
+            for name in settings.LATCHKEY_QUEUES.values()
+        )
+
+
+_worker_serial = itertools.count(1)
+
+
 class Worker:
-    """A real `celery worker` process (with an embedded beat for the sweep) on the test DB."""
+    """A real `celery worker` process (with an embedded beat for the sweep) on the test DB.
+
+    Without `queues` it consumes every queue, as `make run`'s worker does; `queues` (channel
+    names of settings.LATCHKEY_CHANNELS) makes it one of docker-compose's per-queue workers.
+    `name` keeps several workers of one test apart (node name and log file)."""
 
     def __init__(
         self,
@@ -94,14 +114,18 @@ class Worker:
         concurrency: int = 2,
         beat: bool = True,
         env: dict[str, str] | None = None,
+        queues: list[str] | None = None,
+        name: str = "worker",
     ):
         self.tmp = tmp
         self.extra_env = env or {}
         self.database_url = database_url
         self.concurrency = concurrency
         self.beat = beat
+        self.queues = queues
+        self.name = name
         self.proc: subprocess.Popen | None = None
-        self.log = tmp / "worker.log"
+        self.log = tmp / f"{name}.log"
 
     def start(self) -> None:
         env = {
@@ -120,18 +144,20 @@ class Worker:
             "-A",
             "portal",
             "worker",
-            "-B",
-            "--scheduler",
-            "celery.beat:PersistentScheduler",
-            "--schedule",
-            str(self.tmp / "beat-schedule"),
+            "--hostname",
+            f"{self.name}-{os.getpid()}-{next(_worker_serial)}@%h",
             "--concurrency",
-            "2",
+            str(self.concurrency),
             "--loglevel",
             "INFO",
             "--without-gossip",
             "--without-mingle",
         ]
+        if self.beat:
+            schedule = str(self.tmp / f"{self.name}-beat-schedule")
+            cmd += ["-B", "--scheduler", "celery.beat:PersistentScheduler", "--schedule", schedule]
+        if self.queues is not None:
+            cmd += ["-Q", ",".join(settings.LATCHKEY_QUEUES[q] for q in self.queues)]
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
             cmd,
             cwd=ROOT,

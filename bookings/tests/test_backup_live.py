@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -36,10 +35,9 @@ def fast_worker(monkeypatch, concurrent_db):
         if REQUIRE_SERVICES:
             pytest.fail("PostgreSQL and Redis are required for the integration tests")
         pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL)")
-    from portal.celery import app
+    from portal.testing import purge_queues
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    purge_queues()
     # Beat probes locks and plans often, so "as soon as the lock is back" fits in a test.
     monkeypatch.setenv("LATCHKEY_RECONCILE_SECONDS", "2")
     monkeypatch.setenv("LATCHKEY_PLAN_SECONDS", "2")

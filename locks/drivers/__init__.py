@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from locks.drivers.base import (
     ACTIONS,
     EVERY_DAY,
@@ -51,6 +53,14 @@ def driver_for(lock) -> Driver:
     return driver_class(lock.driver)(lock)
 
 
+def queue_for(kind: str) -> str:
+    """The Celery queue a command for a lock of this driver kind is sent to: the driver's
+    channel (`Driver.queue`), named as settings.LATCHKEY_QUEUES says. A kind no longer
+    installed goes to the codes queue, where its command fails in plain words."""
+    channel = getattr(_DRIVERS.get(kind), "queue", "codes")
+    return settings.LATCHKEY_QUEUES.get(channel, settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
 def available_kinds() -> list[str]:
     return sorted(_DRIVERS)
 
@@ -74,6 +84,7 @@ __all__ = [
     "command_context",
     "driver_class",
     "driver_for",
+    "queue_for",
     "register",
     "running_command",
 ]

@@ -215,6 +215,9 @@ def running_command() -> CommandContext | None:
 class Driver:
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # The Celery channel its commands run on (settings.LATCHKEY_CHANNELS): work that waits on
+    # the same thing shares a queue, so a silent bridge or agent never holds the others' slots.
+    queue: ClassVar[str] = "codes"
 
     def __init__(self, lock: Lock):
         self.lock = lock

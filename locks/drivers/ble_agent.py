@@ -41,6 +41,7 @@ def _window(spec: CodeSpec) -> dict:
 
 class BleAgentDriver(Driver):
     kind = "ble_agent"
+    queue = "agent"
     capabilities = frozenset(
         {
             Capability.CODES,

@@ -77,6 +77,7 @@ def status_from(state: LockState) -> LockStatus:
 
 class BridgeHttpDriver(Driver):
     kind = "bridge_http"
+    queue = "bridge"  # a silent bridge holds a worker slot until its timeout
     capabilities = frozenset({Capability.ACTIONS, Capability.STATE, Capability.LOGS})
 
     def _client(self) -> BridgeClient:

@@ -16,19 +16,28 @@ from django.db.models import Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from locks.drivers import queue_for
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
 from portal import fastsql
 from portal.aftercommit import after_commit
 
 
-def dispatch(command_id: int, *, countdown: float = 0) -> None:
-    """Queue the task that runs a command, once the surrounding transaction commits."""
-    dispatch_many([command_id], countdown=countdown)
+def dispatch(command_id: int, *, driver: str | None = None, countdown: float = 0) -> None:
+    """Queue the task that runs a command, once the surrounding transaction commits.
+    `driver`: its lock's driver kind, when the caller has the lock at hand (see dispatch_many)."""
+    dispatch_many([command_id], driver=driver, countdown=countdown)
 
 
-def dispatch_many(command_ids: list[int], *, countdown: float = 0) -> None:
+def dispatch_many(
+    command_ids: list[int], *, driver: str | None = None, countdown: float = 0
+) -> None:
     """Queue several commands after commit as ONE broker message: publishing a message costs
-    more CPU than the rest of a booking's database work, on the web side and the worker's."""
+    more CPU than the rest of a booking's database work, on the web side and the worker's.
+
+    Each command goes to its lock's driver's queue (`locks.drivers.queue_for`), so a bridge
+    that never answers holds only the bridge queue's workers. `driver` is the kind of every
+    command's lock when the caller knows it; without it the locks are looked up when the
+    message goes out (one query), and commands of different queues get one message each."""
     if not command_ids:
         return
     ids, delay = list(command_ids), max(0.0, countdown)
@@ -36,13 +45,26 @@ def dispatch_many(command_ids: list[int], *, countdown: float = 0) -> None:
     def _send() -> None:
         from locks.tasks import run_command, run_commands
 
-        if len(ids) == 1:
-            run_command.apply_async((ids[0],), countdown=delay)
-        else:
-            run_commands.apply_async((ids,), countdown=delay)
+        for queue, group in _by_queue(ids, driver=driver).items():
+            if len(group) == 1:
+                run_command.apply_async((group[0],), countdown=delay, queue=queue)
+            else:
+                run_commands.apply_async((group,), countdown=delay, queue=queue)
 
     # Robust: with the broker down the commands stay pending and sweep() sends them later.
     after_commit(_send, what=f"run_commands({ids})")
+
+
+def _by_queue(ids: list[int], *, driver: str | None) -> dict[str, list[int]]:
+    """The commands grouped by the queue of their lock's driver, in their order."""
+    if driver is not None:
+        return {queue_for(driver): ids}
+    drivers = dict(LockCommand.objects.filter(pk__in=ids).values_list("pk", "lock__driver"))
+    groups: dict[str, list[int]] = {}
+    for pk in ids:
+        if pk in drivers:  # a command deleted since has nothing to run
+            groups.setdefault(queue_for(drivers[pk]), []).append(pk)
+    return groups
 
 
 def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
@@ -58,12 +80,12 @@ def command_enqueue(*, lock: Lock, kind: str, access_code=None) -> LockCommand:
         if pending.next_attempt_at > timezone.now() and pending.attempts == 0:
             pending.next_attempt_at = timezone.now()
             pending.save(update_fields=["next_attempt_at"])
-        dispatch(pending.pk)
+        dispatch(pending.pk, driver=lock.driver)
         return pending
     command = LockCommand.objects.create(
         organization_id=lock.organization_id, lock=lock, kind=kind, access_code=access_code
     )
-    dispatch(command.pk)
+    dispatch(command.pk, driver=lock.driver)
     return command
 
 
@@ -81,7 +103,11 @@ def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCo
         if ac.pk in fresh
     ]
     fastsql.insert(commands)
-    dispatch_many([command.pk for command in commands])
+    by_driver: dict[str, list[int]] = {}
+    for command, ac in zip(commands, (ac for ac in access_codes if ac.pk in fresh), strict=True):
+        by_driver.setdefault(ac.lock.driver, []).append(command.pk)
+    for driver, ids in by_driver.items():
+        dispatch_many(ids, driver=driver)
     return commands + [
         command_enqueue_sync(access_code=ac) for ac in access_codes if ac.pk not in fresh
     ]
@@ -190,7 +216,7 @@ def dispatch_next_for_org(*, organization_id: int) -> None:
             next_attempt_at__lte=now,
         )
         .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "lock__driver")
         .first()
     )
     with contextlib.suppress(Exception):
@@ -199,7 +225,7 @@ def dispatch_next_for_org(*, organization_id: int) -> None:
         else:  # still a backlog: keep the chain going past the flag's expiry
             _mark_capped(organization_id)
     if next_id is not None:
-        dispatch(next_id)
+        dispatch(next_id[0], driver=next_id[1])
 
 
 def fair_due(*, due, limit: int, per_org: int | None = None) -> list[tuple[int, int]]:
@@ -238,11 +264,11 @@ def dispatch_next_for_lock(*, lock_id: int) -> None:
             lock_id=lock_id, status=CommandStatus.PENDING, next_attempt_at__lte=timezone.now()
         )
         .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "lock__driver")
         .first()
     )
     if next_id is not None:
-        dispatch(next_id)
+        dispatch(next_id[0], driver=next_id[1])
 
 
 def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -273,8 +299,13 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             for organization_id, count in sent.items():
                 if count == per_org:
                     _mark_capped(organization_id)
+        drivers = dict(
+            LockCommand.objects.filter(pk__in=[pk for pk, _ in rows]).values_list(
+                "pk", "lock__driver"
+            )
+        )
         for pk, _ in rows:
-            dispatch(pk)  # sent after commit
+            dispatch(pk, driver=drivers.get(pk))  # sent after commit, to its driver's queue
     from locks.sync.runner import command_wait_expire
 
     expired = 0

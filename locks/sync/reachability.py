@@ -56,7 +56,7 @@ def lock_back_online(*, lock: Lock) -> dict[str, int]:
     )
     LockCommand.objects.filter(pk__in=waiting).update(next_attempt_at=now)
     for pk in waiting:
-        dispatch(pk)
+        dispatch(pk, driver=lock.driver)
     from locks.backup import pool_fill
 
     pool_fill(lock=lock)

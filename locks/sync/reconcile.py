@@ -151,7 +151,7 @@ def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> N
                     kind=CommandKind.REMOVE_FOREIGN,
                     payload={"remote_id": code.remote_id, "name": code.name},
                 )
-                dispatch(command.pk)
+                dispatch(command.pk, driver=lock.driver)
         return
     names = ", ".join(sorted(f"“{c.name}”" for c in foreign))
     alert_raise(

@@ -375,7 +375,7 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
                 fix=exc.fix,
             )
             if updated:
-                dispatch(command.pk, countdown=delay)
+                dispatch(command.pk, driver=command.lock.driver, countdown=delay)
                 if command.access_code_id:
                     AccessCode.objects.filter(pk=command.access_code_id).update(
                         last_error=exc.reason

@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from portal.testing import Worker, database_url, days_from_now
@@ -179,10 +178,9 @@ def services():
         if REQUIRE_SERVICES:
             pytest.fail("PostgreSQL and Redis are required for the integration tests")
         pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL)")
-    from portal.celery import app
+    from portal.testing import purge_queues
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    purge_queues()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from locks.bridges import bridge_import
 from locks.models import Bridge, CommandStatus, Lock, LockCommand
@@ -27,10 +26,9 @@ def services():
         if REQUIRE_SERVICES:
             pytest.fail("PostgreSQL and Redis are required for the integration tests")
         pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL)")
-    from portal.celery import app
+    from portal.testing import purge_queues
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    purge_queues()
 
 
 def test_twenty_actions_from_several_workers_never_overlap(services, world, settings):

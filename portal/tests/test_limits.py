@@ -64,7 +64,9 @@ def test_a_bad_trusted_proxy_entry_is_refused_naming_it():
 
 
 @pytest.mark.django_db
-def test_a_stranger_cannot_dodge_the_api_limit_with_a_forwarded_for_header(throttle_window, monkeypatch):
+def test_a_stranger_cannot_dodge_the_api_limit_with_a_forwarded_for_header(
+    throttle_window, monkeypatch
+):
     # DRF's own get_ident believed any X-Forwarded-For: a new header, a new allowance.
     rates = {**StrangerRateThrottle.THROTTLE_RATES, "anon": "3/min"}
     monkeypatch.setattr(StrangerRateThrottle, "THROTTLE_RATES", rates)
