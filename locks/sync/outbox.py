@@ -177,9 +177,13 @@ def _capped_key(organization_id: int) -> str:
 
 def _org_at_cap(*, organization_id: int, cap: int, now: dt.datetime) -> bool:
     """True when the organization already runs `cap` commands (live leases only). Call inside
-    the claiming transaction: the advisory lock holds until it ends."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ORG_CLAIM_LOCK, organization_id])
+    the claiming transaction: the advisory lock holds until it ends. SQLite (`make run`'s
+    default) has no advisory locks; it runs one writing transaction at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_ORG_CLAIM_LOCK, organization_id]
+            )
     running = LockCommand.objects.filter(
         organization_id=organization_id, status=CommandStatus.RUNNING, lease_until__gt=now
     )[:cap].count()
