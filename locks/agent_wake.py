@@ -8,19 +8,27 @@ thread and no database connection. Two ways to wait:
   AgentJob pushes to its agent's list once its transaction commits; a waiting poll's BLPOP
   returns at once and it claims the job. A list, unlike pub/sub, keeps a push made between the
   poll's database check and its BLPOP, so the check-then-wait order loses nothing.
-- No Redis (make run's embedded defaults): the poll sleeps and re-checks the database every
-  LATCHKEY_AGENT_POLL_FALLBACK_SECONDS; a sleeping coroutine costs no thread either.
+- No Redis (make run's embedded defaults): the new job sets a wake key in the shared cache
+  (make run's locked file cache) and the poll, sleeping between looks, reads that key every
+  LATCHKEY_AGENT_POLL_FALLBACK_SECONDS: a file read, not a database query, so 50 idle agents
+  cost little. The key is deleted before the claim that follows, and it is set only after the
+  job committed, so a job is either found by that claim or sets the key again.
+
+Either way a poll also re-checks the database every LATCHKEY_AGENT_POLL_RECHECK_SECONDS, for
+what signals nobody (a job handed out again after a lost answer) and for a lost wake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 
 import redis
 import redis.asyncio
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models.signals import post_save
 
 from portal.aftercommit import after_commit
@@ -49,9 +57,10 @@ def agent_wake(*, agent_id: int) -> None:
     """Wake the agent's waiting long-poll (call after the job is committed). Best effort: a
     poll that misses it finds the job at its next database check."""
     url = settings.LATCHKEY_AGENT_WAKE_URL
-    if not url:
-        return
     key = _wake_key(agent_id)
+    if not url:
+        cache.set(key, 1, timeout=WAKE_TTL_SECONDS)
+        return
     try:
         pipe = _client(url).pipeline(transaction=False)
         pipe.lpush(key, 1).ltrim(key, 0, 0).expire(key, WAKE_TTL_SECONDS)
@@ -74,15 +83,17 @@ def connect() -> None:
 
 
 async def wake_wait(*, agent_id: int, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for a wake (True) or none (False), holding no thread.
-    Without Redis, or when Redis fails, it just sleeps a bounded while: the caller re-checks."""
-    url = settings.LATCHKEY_AGENT_WAKE_URL
+    """Wait for a wake (True) or until min(`timeout`, LATCHKEY_AGENT_POLL_RECHECK_SECONDS) has
+    passed (False), holding no thread while waiting. The caller claims from the database next.
+    The re-check time is jittered (half to all of it): agents that reconnected together after a
+    restart would otherwise all query the database in the same instant, every time."""
+    recheck = settings.LATCHKEY_AGENT_POLL_RECHECK_SECONDS * random.uniform(0.5, 1.0)
+    timeout = min(timeout, recheck)
     if timeout <= 0:
         return False
+    url = settings.LATCHKEY_AGENT_WAKE_URL
     if not url:
-        await asyncio.sleep(min(timeout, settings.LATCHKEY_AGENT_POLL_FALLBACK_SECONDS))
-        return False
-    timeout = min(timeout, settings.LATCHKEY_AGENT_POLL_RECHECK_SECONDS)
+        return await _cache_wait(_wake_key(agent_id), timeout)
     client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
     try:
         return await client.blpop([_wake_key(agent_id)], timeout=timeout) is not None
@@ -92,3 +103,13 @@ async def wake_wait(*, agent_id: int, timeout: float) -> bool:
         return False
     finally:
         await client.aclose()
+
+
+async def _cache_wait(key: str, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+        await asyncio.sleep(min(remaining, settings.LATCHKEY_AGENT_POLL_FALLBACK_SECONDS))
+        if await cache.aget(key):
+            await cache.adelete(key)  # before the claim that follows: see the module's notes
+            return True
+    return False

@@ -312,14 +312,14 @@ LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
 # Agent long-polls hold no thread (locks/agent_wake.py): with a Redis cache they block on a
 # per-agent Redis list that job creation pushes to; without one (make run's embedded defaults)
-# they sleep and re-check the database every LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
+# they look at a wake key in the shared cache every LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
 LATCHKEY_AGENT_WAKE_URL = config.get_url(
     "LATCHKEY_AGENT_WAKE_URL", CACHE_URL if CACHE_URL.startswith(("redis://", "rediss://")) else ""
 )
 # With Redis, a poll still re-checks the database this often: a job handed out again after a
 # lost answer (locks.agents JOB_RESEND_SECONDS) signals nobody.
 LATCHKEY_AGENT_POLL_RECHECK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_RECHECK_SECONDS", 5.0)
-LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 1.0)
+LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 0.5)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-commands": {
