@@ -24,6 +24,7 @@ import asyncio
 import logging
 import random
 import threading
+import weakref
 
 import redis
 import redis.asyncio
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 WAKE_TTL_SECONDS = 60  # a wake nobody took is stale after a poll's longest wait
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
+# One asyncio client (and its connection pool) per event loop: a BLPOP holds a connection while
+# it waits, and the next poll reuses it instead of connecting anew.
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _wake_key(agent_id: int) -> str:
@@ -94,15 +98,15 @@ async def wake_wait(*, agent_id: int, timeout: float) -> bool:
     url = settings.LATCHKEY_AGENT_WAKE_URL
     if not url:
         return await _cache_wait(_wake_key(agent_id), timeout)
-    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+    per_loop = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    if url not in per_loop:
+        per_loop[url] = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
     try:
-        return await client.blpop([_wake_key(agent_id)], timeout=timeout) is not None
+        return await per_loop[url].blpop([_wake_key(agent_id)], timeout=timeout) is not None
     except redis.RedisError as exc:
         logger.warning("Agent poll wait on Redis failed (%s); re-checking.", type(exc).__name__)
         await asyncio.sleep(min(timeout, settings.LATCHKEY_AGENT_POLL_FALLBACK_SECONDS))
         return False
-    finally:
-        await client.aclose()
 
 
 async def _cache_wait(key: str, timeout: float) -> bool:

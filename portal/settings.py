@@ -119,6 +119,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = config.get_int("DATABASE_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI (portal/asgi.py sets it) every request runs in a thread of its own, so no
+    # thread keeps a connection: each process keeps a pool instead (psycopg_pool, via Django),
+    # else every request and every agent poll's re-check would open a PostgreSQL backend.
+    if config.get_bool("LATCHKEY_DB_POOL", False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": config.get_int("LATCHKEY_DB_POOL_MAX", 20),
+            "timeout": 10,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate limits count in the cache, so every web process must share it: Redis via CACHE_URL, else
