@@ -227,7 +227,7 @@ class JobsView(AgentView):
 def _db(func):
     """`func` as a coroutine in the request's own thread (asgiref's thread-sensitive one, where
     Django's middleware ran), with the connection given back after it: under portal.asgi
-    (DATABASE_CONN_MAX_AGE=0) a waiting poll holds no database connection."""
+    (a pool, CONN_MAX_AGE 0) a waiting poll holds no database connection."""
 
     def run(*args, **kwargs):
         try:
