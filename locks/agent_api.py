@@ -3,6 +3,11 @@ enroll once, then report locks, long-poll jobs and post their results with its B
 
 from __future__ import annotations
 
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, serializers, status
@@ -10,6 +15,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from locks.agent_wake import wake_wait
 from locks.agents import (
     TooManyPolls,
     agent_enroll,
@@ -171,23 +177,117 @@ class JobsView(AgentView):
         ),
     )
     def get(self, request):
+        """The answer without waiting. GET on the URL is served by the async view `as_view()`
+        returns (`_poll`), which waits for jobs without holding a thread; this method gives
+        the schema its shape and any synchronous caller of the class an answer."""
+        agent, _ = self._admit(request)
         try:
-            wait = float(request.query_params.get("wait", 0))
-        except ValueError:
-            return Response({"wait": ["A number of seconds."]}, status=400)
-        try:
-            with poll_slot(agent=request.auth, wait=wait):
-                jobs = jobs_wait(agent=request.auth, wait=wait)
+            with poll_slot(agent=agent, wait=0):
+                return Response(self._payload(jobs_wait(agent=agent, wait=0)))
         except TooManyPolls as exc:
             return Response({"detail": str(exc)}, status=429, headers={"Retry-After": "5"})
-        return Response(
-            {
-                "jobs": [
-                    {"id": j.pk, "address": j.lock.ble_address, "kind": j.kind, "params": j.params}
-                    for j in jobs
-                ]
-            }
-        )
+
+    @staticmethod
+    def _wait(request) -> float:
+        try:
+            return float(request.query_params.get("wait", 0))
+        except ValueError:
+            raise exceptions.ValidationError({"wait": ["A number of seconds."]}) from None
+
+    def _admit(self, request) -> tuple:
+        """(the authenticated agent, seconds to wait at most)."""
+        return request.auth, max(0.0, min(self._wait(request), 30.0))
+
+    @staticmethod
+    def _payload(jobs) -> dict:
+        return {
+            "jobs": [
+                {"id": j.pk, "address": j.lock.ble_address, "kind": j.kind, "params": j.params}
+                for j in jobs
+            ]
+        }
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """GET as an async view: the token check, the poll slot and each claim are short
+        database calls; between them the poll waits on the event loop (locks.agent_wake),
+        so idle agents occupy no worker of a bounded pool and no database connection.
+        Other methods: DRF as usual."""
+        sync_view = super().as_view(**initkwargs)
+
+        async def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != "GET":
+                return await sync_to_async(sync_view)(request, *args, **kwargs)
+            return await _poll(cls, initkwargs, request, args, kwargs)
+
+        view.cls, view.initkwargs, view.csrf_exempt = cls, initkwargs, True
+        return view
+
+
+def _db(func):
+    """`func` as a coroutine in the request's own thread (asgiref's thread-sensitive one, where
+    Django's middleware ran), with the connection given back after it: under portal.asgi
+    (a pool, CONN_MAX_AGE 0) a waiting poll holds no database connection."""
+
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:  # a test's transaction stays
+                close_old_connections()
+
+    return sync_to_async(run)
+
+
+def _start(cls, initkwargs, request, args, kwargs):
+    """DRF's own dispatch up to the handler (authentication, permission), then the wait and
+    the poll slot: (view, drf request, agent, wait, slot) or (view, drf request, response)."""
+    self = cls(**initkwargs)
+    self.setup(request, *args, **kwargs)
+    drf_request = self.initialize_request(request, *args, **kwargs)
+    self.request, self.headers = drf_request, self.default_response_headers
+    try:
+        self.initial(drf_request, *args, **kwargs)
+        agent, wait = self._admit(drf_request)
+        slot = poll_slot(agent=agent, wait=wait)
+        slot.__enter__()
+    except TooManyPolls as exc:
+        response = Response({"detail": str(exc)}, status=429, headers={"Retry-After": "5"})
+        return self, drf_request, self.finalize_response(drf_request, response).render()
+    except Exception as exc:  # DRF's answers: 401, 403, 400, 429
+        response = self.handle_exception(exc)
+        return self, drf_request, self.finalize_response(drf_request, response).render()
+    return self, drf_request, agent, wait, slot
+
+
+def _claim(agent):
+    return list(jobs_wait(agent=agent, wait=0))  # one claim pass: job selection is agents.py's
+
+
+def _finish(self, drf_request, slot, jobs) -> HttpResponse:
+    slot.__exit__(None, None, None)
+    response = Response(self._payload(jobs))
+    return self.finalize_response(drf_request, response).render()
+
+
+async def _poll(cls, initkwargs, request, args, kwargs) -> HttpResponse:
+    started = await _db(_start)(cls, initkwargs, request, args, kwargs)
+    if len(started) == 3:
+        return started[2]
+    self, drf_request, agent, wait, slot = started
+    jobs: list = []
+    try:
+        deadline = time.monotonic() + wait
+        # Check, then wait: a job committed after the check has pushed a wake that the wait
+        # takes at once (or, without Redis, the next check finds it).
+        jobs = await _db(_claim)(agent)
+        while not jobs and (remaining := deadline - time.monotonic()) > 0:
+            await wake_wait(agent_id=agent.pk, timeout=remaining)
+            jobs = await _db(_claim)(agent)
+    except BaseException:
+        await _db(slot.__exit__)(None, None, None)
+        raise
+    return await _db(_finish)(self, drf_request, slot, jobs)
 
 
 class ResultSerializer(serializers.Serializer):

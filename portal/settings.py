@@ -119,6 +119,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = config.get_int("DATABASE_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI (portal/asgi.py sets it) every request runs in a thread of its own, so no
+    # thread keeps a connection: each process keeps a pool instead (psycopg_pool, via Django),
+    # else every request and every agent poll's re-check would open a PostgreSQL backend.
+    if config.get_bool("LATCHKEY_DB_POOL", False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": config.get_int("LATCHKEY_DB_POOL_MAX", 20),
+            "timeout": 10,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate limits count in the cache, so every web process must share it: Redis via CACHE_URL, else
@@ -357,6 +367,16 @@ LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
 # out of attempts, fails it in plain words). No worker waits meanwhile: the answer resumes it.
 LATCHKEY_AGENT_JOB_DEADLINE_SECONDS = config.get_float("LATCHKEY_AGENT_JOB_DEADLINE_SECONDS", 45.0)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
+# Agent long-polls hold no thread (locks/agent_wake.py): with a Redis cache they block on a
+# per-agent Redis list that job creation pushes to; without one (make run's embedded defaults)
+# they look at a wake key in the shared cache every LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
+LATCHKEY_AGENT_WAKE_URL = config.get_url(
+    "LATCHKEY_AGENT_WAKE_URL", CACHE_URL if CACHE_URL.startswith(("redis://", "rediss://")) else ""
+)
+# With Redis, a poll still re-checks the database this often: a job handed out again after a
+# lost answer (locks.agents JOB_RESEND_SECONDS) signals nobody.
+LATCHKEY_AGENT_POLL_RECHECK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_RECHECK_SECONDS", 5.0)
+LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 0.5)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-commands": {
