@@ -50,6 +50,13 @@ class PingView(APIView):
         return Response({"organization": request_tenant(request).organization.slug})
 
 
+def _retention_days(help_text: str) -> serializers.IntegerField:
+    """One retention period (days): the three share their bounds with the Settings form."""
+    return serializers.IntegerField(
+        min_value=1, max_value=Organization.RETENTION_MAX_DAYS, required=False, help_text=help_text
+    )
+
+
 class OrganizationSettingsSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     slug = serializers.CharField(read_only=True)
@@ -71,26 +78,17 @@ class OrganizationSettingsSerializer(serializers.Serializer):
         help_text="Give a code to a confirmed stay that its PMS reports as not yet paid. "
         "Off (the default): such a stay waits for the payment.",
     )
-    retention_raw_days = serializers.IntegerField(
-        min_value=1,
-        max_value=Organization.RETENTION_MAX_DAYS,
-        required=False,
-        help_text="Raw PMS deliveries, webhook receipts and finished agent jobs are deleted "
-        "after this many days (default 30). Changed by owners only.",
+    retention_raw_days = _retention_days(
+        "Raw PMS deliveries, webhook receipts and finished agent jobs are deleted "
+        "after this many days (default 30). Changed by owners only."
     )
-    retention_lock_event_days = serializers.IntegerField(
-        min_value=1,
-        max_value=Organization.RETENTION_MAX_DAYS,
-        required=False,
-        help_text="The locks' activity log and finished commands are deleted after this many "
-        "days (default 396, about 13 months). Changed by owners only.",
+    retention_lock_event_days = _retention_days(
+        "The locks' activity log and finished commands are deleted after this many "
+        "days (default 396, about 13 months). Changed by owners only."
     )
-    retention_guest_days = serializers.IntegerField(
-        min_value=1,
-        max_value=Organization.RETENTION_MAX_DAYS,
-        required=False,
-        help_text="Guests' name, email and phone are removed this many days after check-out "
-        "(default 90). Changed by owners only.",
+    retention_guest_days = _retention_days(
+        "Guests' name, email and phone are removed this many days after check-out "
+        "(default 90). Changed by owners only."
     )
 
 
