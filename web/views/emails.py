@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 
 from web.access import page_tenant
-from web.selectors import email_log
+from web.selectors.emails import email_log
 from web.views.common import page, paginate
 
 
