@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from portal.models import Organization
 from portal.permissions import request_tenant
+from portal.services import organization_retention_update, organization_settings_update
 from portal.tenancy import Tenant, scoped
 
 # The largest id a bigint primary key holds: id filters are bounded by it, so a longer number
@@ -109,8 +110,6 @@ class OrganizationSettingsView(APIView):
 
     @extend_schema(request=OrganizationSettingsSerializer, responses=OrganizationSettingsSerializer)
     def patch(self, request):
-        from portal.services import organization_retention_update, organization_settings_update
-
         incoming = OrganizationSettingsSerializer(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
         tenant = request_tenant(request)

@@ -8,6 +8,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from portal.celery import app
+
 
 def _database() -> str:
     try:
@@ -19,8 +21,6 @@ def _database() -> str:
 
 
 def _broker_and_worker() -> tuple[str, str]:
-    from portal.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

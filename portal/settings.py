@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "locks",
     "bookings",
     "web",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as djtz
 
+from portal import verifiers
 from portal.models import Organization
 from portal.validators import refuse_control_characters
 
@@ -23,8 +24,6 @@ def validate_timezone(value: str) -> None:
 
 
 def validate_verifier(value: str) -> None:
-    from portal import verifiers
-
     if value and value not in verifiers.names():
         raise ValidationError(
             f"Unknown verifier {value!r}; use one of: {', '.join(verifiers.names())}."

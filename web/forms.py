@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from bookings.models import BookingStatus, Language
 from bookings.pms.models import PmsKind
-from locks.models import TokenMode
+from locks.models import Lock, TokenMode
+from portal import verifiers
 from portal.models import ApiKeyScope, Organization, Role
 from portal.validators import refuse_control_characters
 from properties.models import Property
@@ -73,8 +74,6 @@ class PropertyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from portal import verifiers
-
         self.fields["cleaning_minutes"].required = False
 
         self.fields["step_up_verifier"] = forms.ChoiceField(
@@ -322,8 +321,6 @@ class StandingAccessForm(forms.Form):
 
     def __init__(self, *args, property, **kwargs):
         super().__init__(*args, **kwargs)
-        from locks.models import Lock
-
         self.fields["locks"].queryset = Lock.objects.filter(property=property).order_by("name")
 
     def clean(self):

@@ -5,7 +5,9 @@ from django.urls import path
 
 from web.views import (
     account,
+    emails,
     feeds,
+    home,
     integrations,
     locks,
     pms,
@@ -19,6 +21,7 @@ from web.views import (
 org = "o/<slug:slug>/"
 
 urlpatterns = [
+    path("", home.home, name="home"),
     path("account/confirm/", account.sudo, name="sudo"),
     path("invitations/<str:token>/", account.invitation, name="invitation"),
     path(org, today.today, name="dashboard"),
@@ -71,6 +74,7 @@ urlpatterns = [
     path(org + "integrations/pms/<int:pk>/delete/", pms.pms_delete_view, name="pms-delete"),
     path(org + "integrations/pms/<int:pk>/secret/", pms.pms_secret, name="pms-secret"),
     path(org + "integrations/pms/<int:pk>/map/", pms.pms_map, name="pms-map"),
+    path(org + "emails/", emails.emails, name="emails"),
     path(org + "settings/", settings.settings_page, name="settings"),
     path(org + "settings/api-keys/new/", settings.api_key_new, name="api-key-new"),
     path(

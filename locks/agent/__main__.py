@@ -11,7 +11,8 @@
 
 `run` enrolls first when the agent is not enrolled yet and a token is given (waiting for the
 portal to come up), and `--portal` moves an enrolled agent to another portal address.
-`--simulate N` serves N simulated Smart Locks instead of a radio (see locks/agent/simulate.py).
+`--simulate N` serves N simulated Smart Locks instead of a radio (locks/simulators/fleet.py, loaded
+by dotted path only then: the agent itself imports no simulator).
 
 Exit codes: 0 done, 1 failed, 2 not set up (not enrolled, bad arguments). Secrets (agent
 token, shared keys, PINs) are never printed; the enrollment token may also come from the
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import logging
 import os
 import signal
@@ -48,6 +50,16 @@ from .sessions import (
 from .state import AgentConfig, NotEnrolled, StateError, StateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
+
+SIMULATED_FLEET = "locks.simulators.fleet:SimulatedFleet"
+"""Where `--simulate` finds its locks: a dotted path, imported only when asked, so the agent
+program never imports the simulators (they are stand-ins for the demo and the tests)."""
+
+
+def simulated_fleet_class(path: str = SIMULATED_FLEET) -> type:
+    """The simulated fleet's class, imported by its dotted path `module:Class`."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -237,9 +249,7 @@ async def _run(
             loop.add_signal_handler(signum, stop.set)
     fleet = None
     if args.simulate:
-        from .simulate import SimulatedFleet  # the simulator stays off a real agent's path
-
-        fleet = SimulatedFleet(
+        fleet = simulated_fleet_class()(
             store, args.simulate, drift=args.simulate_drift, radio_delay=args.simulate_delay
         )
         fleet.load()

@@ -13,7 +13,6 @@ from locks.agent.jobs import Job, JobExecutor
 from locks.agent.portal import PortalClient
 from locks.agent.runner import Agent, Backoff
 from locks.agent.sessions import LockSessions
-from locks.agent.simulate import DriftingTime, SimulatedFleet
 from locks.agent.state import StateStore, read_json
 from locks.nuki.ble.client import NukiClient
 from locks.nuki.ble.constants import LockAction, LockState
@@ -21,6 +20,7 @@ from locks.nuki.ble.values import NukiDateTime, NukiTime
 from locks.simulators.ble_lock import ManualClock, SimulatedLock
 from locks.simulators.ble_lock.model import TimeControlRecord, TimeWindow
 from locks.simulators.ble_lock.persist import lock_time_error, restore, snapshot
+from locks.simulators.fleet import DriftingTime, SimulatedFleet
 
 
 def _job(job_id: int, address: str, kind: str, **params) -> Job:
@@ -211,3 +211,19 @@ def test_drifting_time_is_the_same_function_after_a_restart() -> None:
     ahead = (a() - dt.datetime.now(dt.UTC)).total_seconds()
     assert 49 < ahead < 51
     assert abs((a() - b()).total_seconds()) < 0.1
+
+
+def test_the_agent_loads_the_fleet_by_dotted_path_only_when_asked() -> None:
+    """A real agent carries no simulator: importing the program pulls in none, and `--simulate`
+    finds the fleet by its dotted path."""
+    import subprocess
+    import sys
+
+    from locks.agent.__main__ import simulated_fleet_class
+
+    probe = (
+        "import sys, locks.agent.__main__; "
+        "sys.exit(any(m.startswith('locks.simulators') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+    assert simulated_fleet_class() is SimulatedFleet

@@ -384,15 +384,13 @@ def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit, monke
     and app access reach the stand-in. Running it again adds nothing."""
     from django.core.management import call_command
 
-    from locks.demo_nukiweb import DEMO_API_TOKEN
+    from demo.nukiweb import DEMO_API_TOKEN
     from locks.models import NukiWebConnection
     from portal.models import Organization
 
     # The demo's Bluetooth part waits for its agent process (not running here); it has its
-    # own test (locks/tests/test_demo_ble.py).
-    monkeypatch.setattr(
-        "bookings.management.commands.seed_demo.seed_ble_demo", lambda **kwargs: None
-    )
+    # own test (demo/tests/test_ble.py).
+    monkeypatch.setattr("demo.management.commands.seed_demo.seed_ble_demo", lambda **kwargs: None)
     with NukiWebSimulator(
         api_tokens=[DEMO_API_TOKEN], apply_delay=0.05, smartlocks=2, timezone="Europe/Vienna"
     ) as stand_in:

@@ -22,7 +22,7 @@ from portal.throttling import rate_exceeded
 from properties.models import Property
 from web.access import page_tenant
 from web.forms import IcalFeedForm
-from web.selectors import property_detail
+from web.selectors.properties import property_detail
 from web.views.common import form_error, page, wants_fragment
 
 # A fetch the worker has not answered after this long stops being polled (the row says so).

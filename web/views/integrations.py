@@ -24,7 +24,7 @@ from locks.nukiweb import connection_from_api_token
 from portal.services import ServiceError
 from web.access import page_tenant, sudo_redirect
 from web.forms import AgentForm, BridgeForm, NukiWebTokenForm, PmsConnectionForm
-from web.selectors import integrations_for, pms_for
+from web.selectors.integrations import integrations_for, pms_for
 from web.views.common import form_error, page, wants_fragment
 from web.views.feeds import mark_waiting
 
@@ -38,7 +38,10 @@ SECTIONS = [  # rendered in order inside one live region (polled while something
 ]
 
 
-def _context(tenant, **forms):
+def integrations_context(tenant, **forms) -> dict:
+    """The Integrations page's context (every section's data and forms); a form given by name
+    replaces the blank one (a POST that failed validation shows its errors). Shared with the PMS
+    views (web/views/pms.py), which render the same page."""
     data = {
         **integrations_for(organization=tenant.organization),
         **pms_for(organization=tenant.organization),
@@ -75,7 +78,7 @@ def _back(slug: str) -> str:
 @login_required
 def integrations(request, slug: str):
     tenant = page_tenant(request, slug)
-    ctx = _context(tenant)
+    ctx = integrations_context(tenant)
     if wants_fragment(request):
         return page(request, "web/integrations/_live.html", tenant, ctx)
     return page(request, "web/integrations/page.html", tenant, ctx)
@@ -97,7 +100,11 @@ def bridge_new(request, slug: str):
             messages.success(request, _("Bridge added; importing its locks."))
             return redirect("integrations", slug=slug)
     return page(
-        request, "web/integrations/page.html", tenant, _context(tenant, bridge_form=form), 400
+        request,
+        "web/integrations/page.html",
+        tenant,
+        integrations_context(tenant, bridge_form=form),
+        400,
     )
 
 
@@ -110,7 +117,11 @@ def agent_new(request, slug: str):
     form = AgentForm(request.POST, prefix="agent")
     if not form.is_valid():
         return page(
-            request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
+            request,
+            "web/integrations/page.html",
+            tenant,
+            integrations_context(tenant, agent_form=form),
+            400,
         )
     try:
         agent, token = agent_create(
@@ -119,7 +130,11 @@ def agent_new(request, slug: str):
     except ServiceError as exc:  # as many agents as the organization may have
         form_error(form, exc)
         return page(
-            request, "web/integrations/page.html", tenant, _context(tenant, agent_form=form), 400
+            request,
+            "web/integrations/page.html",
+            tenant,
+            integrations_context(tenant, agent_form=form),
+            400,
         )
     portal_url = request.build_absolute_uri("/").rstrip("/")
     response = page(
@@ -146,5 +161,9 @@ def nuki_web_token(request, slug: str):
         messages.success(request, _("Nuki Web connected; importing your smart locks."))
         return redirect("integrations", slug=slug)
     return page(
-        request, "web/integrations/page.html", tenant, _context(tenant, nuki_form=form), 400
+        request,
+        "web/integrations/page.html",
+        tenant,
+        integrations_context(tenant, nuki_form=form),
+        400,
     )

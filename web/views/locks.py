@@ -18,7 +18,7 @@ from locks.services import lock_create, lock_update
 from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant
 from web.forms import BackupPoolForm, EventFilterForm, LockForm
-from web.selectors import (
+from web.selectors.locks import (
     backup_pool,
     backup_pool_codes,
     failed_commands,

@@ -27,7 +27,7 @@ from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant, sudo_active
 from web.forms import PmsConnectionForm, PmsMappingForm
 from web.views.common import form_error, page, wants_fragment
-from web.views.integrations import _context
+from web.views.integrations import integrations_context
 
 
 def _connection(tenant, pk: int) -> PmsConnection:
@@ -51,7 +51,13 @@ def pms_new(request, slug: str):
                 % {"name": conn},
             )
             return redirect(reverse("integrations", kwargs={"slug": slug}) + "#pms-h")
-    return page(request, "web/integrations/page.html", tenant, _context(tenant, pms_form=form), 400)
+    return page(
+        request,
+        "web/integrations/page.html",
+        tenant,
+        integrations_context(tenant, pms_form=form),
+        400,
+    )
 
 
 @login_required

@@ -17,7 +17,7 @@ from properties.models import Property
 from properties.services import PropertyInUse, property_create, property_delete, property_update
 from web.access import page_tenant
 from web.forms import IcalFeedForm, PropertyForm
-from web.selectors import property_list, property_timeline
+from web.selectors.properties import property_list, property_timeline
 from web.views.common import page, paginate
 from web.views.feeds import property_context
 

@@ -32,7 +32,7 @@ from portal.services import (
 from portal.tenancy import get_scoped_or_404
 from web.access import owner_tenant, page_tenant, sudo_redirect
 from web.forms import ApiKeyForm, InviteForm, OrganizationForm, RetentionForm, RoleForm
-from web.selectors import settings_for
+from web.selectors.settings import settings_for
 from web.views.common import form_error, page
 
 SECTIONS = [
@@ -46,7 +46,7 @@ SECTIONS = [
 ]
 
 
-def _context(tenant, **forms):
+def settings_context(tenant, **forms):
     org = tenant.organization
     return {
         **settings_for(organization=org),
@@ -86,8 +86,10 @@ def settings_page(request, slug: str):
             else:
                 messages.success(request, _("Settings saved."))
                 return redirect("settings", slug=slug)
-        return page(request, "web/settings/page.html", tenant, _context(tenant, org_form=form), 400)
-    return page(request, "web/settings/page.html", tenant, _context(tenant))
+        return page(
+            request, "web/settings/page.html", tenant, settings_context(tenant, org_form=form), 400
+        )
+    return page(request, "web/settings/page.html", tenant, settings_context(tenant))
 
 
 @login_required
@@ -141,7 +143,9 @@ def member_invite(request, slug: str):
         else:
             messages.success(request, _("Invitation sent."))
             return redirect("settings", slug=slug)
-    return page(request, "web/settings/page.html", tenant, _context(tenant, invite_form=form), 400)
+    return page(
+        request, "web/settings/page.html", tenant, settings_context(tenant, invite_form=form), 400
+    )
 
 
 @login_required
@@ -207,5 +211,5 @@ def retention_update(request, slug: str):
         else:
             messages.success(request, _("Retention saved."))
             return redirect(reverse("settings", kwargs={"slug": slug}) + "#retention-h")
-    context = _context(tenant, retention_form=form)
+    context = settings_context(tenant, retention_form=form)
     return page(request, "web/settings/page.html", tenant, context, 400)

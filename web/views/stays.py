@@ -22,7 +22,7 @@ from portal.services import ServiceError
 from portal.tenancy import get_scoped_or_404, may_see_secrets
 from web.access import page_tenant
 from web.forms import DatesForm, StayFilterForm, StayForm
-from web.selectors import stay_detail, stay_list, stays_with_access
+from web.selectors.stays import stay_detail, stay_list, stays_with_access
 from web.views.common import form_error, page, paginate, wants_fragment
 
 

@@ -17,7 +17,7 @@ from portal.models import Alert
 from portal.services import alert_resolve
 from portal.tenancy import get_scoped_or_404
 from web.access import page_tenant
-from web.selectors import today_for
+from web.selectors.today import today_for
 from web.views.common import page, wants_fragment
 
 

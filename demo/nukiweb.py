@@ -15,9 +15,12 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
+from bookings.services import BookingData, booking_upsert
 from locks.models import Lock
+from locks.nukiweb import connection_from_api_token
 from locks.simulators.nukiweb.model import TYPE_SMARTLOCK3, smartlock_id_for
 from portal.models import Organization
+from properties.models import Property
 
 # Only ever used against the stand-in on 127.0.0.1 (the Procfile passes the same token).
 DEMO_API_TOKEN = "latchkey-demo-nukiweb-token"
@@ -32,10 +35,6 @@ def demo_api_url() -> str:
 def demo_nukiweb_seed(*, organization: Organization) -> list[Lock]:
     """Connect the demo organization to the stand-in and give it a property with a stay on
     the stand-in's locks. Returns the Nuki Web locks."""
-    from bookings.services import BookingData, booking_upsert
-    from locks.nukiweb import connection_from_api_token
-    from properties.models import Property
-
     # Every time: the stand-in keeps nothing between runs, so the worker registers the
     # webhook again, imports the locks and reads them back (codes set last run are put back).
     connection_from_api_token(

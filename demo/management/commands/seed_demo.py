@@ -1,4 +1,5 @@
-"""manage.py seed_demo: a demo organization with a property, two virtual locks and a few stays.
+"""manage.py seed_demo: a demo organization with a property, two virtual locks and a few stays,
+plus the Nuki Web (demo/nukiweb.py) and Bluetooth (demo/ble.py) parts.
 
 Safe to run again: it reuses what exists and gives the manager a fresh password each time
 (passwords are stored hashed, so the old one cannot be shown).
@@ -15,8 +16,8 @@ from django.utils import timezone
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
 from bookings.stay_links import stay_link_token, stay_url
-from locks.demo_ble import seed_ble_demo
-from locks.demo_nukiweb import demo_nukiweb_seed
+from demo.ble import seed_ble_demo
+from demo.nukiweb import demo_nukiweb_seed
 from locks.models import Lock
 from locks.services import lock_create
 from portal.models import Organization, Role

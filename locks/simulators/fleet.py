@@ -1,4 +1,7 @@
-"""`run --simulate N`: the agent with N simulated Nuki Smart Locks instead of a radio.
+"""The fleet behind the agent's `run --simulate N`: N simulated Nuki Smart Locks instead of a radio.
+
+The agent program never imports this module: it loads it by dotted path (`SIMULATED_FLEET` in
+locks/agent/__main__.py) only when asked to simulate, so a real agent carries no simulator.
 
 For the demo and for end-to-end tests: the locks are `locks.simulators.ble_lock`
 SimulatedLocks in the agent's own process, reached over the in-memory loopback transport, so
@@ -29,12 +32,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from locks.agent.sessions import DiscoveredLock, pair_lock
+from locks.agent.state import (
+    StateError,
+    StateStore,
+    normalize_address,
+    read_json,
+    write_private_json,
+)
 from locks.nuki.ble.transport import LoopbackTransport, Message, Transport
 from locks.simulators.ble_lock import SimulatedLock
 from locks.simulators.ble_lock.persist import restore, snapshot
-
-from .sessions import DiscoveredLock, pair_lock
-from .state import StateError, StateStore, normalize_address, read_json, write_private_json
 
 logger = logging.getLogger(__name__)
 

@@ -31,11 +31,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from bookings.services import BookingData, booking_upsert
-from locks.agent.simulate import SimulatedFleet
 from locks.agent.state import StateError, StateStore
 from locks.agents import agent_create, agent_enrollment_renew, agent_for_token
 from locks.models import Agent, Lock
 from locks.services import lock_create, lock_update
+from locks.simulators.fleet import SimulatedFleet
 from portal.models import Organization
 from properties.models import Property
 

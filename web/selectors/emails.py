@@ -1,4 +1,4 @@
-"""Reads for the guest email log."""
+"""The guest email log."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ def email_log(*, organization: Organization, query: str = ""):
     qs = GuestEmail.objects.filter(organization=organization).select_related("booking")
     if query:
         qs = qs.filter(Q(to__icontains=query) | Q(subject__icontains=query))
-    return qs.order_by("-created_at")
+    return qs.order_by("-created_at", "-pk")
