@@ -122,7 +122,9 @@ def test_while_retrying_the_code_says_why_and_raises_no_alert(world, locks, comm
 
 @pytest.mark.django_db
 def test_a_permanent_error_fails_at_the_first_attempt_in_plain_words(world, locks, commit):
-    (ac,) = put(world.org, locks[:1], commit=commit, kind="app", account_email="ada@x.test", code="")
+    (ac,) = put(
+        world.org, locks[:1], commit=commit, kind="app", account_email="ada@x.test", code=""
+    )
     command = command_of(ac)
     assert (command.status, command.attempts) == (CommandStatus.FAILED, 1)
     assert command.reason == "This lock cannot give access through the Nuki app."

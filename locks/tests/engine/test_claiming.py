@@ -16,6 +16,7 @@ from locks.models import CommandKind, CommandStatus, LockCommand
 from locks.services import lock_create
 from locks.sync import outbox
 from locks.tests.engine.helpers import put, reload
+from properties.services import property_create
 
 T0 = dt.datetime(2027, 5, 4, 9, 0, tzinfo=dt.UTC)
 
@@ -37,8 +38,6 @@ def many_locks(world, prop):
 
 @pytest.fixture
 def other_lock(world):
-    from properties.services import property_create
-
     other_prop = property_create(
         organization=world.other_org, name="B house", timezone="Europe/Vienna", external_ref="b"
     )

@@ -184,7 +184,9 @@ def codes_of(booking: Booking) -> list[AccessCode]:
 def test_a_stays_window_carries_the_propertys_lead_and_lag(world, prop, locks, commit, frozen):
     prop.lead_minutes, prop.lag_minutes = 30, 60
     prop.save()
-    booking = stay(world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23))
+    booking = stay(
+        world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23)
+    )
     for ac in codes_of(booking):  # Vienna is UTC+1 in March before the 28th
         assert ac.valid_from == dt.datetime(2027, 3, 21, 13, 30, tzinfo=UTC)  # 15:00 - 30 min
         assert ac.valid_until == dt.datetime(2027, 3, 23, 11, 0, tzinfo=UTC)  # 11:00 + 60 min
@@ -216,7 +218,9 @@ def test_a_cancelled_stay_takes_its_code_off_every_lock(world, prop, locks, comm
 def test_a_guest_extending_the_stay_keeps_the_code_and_gets_the_longer_window(
     world, prop, locks, commit, frozen
 ):
-    booking = stay(world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23))
+    booking = stay(
+        world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23)
+    )
     slots = {c.lock_id: c.slot for c in VirtualLockCode.objects.all()}
     code = AccessGrant.objects.get(booking=booking).code
     stay(world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 25))
@@ -231,7 +235,9 @@ def test_a_guest_extending_the_stay_keeps_the_code_and_gets_the_longer_window(
 def test_dates_moved_beyond_the_horizon_take_the_code_off_until_then(
     world, prop, locks, commit, frozen
 ):
-    booking = stay(world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23))
+    booking = stay(
+        world, prop, commit, check_in=dt.date(2027, 3, 21), check_out=dt.date(2027, 3, 23)
+    )
     assert VirtualLockCode.objects.count() == 2
     stay(world, prop, commit, check_in=dt.date(2027, 4, 10), check_out=dt.date(2027, 4, 12))
     assert VirtualLockCode.objects.count() == 0  # not a code that opens the door weeks early
@@ -245,7 +251,9 @@ def test_the_spring_forward_night_in_vienna_costs_the_guest_no_time(
 ):
     """27 → 29 March 2027: in at 15:00 CET (UTC+1), out at 11:00 CEST (UTC+2)."""
     frozen.move_to(dt.datetime(2027, 3, 26, 9, 0, tzinfo=UTC))
-    booking = stay(world, prop, commit, check_in=dt.date(2027, 3, 27), check_out=dt.date(2027, 3, 29))
+    booking = stay(
+        world, prop, commit, check_in=dt.date(2027, 3, 27), check_out=dt.date(2027, 3, 29)
+    )
     (ac, _) = codes_of(booking)
     assert ac.valid_from == dt.datetime(2027, 3, 27, 14, 0, tzinfo=UTC)
     assert ac.valid_until == dt.datetime(2027, 3, 29, 9, 0, tzinfo=UTC)
@@ -291,10 +299,14 @@ def test_a_same_day_turnover_keeps_the_cleaning_window_between_the_guests(
 ):
     prop.lead_minutes, prop.lag_minutes, prop.cleaning_minutes = 120, 120, 180
     prop.save()
-    first = stay(world, prop, commit, ref="A", check_in=dt.date(2027, 3, 20), check_out=dt.date(2027, 3, 22))
+    first = stay(
+        world, prop, commit, ref="A", check_in=dt.date(2027, 3, 20), check_out=dt.date(2027, 3, 22)
+    )
     (leaving, _) = codes_of(first)
     assert leaving.valid_until == dt.datetime(2027, 3, 22, 12, 0, tzinfo=UTC)  # 11:00 + lag
-    second = stay(world, prop, commit, ref="B", check_in=dt.date(2027, 3, 22), check_out=dt.date(2027, 3, 24))
+    second = stay(
+        world, prop, commit, ref="B", check_in=dt.date(2027, 3, 22), check_out=dt.date(2027, 3, 24)
+    )
     (leaving, _) = codes_of(first)  # re-planned after the arrival (its own transaction)
     (arriving, _) = codes_of(second)
     assert leaving.valid_until == dt.datetime(2027, 3, 22, 11, 0, tzinfo=UTC)  # 12:00 local

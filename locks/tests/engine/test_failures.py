@@ -30,6 +30,7 @@ from locks.sync.desired import access_withdraw, plan_due
 from locks.sync.runner import command_run
 from locks.tests.engine.helpers import command_of, knobs, put, reload, run_when_due
 from portal.models import Alert
+from portal.testing import days_from_now
 
 
 def stored(lock, *, slot, code, name, ends_in_days: float) -> VirtualLockCode:
@@ -258,8 +259,6 @@ def test_an_expired_foreign_code_makes_room_only_by_opt_in(world, tiny, commit, 
 )
 @pytest.mark.django_db
 def test_digits_taken_on_a_virtual_lock_make_the_stay_draw_new_ones(world, prop, locks, commit):
-    from portal.testing import days_from_now
-
     with commit():
         booking, _, _ = booking_upsert(
             organization=world.org,
@@ -299,9 +298,7 @@ TAKEN = {"code": "K_ERROR_CODE_ALREADY_EXISTS", "message": "taken", "permanent":
 
 
 @pytest.mark.django_db
-def test_digits_taken_on_an_agent_lock_end_the_command_without_retrying(
-    world, agent_lock, commit
-):
+def test_digits_taken_on_an_agent_lock_end_the_command_without_retrying(world, agent_lock, commit):
     (ac,) = put(world.org, [agent_lock], commit=commit, holder="grant:999999")  # no such stay
     agent_answers(agent_lock, commit, kind="list_codes", ok=True, result={"codes": []})
     agent_answers(agent_lock, commit, kind="add_code", ok=False, error=TAKEN)

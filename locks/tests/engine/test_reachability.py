@@ -24,6 +24,7 @@ from locks.models import (
 from locks.signals import lock_unreachable
 from locks.sync.outbox import command_enqueue
 from locks.sync.reachability import lock_back_online
+from locks.sync.runner import command_run
 from locks.tests.engine.helpers import command_of, knobs, put, reload
 from portal.models import Alert
 
@@ -177,8 +178,6 @@ def test_offline_then_back_online_end_to_end(world, locks, commit, settings):
     ]
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)), commit():
         for ac in codes:  # the retries come due: still offline, they fail
-            from locks.sync.runner import command_run
-
             command_run(command_id=command_of(ac).pk)
     assert {reload(ac).state for ac in codes} == {CodeState.FAILED}
     knobs(locks[0], offline=None)

@@ -247,5 +247,7 @@ def test_reconcile_all_skips_locks_that_cannot_list_codes(world, locks, prop, co
     with commit():
         assert reconcile_enqueue_all() == 2
     assert set(
-        LockCommand.objects.filter(kind=CommandKind.RECONCILE).values_list("lock__driver", flat=True)
+        LockCommand.objects.filter(kind=CommandKind.RECONCILE).values_list(
+            "lock__driver", flat=True
+        )
     ) == {"virtual"}
