@@ -129,6 +129,25 @@ def test_our_own_crash_after_the_lock_acted_is_retried_and_adopts_the_code(world
     assert reload(ac).state == CodeState.SET
 
 
+@pytest.mark.django_db
+def test_our_own_crash_on_the_last_attempt_fails_the_code_without_blaming_the_lock(
+    world, locks, commit, settings
+):
+    settings.LATCHKEY_COMMAND_MAX_ATTEMPTS = 1
+    knobs(locks[0], failure_rate="often")  # unreadable: the driver breaks before the lock acts
+    (ac,) = put(world.org, locks[:1], commit=commit)
+    command = command_of(ac)
+    assert (command.status, command.reason) == (
+        CommandStatus.FAILED,
+        "An unexpected error stopped this change.",
+    )
+    assert "345678" not in command.error  # technical detail, never the digits
+    assert reload(ac).state == CodeState.FAILED
+    assert Alert.objects.filter(kind="code_failed", subject=f"code:{ac.pk}").exists()
+    assert reload(locks[0]).online is True
+    assert not VirtualLockCode.objects.exists()
+
+
 # Things changing under a running command --------------------------------------------------
 
 

@@ -11,6 +11,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from bookings.models import AccessGrant
+from bookings.services import BookingData, booking_upsert
 from locks.models import (
     AccessCode,
     BackupCode,
@@ -21,12 +23,14 @@ from locks.models import (
     LockCommand,
     VirtualLockCode,
 )
+from locks.services import lock_create
 from locks.signals import lock_unreachable
 from locks.sync.outbox import command_enqueue
 from locks.sync.reachability import lock_back_online
 from locks.sync.runner import command_run
 from locks.tests.engine.helpers import command_of, knobs, put, reload
 from portal.models import Alert
+from properties.services import property_create
 
 T0 = dt.datetime(2027, 5, 4, 9, 0, tzinfo=dt.UTC)
 
@@ -185,3 +189,47 @@ def test_offline_then_back_online_end_to_end(world, locks, commit, settings):
     assert {reload(ac).state for ac in codes} == {CodeState.SET}
     assert reload(locks[0]).online is True
     assert VirtualLockCode.objects.filter(lock=locks[0]).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_stay_about_to_begin_behind_an_unreachable_lock_gets_a_backup_code(
+    world, commit, settings
+):
+    """The engine tells holders a lock cannot be reached; a stay checking in within the
+    organization's backup lead then gets one of the lock's backup codes (already on it) once
+    its own code has failed to reach the lock twice."""
+    settings.LATCHKEY_RETRY_BASE_SECONDS = 1
+    now = dt.datetime(2027, 5, 4, 11, 30, tzinfo=dt.UTC)  # 13:30 in Vienna
+    with time_machine.travel(now, tick=False) as clock:
+        house = property_create(
+            organization=world.org, name="Hut", timezone="Europe/Vienna", external_ref="hut"
+        )
+        with commit():
+            door = lock_create(
+                organization=world.org, property=house, name="Hut door", driver="virtual",
+                backup_pool_size=1,
+            )  # fmt: skip
+        backup = BackupCode.objects.get(lock=door)
+        assert VirtualLockCode.objects.filter(lock=door, code=backup.code).exists()
+        knobs(door, offline=True)
+        with commit():
+            booking, _, _ = booking_upsert(
+                organization=world.org,
+                source="api",
+                data=BookingData(
+                    external_id="LATE-1", property=house, status="confirmed",
+                    check_in=dt.date(2027, 5, 4), check_out=dt.date(2027, 5, 6),
+                    guest_name="Ada",
+                ),
+            )  # fmt: skip
+        grant = AccessGrant.objects.get(booking=booking)
+        assert grant.code != backup.code  # one failure may be a blip
+        command = LockCommand.objects.get(access_code__holder=grant.holder)
+        clock.move_to(reload(command).next_attempt_at)
+        with commit():
+            assert command_run(command_id=command.pk) == "retry"
+    grant = reload(grant)
+    assert grant.code == backup.code
+    assert reload(backup).status == BackupCode.Status.TAKEN
+    ac = AccessCode.objects.get(holder=grant.holder, lock=door)
+    assert ac.code == backup.code and ac.works_on_lock()
