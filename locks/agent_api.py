@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from locks.agent_wake import wake_wait
 from locks.agents import (
+    MAX_POLL_WAIT_SECONDS,
     TooManyPolls,
     agent_enroll,
     agent_for_token,
@@ -196,7 +197,7 @@ class JobsView(AgentView):
 
     def _admit(self, request) -> tuple:
         """(the authenticated agent, seconds to wait at most)."""
-        return request.auth, max(0.0, min(self._wait(request), 30.0))
+        return request.auth, max(0.0, min(self._wait(request), MAX_POLL_WAIT_SECONDS))
 
     @staticmethod
     def _payload(jobs) -> dict:

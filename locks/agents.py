@@ -27,6 +27,7 @@ from portal.services import ServiceError, alert_raise, alert_resolve
 ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0  # a direct (synchronous) job_run; commands use the setting below
 JOB_RESEND_SECONDS = 15.0
+MAX_POLL_WAIT_SECONDS = 30.0  # the longest long-poll an agent may ask for (agent_api)
 
 
 class AgentJobFailed(DriverError):
@@ -381,6 +382,8 @@ def job_step(*, lock: Lock, kind: str, params: dict, context: CommandContext) ->
                 fix="Check that the agent near the door is running and online; the portal retries.",
             )
         raise AwaitingDevice(deadline=job.deadline_at or timezone.now())
+    if _silent_for_long(lock.agent_id):
+        raise agent_silent_error(command=command)
     if step == 1:  # an earlier attempt's jobs not yet fetched must not run after this one's
         AgentJob.objects.filter(
             command=command, attempt__lt=command.attempts, status=AgentJob.Status.PENDING
@@ -398,6 +401,19 @@ def job_step(*, lock: Lock, kind: str, params: dict, context: CommandContext) ->
         params=params,
     )
     raise AwaitingDevice(deadline=deadline)
+
+
+def _silent_for_long(agent_id: int) -> bool:
+    """The agent has not polled for longer than a poll lasts plus a job's deadline: a job
+    handed to it now would only wait out its deadline too. The command fails this attempt at
+    once (retried with backoff, then failed in plain words), so a silent agent's backlog
+    drains in seconds instead of holding each of its locks for a deadline per command."""
+    silent_after = dt.timedelta(
+        seconds=MAX_POLL_WAIT_SECONDS + settings.LATCHKEY_AGENT_JOB_DEADLINE_SECONDS
+    )
+    return Agent.objects.filter(
+        pk=agent_id, last_seen_at__lt=timezone.now() - silent_after
+    ).exists()
 
 
 def agent_silent_error(*, command: LockCommand) -> DriverError:

@@ -275,6 +275,30 @@ def dispatch_next_for_lock(*, lock_id: int) -> None:
         dispatch(next_id[0], driver=next_id[1])
 
 
+def sweep_due(*, now: dt.datetime, grace: dt.timedelta):
+    """The pending commands the sweep may send now: due (some time ago), on a lock with no
+    command running or waiting for its device, and the oldest such command of its lock.
+
+    Why both: a claim can start only one command per lock. Without the two rules an
+    organization's oldest commands, queued behind a lock whose on-site agent is silent (its
+    command waits out the deadline), filled the organization's share of every sweep round,
+    were refused by the claim, and were sent again the next round: the organization's
+    commands on answering locks never got a turn (bench/noisy_neighbour.py)."""
+    occupied = LockCommand.objects.filter(
+        Q(status=CommandStatus.RUNNING, lease_until__gt=now) | Q(status=CommandStatus.WAITING),
+        lock_id=OuterRef("lock_id"),
+    )
+    due = Q(next_attempt_at__lte=now - grace) | Q(next_attempt_at=now)
+    earlier = LockCommand.objects.filter(
+        due, lock_id=OuterRef("lock_id"), status=CommandStatus.PENDING, pk__lt=OuterRef("pk")
+    )
+    return (
+        LockCommand.objects.filter(due, status=CommandStatus.PENDING)
+        .exclude(Exists(occupied))
+        .exclude(Exists(earlier))
+    )
+
+
 def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Recover from lost messages and dead workers.
 
@@ -292,10 +316,7 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         revived = LockCommand.objects.filter(
             status=CommandStatus.RUNNING, lease_until__lt=now
         ).update(status=CommandStatus.PENDING, next_attempt_at=now, lease_until=None)
-        due = LockCommand.objects.filter(
-            Q(next_attempt_at__lte=now - grace) | Q(next_attempt_at=now),
-            status=CommandStatus.PENDING,
-        )
+        due = sweep_due(now=now, grace=grace)
         per_org = settings.LATCHKEY_ORG_RUNNING_COMMANDS or None
         rows = fair_due(due=due, limit=1000, per_org=per_org)
         sent = Counter(organization_id for _, organization_id in rows)

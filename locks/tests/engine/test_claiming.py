@@ -227,7 +227,7 @@ def _race(targets: list[int]) -> list[bool]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_claimers_of_one_command_get_it_once(world, locks):
+def test_two_claimers_of_one_command_get_it_once(world, locks, concurrent_db):
     command = reconcile_on(locks[0])
     for _ in range(3):
         LockCommand.objects.filter(pk=command.pk).update(status=CommandStatus.PENDING)
@@ -236,14 +236,16 @@ def test_two_claimers_of_one_command_get_it_once(world, locks):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_claimers_of_one_lock_run_one_command(world, locks):
+def test_two_claimers_of_one_lock_run_one_command(world, locks, concurrent_db):
     commands = [reconcile_on(locks[0]) for _ in range(4)]
     assert sum(_race([c.pk for c in commands])) == 1
     assert LockCommand.objects.filter(status=CommandStatus.RUNNING).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_claimers_never_pass_the_organization_cap(world, many_locks, settings):
+def test_racing_claimers_never_pass_the_organization_cap(
+    world, many_locks, settings, concurrent_db
+):
     settings.LATCHKEY_ORG_RUNNING_COMMANDS = 2
     commands = [reconcile_on(lock) for lock in many_locks]
     assert sum(_race([c.pk for c in commands])) == 2

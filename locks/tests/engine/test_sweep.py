@@ -141,6 +141,27 @@ def test_the_sweep_sends_each_organization_no_more_than_it_may_run(world, prop, 
     assert outbox.sweep()["redispatched"] == 6  # no cap: all of them
 
 
+@pytest.mark.django_db
+def test_a_backlog_behind_a_busy_lock_does_not_take_its_organizations_turn(world, prop, settings):
+    """The organization's oldest commands wait behind a lock whose command waits for its
+    device: the sweep sends the organization's commands that can start (one per idle lock),
+    not the blocked ones again and again."""
+    settings.LATCHKEY_ORG_RUNNING_COMMANDS = 2
+    old = timezone.now() - dt.timedelta(minutes=5)
+    stuck = lock_create(organization=world.org, property=prop, name="Stuck", driver="virtual")
+    reconcile_on(stuck, status=CommandStatus.WAITING, lease_until=old + dt.timedelta(hours=1))
+    for _ in range(4):
+        reconcile_on(stuck, next_attempt_at=old)  # the oldest pending, all blocked
+    idle = lock_create(organization=world.org, property=prop, name="Idle", driver="virtual")
+    first, second = (reconcile_on(idle, next_attempt_at=old) for _ in range(2))
+    other = lock_create(organization=world.org, property=prop, name="Other", driver="virtual")
+    third = reconcile_on(other, next_attempt_at=old)
+    due = outbox.sweep_due(now=timezone.now(), grace=dt.timedelta(seconds=15))
+    assert set(due.values_list("pk", flat=True)) == {first.pk, third.pk}
+    assert second.pk not in set(due.values_list("pk", flat=True))  # its lock's next, later
+    assert outbox.sweep()["redispatched"] == 2
+
+
 # The agent path: a command parked (`waiting`) for an on-site agent -----------------------
 
 
@@ -195,9 +216,11 @@ def test_a_silent_agent_fails_the_code_once_out_of_attempts(parked, agent_lock, 
     ac, command = parked
     seen = T0 - dt.timedelta(minutes=3)
     Agent.objects.filter(pk=agent_lock.agent_id).update(last_seen_at=seen)
-    for minutes in (1, 2):
-        with time_machine.travel(T0 + dt.timedelta(minutes=minutes), tick=False), commit():
-            assert outbox.sweep()["expired"] == 1
+    with time_machine.travel(T0 + dt.timedelta(minutes=1), tick=False), commit():
+        assert outbox.sweep()["expired"] == 1
+    # Silent for longer than a poll plus a deadline: the retry hands the agent no new job
+    # to wait out, it fails at once (here the last attempt).
+    assert not AgentJob.objects.filter(command=command, attempt=2).exists()
     command = reload(command)
     assert (command.status, command.attempts) == (CommandStatus.FAILED, 2)
     said = "The on-site agent “Hall agent” has not been heard from since 04 May 2027, 08:57:00 UTC."
@@ -224,3 +247,18 @@ def test_a_parked_command_holds_its_lock_but_not_the_organization(parked, agent_
     other_on_agent_lock = reconcile_on(agent_lock)
     assert outbox.command_claim(command_id=other_on_agent_lock.pk) is None
     assert outbox.command_claim(command_id=reconcile_on(locks[0]).pk) is not None
+
+
+@pytest.mark.django_db
+def test_an_agent_heard_within_a_poll_and_a_deadline_still_gets_the_retry(
+    parked, agent_lock, commit
+):
+    _, command = parked
+    with time_machine.travel(T0 + dt.timedelta(seconds=46), tick=False), commit():
+        Agent.objects.filter(pk=agent_lock.agent_id).update(
+            last_seen_at=T0 + dt.timedelta(seconds=46) - dt.timedelta(seconds=60)
+        )
+        assert outbox.sweep()["expired"] == 1
+    command = reload(command)
+    assert (command.status, command.attempts) == (CommandStatus.WAITING, 2)
+    assert AgentJob.objects.get(command=command, attempt=2).status == AgentJob.Status.PENDING
