@@ -21,6 +21,8 @@ from uvicorn_worker import UvicornWorker as BaseUvicornWorker
 
 from portal.log_masking import MaskTokensFilter
 
+CLIENT_CLOSED = 499
+
 
 def _environ(scope: dict) -> dict[str, str]:
     """The WSGI-style environ gunicorn's logger reads, from an ASGI scope."""
@@ -53,7 +55,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
-        resp = SimpleNamespace(status=500, sent=0, headers=[])
+        resp = SimpleNamespace(status=None, sent=0, headers=[])
 
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -68,7 +70,15 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, sending)
+        except Exception:
+            resp.status = resp.status or 500  # uvicorn answers 500 for the app
+            raise
         finally:
+            if resp.status is None:
+                # No answer was started and the app did not fail: the client went away first
+                # (Django stops a request whose client disconnected). nginx's 499, not a 500
+                # that would read as a server error in the log.
+                resp.status = CLIENT_CLOSED
             headers = [
                 (k.decode("latin-1").upper(), v.decode("latin-1"))
                 for k, v in scope.get("headers", [])
