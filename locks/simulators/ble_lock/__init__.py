@@ -13,6 +13,13 @@ talks to it exactly as to a lock.
         await client.lock_action(LockAction.UNLOCK)
     assert lock.state == LockState.UNLOCKED
 
+Where things are: `core.py` what the lock keeps (memory, log, counters, pairing mode),
+`lock.py` the connections and the dispatch of frames, `session.py` one connection (transport,
+framing, crypto), `handlers/` the keyturner commands by area (actions, config, authorizations,
+logs, keypad, time control), `motor.py` lock actions running in the background, `pairing.py`
+the pairing exchange (it sees the lock only through `PairingStore`), `model.py` the stored
+records, `clock.py` time, `persist.py` the lock's flash as JSON.
+
 What it does:
 
 * Pairing only in pairing mode (`enter_pairing_mode()`), left after a successful pairing or
@@ -53,13 +60,9 @@ What it does:
 """
 
 from .clock import LockClock, ManualClock, TimeSource, system_time
-from .lock import (
-    LOG_TYPE_KEYPAD_ACTION,
-    LOG_TYPE_KEYPAD_CODE_CHANGE,
-    MOTOR_FAULTS,
-    Session,
-    SimulatedLock,
-)
+from .core import LOG_TYPE_KEYPAD_ACTION, LOG_TYPE_KEYPAD_CODE_CHANGE, LockCore
+from .errors import Refused
+from .lock import SimulatedLock
 from .model import (
     MOTIONS,
     AdvancedConfiguration,
@@ -69,7 +72,9 @@ from .model import (
     TimeControlRecord,
     TimeWindow,
 )
-from .pairing import PairingExchange, Refused
+from .motor import MOTOR_FAULTS, Motor
+from .pairing import PairingExchange, PairingStore
+from .session import Session
 
 __all__ = [
     "LOG_TYPE_KEYPAD_ACTION",
@@ -81,8 +86,11 @@ __all__ = [
     "KeypadCodeEntry",
     "LockClock",
     "LockConfiguration",
+    "LockCore",
     "ManualClock",
+    "Motor",
     "PairingExchange",
+    "PairingStore",
     "Refused",
     "Session",
     "SimulatedLock",

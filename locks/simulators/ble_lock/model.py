@@ -363,3 +363,13 @@ OPENING_ACTIONS = frozenset(
 )
 """Actions that open the door at some point (counted as openings; refused over a bridge while
 the position is unknown)."""
+
+
+@dataclass
+class Counters:
+    """Openings and closings, as the lock counts them for Openings Closings Summary."""
+
+    openings_total: int = 0
+    closings_total: int = 0
+    openings_since_boot: int = 0
+    closings_since_boot: int = 0

@@ -8,16 +8,26 @@
 
 The authorization is stored only when the confirmation checks out, and the lock then leaves
 pairing mode. Any failure ends the exchange: the client has to start again with Request Data.
+
+The exchange sees the lock only through `PairingStore`, the few things pairing needs (its keys,
+whether it is in pairing mode, room for another user, and storing the result), so it never
+imports the lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from locks.nuki.ble import commands as c
 from locks.nuki.ble.constants import CommandId, IdType, StatusCode
-from locks.nuki.ble.crypto import authenticators_equal, new_challenge, shared_key
+from locks.nuki.ble.crypto import (
+    KeyPair,
+    RandomSource,
+    authenticators_equal,
+    new_challenge,
+    shared_key,
+)
 from locks.nuki.ble.errors import NukiErrorCode, ProtocolError
 from locks.nuki.ble.pairing import (
     authorization_authenticator,
@@ -26,17 +36,34 @@ from locks.nuki.ble.pairing import (
     authorization_id_confirmation_authenticator,
 )
 
-if TYPE_CHECKING:
-    from .lock import SimulatedLock
+from .errors import Refused
+from .model import Authorization
 
 
-class Refused(Exception):
-    """The lock answers with Error Report `code` (raised by handlers, caught by the lock)."""
+class PairingStore(Protocol):
+    """What the pairing exchange needs of the lock (the simulated lock is one)."""
 
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(f"0x{code:02X} {reason}".strip())
-        self.code = code
-        self.reason = reason
+    keys: KeyPair
+    uuid: bytes
+    random: RandomSource
+
+    @property
+    def in_pairing_mode(self) -> bool: ...
+
+    def has_room_for_authorization(self, *, replacing_bridge: bool = False) -> bool: ...
+
+    def allocate_authorization_id(self) -> int: ...
+
+    def store_paired_authorization(
+        self,
+        *,
+        authorization_id: int,
+        id_type: int,
+        app_id: int,
+        name: str,
+        shared_key: bytes,
+        leave_pairing_mode: bool = True,
+    ) -> Authorization: ...
 
 
 @dataclass
@@ -52,7 +79,7 @@ class _Pending:
 class PairingExchange:
     """State of one connection's pairing exchange."""
 
-    def __init__(self, lock: SimulatedLock) -> None:
+    def __init__(self, lock: PairingStore) -> None:
         self.lock = lock
         self.reset()
 

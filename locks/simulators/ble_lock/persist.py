@@ -20,12 +20,13 @@ from typing import Any
 from locks.nuki.ble import commands as c
 from locks.nuki.ble.constants import LockState
 from locks.nuki.ble.crypto import KeyPair
-from locks.nuki.ble.values import NukiDateTime, NukiTime, SecurityPin
+from locks.nuki.ble.values import NukiDateTime, NukiTime, SecurityPin, from_lock_datetime
 
-from .lock import SimulatedLock, _Counters
+from .lock import SimulatedLock
 from .model import (
     AdvancedConfiguration,
     Authorization,
+    Counters,
     KeypadCodeEntry,
     LockConfiguration,
     TimeControlRecord,
@@ -90,7 +91,7 @@ def snapshot(lock: SimulatedLock) -> dict[str, Any]:
         "secret_key": lock.keys.secret_key.hex(),
         "uuid": lock.uuid.hex(),
         "nuki_id": lock.nuki_id,
-        "pin": {"value": lock.pin, "width": lock._pin.width},
+        "pin": {"value": lock.pin, "width": lock.security_pin.width},
         "config": dataclasses.asdict(lock.config),
         "advanced_config": dataclasses.asdict(lock.advanced_config),
         "config_update_count": lock.config_update_count,
@@ -136,18 +137,18 @@ def snapshot(lock: SimulatedLock) -> dict[str, Any]:
         "log": [entry.encode().hex() for entry in lock.log[-LOG_KEPT:]],
         "logging_enabled": lock.logging_enabled,
         "battery_critical": lock.battery_critical,
-        "state": int(lock._state),
-        "trigger": lock._trigger,
-        "last_action": lock._last_action,
-        "last_action_trigger": lock._last_action_trigger,
-        "last_action_status": lock._last_action_status,
-        "most_recent_command": lock._most_recent_command,
-        "counters": dataclasses.asdict(lock._counters),
-        "next_auth_id": lock._next_auth_id,
-        "next_code_id": lock._next_code_id,
-        "next_log_index": lock._next_log_index,
-        "wrong_pins": lock._wrong_pins,
-        "pin_locked_until": _instant(lock._pin_locked_until),
+        "state": int(lock.state),
+        "trigger": lock.trigger,
+        "last_action": lock.last_action,
+        "last_action_trigger": lock.last_action_trigger,
+        "last_action_status": lock.last_action_status,
+        "most_recent_command": lock.most_recent_command,
+        "counters": dataclasses.asdict(lock.counters),
+        "next_auth_id": lock.next_auth_id,
+        "next_code_id": lock.next_code_id,
+        "next_log_index": lock.next_log_index,
+        "wrong_pins": lock.wrong_pins,
+        "pin_locked_until": _instant(lock.pin_locked_until),
         "clock": {
             "lock_time": lock.now().isoformat(),
             "saved_at": _instant(lock.clock.instant()),
@@ -180,7 +181,7 @@ def restore(data: dict[str, Any], **options: Any) -> SimulatedLock:
     lock.config = LockConfiguration(**data["config"])
     lock.advanced_config = AdvancedConfiguration(**data["advanced_config"])
     lock.config_update_count = int(data["config_update_count"])
-    lock._pin = SecurityPin(int(pin["value"]), int(pin["width"]))
+    lock.security_pin = SecurityPin(int(pin["value"]), int(pin["width"]))
     lock.authorizations = {
         int(a["id"]): Authorization(
             authorization_id=int(a["id"]),
@@ -223,18 +224,20 @@ def restore(data: dict[str, Any], **options: Any) -> SimulatedLock:
     lock.log = [c.LogEntry.decode(bytes.fromhex(raw)) for raw in data["log"]]
     lock.logging_enabled = bool(data["logging_enabled"])
     lock.battery_critical = bool(data["battery_critical"])
-    lock._state = data["state"]
-    lock._trigger = int(data["trigger"])
-    lock._last_action = int(data["last_action"])
-    lock._last_action_trigger = int(data["last_action_trigger"])
-    lock._last_action_status = int(data["last_action_status"])
-    lock._most_recent_command = int(data["most_recent_command"])
-    lock._counters = _Counters(**data["counters"])
-    lock._next_auth_id = int(data["next_auth_id"])
-    lock._next_code_id = int(data["next_code_id"])
-    lock._next_log_index = int(data["next_log_index"])
-    lock._wrong_pins = int(data["wrong_pins"])
-    lock._pin_locked_until = _uninstant(data["pin_locked_until"])
+    state = data["state"]
+    with contextlib.suppress(ValueError):
+        state = LockState(state)
+    lock.set_state(state, int(data["trigger"]))
+    lock.last_action = int(data["last_action"])
+    lock.last_action_trigger = int(data["last_action_trigger"])
+    lock.last_action_status = int(data["last_action_status"])
+    lock.most_recent_command = int(data["most_recent_command"])
+    lock.counters = Counters(**data["counters"])
+    lock.next_auth_id = int(data["next_auth_id"])
+    lock.next_code_id = int(data["next_code_id"])
+    lock.next_log_index = int(data["next_log_index"])
+    lock.wrong_pins = int(data["wrong_pins"])
+    lock.pin_locked_until = _uninstant(data["pin_locked_until"])
     lock.time_updates = [
         (_uninstant(u["at"]), float(u["off_by_seconds"]))  # type: ignore[misc]
         for u in data.get("time_updates", [])
@@ -243,8 +246,6 @@ def restore(data: dict[str, Any], **options: Any) -> SimulatedLock:
     saved_at = _uninstant(clock["saved_at"])
     elapsed = (lock.clock.instant() - saved_at) if saved_at else timedelta(0)
     lock.clock.set(datetime.fromisoformat(clock["lock_time"]) + max(elapsed, timedelta(0)))
-    with contextlib.suppress(ValueError):
-        lock._state = LockState(lock._state)
     return lock
 
 
@@ -259,7 +260,6 @@ def lock_time_error(data: dict[str, Any]) -> float:
 def codes_in(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The keypad codes in a snapshot, readable: code id, digits, name, enabled and the
     window as aware UTC datetimes (None when open), for tests and tools reading the file."""
-    from locks.nuki.ble.values import from_lock_datetime
 
     def instant(raw: str, limited: bool) -> datetime | None:
         value = _undate(raw)

@@ -11,6 +11,13 @@ In tests:
                           apply_delay=0.05, smartlocks=2) as sim:
         sim.url, sim.smartlock_ids, sim.counters, sim.max_concurrent_seen, ...
 
+Where things are: `server.py` HTTP (server, bearer tokens, routing), `routes/` the API one
+module per resource (oauth, account, smartlocks, auths, logs, webhooks), `cloud.py` the account
+at work (locks, authorizations, the queue the bridge applies, lock actions, events),
+`controls.py` the test controls (hooks and /__sim__/), `model.py` constants, dates, ids and
+smartlocks, `records.py` authorizations, account users and log entries, `oauth.py` the OAuth2
+server, `webhooks.py` delivery, `receiver.py` the test receiver, `reply.py` what a route answers.
+
 OAuth2 (authorization code flow, details in oauth.py)
   GET  /oauth/authorize  response_type=code, client_id, redirect_uri, scope (space separated),
        state (>= 8 chars), code_challenge + code_challenge_method (S256|plain, optional).
@@ -155,8 +162,9 @@ from .model import (
     smartlock_id_for,
 )
 from .oauth import s256
+from .receiver import WebhookReceiver
 from .server import NukiWebSimulator
-from .webhooks import SIGNATURE_HEADER, WebhookReceiver, sign
+from .webhooks import SIGNATURE_HEADER, sign
 
 __all__ = [
     "ACTION_LNG",

@@ -1,4 +1,5 @@
-"""Decentral webhooks: registrations, signed delivery with retries, and a test receiver.
+"""Decentral webhooks: registrations and signed delivery with retries (receiver.py: the test
+receiver).
 
 Every registration gets its own delivery thread and queue, so events reach one URL in the order
 they happened and a slow or failing receiver never holds up another one or the API. A delivery
@@ -22,7 +23,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .model import WEBHOOK_FEATURES, Invalid
@@ -200,99 +200,3 @@ class WebhookDispatcher:
         except (OSError, ValueError) as exc:
             log.debug("nukiweb-sim: webhook %s to %s failed: %r", hook.webhook_id, hook.url, exc)
             return None
-
-
-class _ReceiverServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class WebhookReceiver:
-    """A tiny HTTP server that records what the simulator POSTs to a webhook URL.
-
-    `received` holds dicts {path, headers (lower-case names), body (raw bytes), json} in arrival
-    order. `fail_first` answers that many requests with `fail_status` before answering 200, to
-    exercise retries. It checks nothing itself: tests verify signatures on their own.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, fail_first: int = 0):
-        self.host = host
-        self.fail_first = fail_first
-        self.fail_status = 500
-        self.received: list[dict[str, Any]] = []
-        self.requests = 0
-        self._cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._cond:
-                    receiver.requests += 1
-                    failing = receiver.requests <= receiver.fail_first
-                    if not failing:
-                        try:
-                            data = json.loads(body)
-                        except ValueError:
-                            data = None
-                        receiver.received.append(
-                            {
-                                "path": self.path,
-                                "headers": {k.lower(): v for k, v in self.headers.items()},
-                                "body": body,
-                                "json": data,
-                            }
-                        )
-                    receiver._cond.notify_all()
-                self.send_response(receiver.fail_status if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("webhook-receiver %s", format % args)
-
-        self._server = _ReceiverServer((host, port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="nukiweb-webhook-receiver",
-            daemon=True,
-        )
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
-
-    def url(self, path: str = "/nuki-webhook") -> str:
-        return f"http://{self.host}:{self._server.server_address[1]}{path}"
-
-    def events(self, feature: str | None = None) -> list[dict[str, Any]]:
-        with self._cond:
-            return [
-                r["json"]
-                for r in self.received
-                if r["json"] and (feature is None or r["json"].get("feature") == feature)
-            ]
-
-    def wait_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
-    ) -> bool:
-        """Wait until predicate(list of received JSON bodies) is true."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate([r["json"] for r in self.received if r["json"]]):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
