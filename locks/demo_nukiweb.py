@@ -33,7 +33,7 @@ def demo_nukiweb_seed(*, organization: Organization) -> list[Lock]:
     """Connect the demo organization to the stand-in and give it a property with a stay on
     the stand-in's locks. Returns the Nuki Web locks."""
     from bookings.services import BookingData, booking_upsert
-    from locks.nukiweb import connection_from_api_token
+    from locks.integrations.nuki_web.connection import connection_from_api_token
     from properties.models import Property
 
     # Every time: the stand-in keeps nothing between runs, so the worker registers the

@@ -13,9 +13,12 @@ from bookings.pms.api import PmsConnectionViewSet
 from bookings.pms.views import pms_webhook
 from bookings.standing_api import StandingAccessViewSet
 from bookings.stay_views import stay_open_door, stay_opening, stay_page
-from locks import agent_api
-from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
-from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
+from locks.api import ActionViewSet, LockViewSet
+from locks.integrations.ble_agent import api as agent_api
+from locks.integrations.bridge.api import BridgeViewSet
+from locks.integrations.bridge.views import bridge_callback
+from locks.integrations.nuki_web.api import NukiWebConnectionView
+from locks.integrations.nuki_web.views import nuki_web_callback, nuki_web_connect, nuki_web_webhook
 from portal.api import OrganizationSettingsView, PingView
 from portal.health import healthz
 from portal.views import PasswordResetView, RateLimitedLoginView, admin_login

@@ -12,17 +12,18 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from locks.drivers.bridge_http import client_for, status_from
+from locks.dispatch import task_send_on_commit
+from locks.integrations.bridge.driver import client_for, status_from
 from locks.models import Bridge, Lock, LockEvent, TokenMode
 from locks.nuki.bridge import BridgeError, CallbackEvent, DeviceType
 from locks.observed import lock_status_record
-from portal.aftercommit import after_commit
 from portal.jsonparse import loads
 from portal.models import Organization
 from portal.netguard import UnsafeURL, check_lan_host
 from portal.services import ServiceError, alert_raise, alert_resolve
 
 CALLBACK_PATH_MARK = "/hooks/bridge/"
+BRIDGE_CONNECT = "locks.tasks.bridge_connect"  # sent by name: see locks/dispatch.py
 
 
 def _hash(secret: str) -> str:
@@ -42,8 +43,6 @@ def bridge_create(
     """Save the bridge and queue its import (or, without a token, the button flow). The host
     must be a LAN address, not the portal's own machine or services (portal.netguard);
     ServiceError(field="host") otherwise, and nothing is saved."""
-    from locks.tasks import bridge_connect
-
     host = host.strip()
     try:
         check_lan_host(host, port)
@@ -60,7 +59,7 @@ def bridge_create(
         token_mode=token_mode,
         status=status,
     )
-    after_commit(lambda: bridge_connect.delay(bridge.pk), what=f"bridge_connect({bridge.pk})")
+    task_send_on_commit(BRIDGE_CONNECT, bridge.pk)
     return bridge
 
 
