@@ -15,7 +15,7 @@ from django.urls import reverse
 from locks.integrations.bridge.services import bridge_connect
 from locks.models import Bridge
 from locks.nuki.bridge import BridgeClient, BridgeError, RetryPolicy
-from locks.nuki.bridge.client import UNREACHABLE
+from locks.nuki.bridge.failures import UNREACHABLE
 from locks.simulators.bridge import BridgeSimulator
 from portal import netguard
 from portal.netguard import ServiceEndpoint, UnsafeURL, check_lan_host, own_services
