@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from locks.integrations.base import AwaitingDevice, CommandContext, DriverError, LockFull
 from locks.models import Agent, AgentJob, CommandStatus, Lock, LockCommand
-from locks.sync.outbox import dispatch
+from locks.sync.commands import dispatch
 
 JOB_TIMEOUT_SECONDS = 45.0  # a direct (synchronous) job_run; commands use the setting below
 JOB_RESEND_SECONDS = 15.0

@@ -31,8 +31,7 @@ from locks.models import (
 )
 from locks.nuki.web import NukiWebClient, NukiWebError
 from locks.nuki.web.client import TokenRejected
-from locks.sync.outbox import command_enqueue
-from locks.sync.runner import command_retry
+from locks.sync.commands import command_enqueue, command_retry
 from portal.models import Organization
 from portal.services import alert_raise, alert_resolve
 

@@ -26,8 +26,8 @@ from locks.models import (
 )
 from locks.nuki.web.client import NukiWebAuth
 from locks.observed import lock_status_record
+from locks.sync.commands import command_enqueue
 from locks.sync.desired import is_due
-from locks.sync.outbox import command_enqueue
 from locks.sync.states import code_confirm, state_signal
 from portal.jsonparse import loads
 
