@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.cache import cache
 
-from locks.integrations.bridge.services import bridge_log_sync, callback_register
+from locks.integrations.bridge.callbacks import callback_register
+from locks.integrations.bridge.services import bridge_log_sync
 from locks.models import Bridge, CommandStatus, Lock, LockEvent
 from locks.simulators.bridge import BridgeSimulator
 from portal.models import Alert

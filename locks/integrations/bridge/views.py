@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from locks.integrations.bridge.services import CallbackRejected, callback_receive
+from locks.integrations.bridge.callbacks import CallbackRejected, callback_receive
 from portal.throttling import note_failed_authentication
 
 
