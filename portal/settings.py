@@ -368,9 +368,10 @@ LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
 # out of attempts, fails it in plain words). No worker waits meanwhile: the answer resumes it.
 LATCHKEY_AGENT_JOB_DEADLINE_SECONDS = config.get_float("LATCHKEY_AGENT_JOB_DEADLINE_SECONDS", 45.0)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
-# Agent long-polls hold no thread (locks/integrations/ble_agent/wake.py): with a Redis cache they block on a
-# per-agent Redis list that job creation pushes to; without one (make run's embedded defaults)
-# they look at a wake key in the shared cache every LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
+# Agent long-polls hold no thread (locks/integrations/ble_agent/wake.py): with a Redis cache
+# they block on a per-agent Redis list that job creation pushes to; without one (make run's
+# embedded defaults) they look at a wake key in the shared cache every
+# LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
 LATCHKEY_AGENT_WAKE_URL = config.get_url(
     "LATCHKEY_AGENT_WAKE_URL", CACHE_URL if CACHE_URL.startswith(("redis://", "rediss://")) else ""
 )
