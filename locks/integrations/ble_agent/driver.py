@@ -27,7 +27,7 @@ from locks.integrations.ble_agent.jobs import (
 from locks.nuki.ble.values import fit_name
 
 CODE_TAKEN = "K_ERROR_CODE_ALREADY_EXISTS"
-CODE_NOT_FOUND = "CODE_NOT_FOUND"  # the agent program's locks.agent.jobs.CODE_NOT_FOUND
+CODE_NOT_FOUND = "CODE_NOT_FOUND"  # the agent program's locks.agent.payloads.CODE_NOT_FOUND
 NAME_BYTES = 20
 
 
