@@ -36,7 +36,7 @@ def create_data(state: Path, locks: int) -> tuple[str, str]:
     """Organization, one property per simulated lock, the agent with an enrollment token, and
     the `ble_agent` locks at the addresses the agent will simulate. Returns (API key, token)."""
     from locks.agent.state import StateStore
-    from locks.agents import agent_create
+    from locks.integrations.ble_agent.enrollment import agent_create
     from locks.services import lock_create
     from locks.simulators.fleet import SimulatedFleet
     from portal.services import api_key_create, organization_create

@@ -50,7 +50,7 @@ def serial_rate(sim) -> float:
 
 
 def setup_data(sim) -> tuple[str, list[int]]:
-    from locks.bridges import bridge_import
+    from locks.integrations.bridge.services import bridge_import
     from locks.models import Bridge, Lock
     from portal.services import api_key_create, organization_create
 

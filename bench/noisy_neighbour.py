@@ -110,7 +110,7 @@ class World:
 
 
 def create_world() -> World:
-    from locks.agents import agent_create
+    from locks.integrations.ble_agent.enrollment import agent_create
     from locks.services import lock_create
     from portal.services import api_key_create, organization_create
     from properties.services import property_create

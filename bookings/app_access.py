@@ -12,7 +12,7 @@ keypad codes only)."""
 from __future__ import annotations
 
 from bookings.models import AccessGrant, Booking
-from locks.drivers import Capability
+from locks.integrations.base import Capability
 from locks.models import AccessCode, Lock
 from locks.sync.desired import access_put, access_withdraw
 

@@ -14,7 +14,7 @@ from bookings.app_access import app_access_sync, app_access_withdraw
 from bookings.codes import NoCodeAvailable, draw_code
 from bookings.models import AccessGrant, Booking, BookingStatus, StandingAccess
 from bookings.planning import stay_window, turnover_window
-from locks.drivers import Capability
+from locks.integrations.base import Capability
 from locks.models import Lock
 from locks.sync.desired import access_put, access_withdraw, codes_taken
 from portal import fastsql

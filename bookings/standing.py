@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from bookings.models import StandingAccess
 from bookings.planning import local_to_utc
-from locks.drivers import Capability
+from locks.integrations.base import Capability
 from locks.keypad import draw_code
 from locks.models import AccessCode, Lock, ObservedCode
 from locks.sync.desired import access_put, access_withdraw

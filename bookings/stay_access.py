@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from bookings.models import AccessGrant, StayLink, StepUpChallenge
 from locks.actions import lock_action_request
-from locks.drivers import Capability
+from locks.integrations.base import Capability
 from locks.models import CommandStatus, Lock, LockCommand, LockEvent
 from portal import verifiers
 from portal.crypto import Key, keyed_digest, keyring

@@ -32,7 +32,11 @@ from django.utils import timezone
 
 from bookings.services import BookingData, booking_upsert
 from locks.agent.state import StateError, StateStore
-from locks.agents import agent_create, agent_enrollment_renew, agent_for_token
+from locks.integrations.ble_agent.enrollment import (
+    agent_create,
+    agent_enrollment_renew,
+    agent_for_token,
+)
 from locks.models import Agent, Lock
 from locks.services import lock_create, lock_update
 from locks.simulators.fleet import SimulatedFleet

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from bookings.services import BookingData, booking_upsert
+from locks.integrations.nuki_web.connection import connection_from_api_token
 from locks.models import Lock
-from locks.nukiweb import connection_from_api_token
 from locks.simulators.nukiweb.model import TYPE_SMARTLOCK3, smartlock_id_for
 from portal.models import Organization
 from properties.models import Property

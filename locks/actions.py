@@ -7,9 +7,9 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import ACTIONS, Capability
+from locks.integrations.base import ACTIONS, Capability
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
-from locks.sync.outbox import dispatch
+from locks.sync.commands import dispatch
 
 ACTION_TTL = dt.timedelta(seconds=60)
 

@@ -1,31 +1,24 @@
-"""REST API for locks and the codes they hold."""
+"""REST API for locks, the codes they hold, their actions and activity log (the API of each
+integration's connection lives in its folder: locks/integrations/<kind>/api.py)."""
 
 from __future__ import annotations
-
-import re
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from locks.actions import ActionRefused, action_state, lock_action_request
-from locks.bridges import bridge_create
-from locks.drivers import ACTIONS, available_kinds
-from locks.models import Bridge, CommandKind, Lock, LockCommand, LockEvent, NukiWebConnection
-from locks.nukiweb import connection_from_api_token
+from locks.backup import pool_usable
+from locks.integrations.base import ACTIONS
+from locks.integrations.registry import available_kinds
+from locks.models import CommandKind, Lock, LockCommand, LockEvent
 from locks.selectors import lock_codes
 from locks.services import VIRTUAL_CONFIG_KEYS, lock_create, lock_update
 from portal.api import TenantModelViewSet, TenantViewSetMixin
-from portal.permissions import request_tenant
-from portal.services import ServiceError
-from portal.sudo import api_require_sudo
 from portal.tenancy import may_see_secrets
 from portal.throttling import OrganizationThrottle
 from properties.models import Property
-
-HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:]+\]")
 
 
 class ScopedPropertyField(serializers.PrimaryKeyRelatedField):
@@ -83,8 +76,6 @@ class LockSerializer(serializers.ModelSerializer):
         self.fields["driver"].choices = available_kinds()
 
     def get_backup_codes_ready(self, lock: Lock) -> int:
-        from locks.backup import pool_usable
-
         return len(pool_usable(lock=lock)) if lock.backup_pool_size else 0
 
     def get_capabilities(self, lock: Lock) -> list[str]:
@@ -218,75 +209,6 @@ class ActionViewSet(TenantViewSetMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return super().get_queryset().filter(kind=CommandKind.LOCK_ACTION)
 
 
-class BridgeSerializer(serializers.ModelSerializer):
-    token = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="The bridge's API token. Leave empty to get one by pressing the bridge's button.",
-    )
-    lock_count = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Bridge
-        fields = [
-            "id",
-            "name",
-            "host",
-            "port",
-            "token",
-            "token_mode",
-            "status",
-            "last_error",
-            "last_seen_at",
-            "lock_count",
-            "created_at",
-        ]
-        read_only_fields = ["id", "status", "last_error", "last_seen_at", "created_at"]
-        extra_kwargs = {"port": {"min_value": 1, "max_value": 65535}}
-
-    def get_lock_count(self, bridge) -> int:
-        return bridge.locks.count()
-
-    def validate_host(self, value: str) -> str:
-        value = value.strip()
-        if not HOST_RE.fullmatch(value):
-            raise serializers.ValidationError("Give the bridge's IP address or host name.")
-        return value
-
-
-class BridgeViewSet(
-    TenantViewSetMixin,
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Bridges on the LAN. Creating one imports its locks in the background; without a token,
-    press the bridge's button within 30 seconds to grant one."""
-
-    model = Bridge
-    serializer_class = BridgeSerializer
-
-    def get_queryset(self):
-        return super().get_queryset().order_by("name", "pk")
-
-    def create(self, request, *args, **kwargs):
-        """Add a bridge (its API token is a credential: session callers confirm their password
-        first, see portal.sudo)."""
-        api_require_sudo(request)
-        return super().create(request, *args, **kwargs)
-
-    def perform_create(self, serializer):
-        try:
-            serializer.instance = bridge_create(
-                organization=self.tenant.organization, **serializer.validated_data
-            )
-        except ServiceError as exc:
-            raise serializers.ValidationError({exc.field or "host": [str(exc)]}) from None
-
-
 class LockViewSet(LockActionsMixin, TenantModelViewSet):
     model = Lock
     serializer_class = LockSerializer
@@ -313,42 +235,3 @@ class LockViewSet(LockActionsMixin, TenantModelViewSet):
             for row in lock_codes(lock=lock)
         ]
         return Response(LockCodeSerializer(rows, many=True).data)
-
-
-class NukiWebTokenSerializer(serializers.Serializer):
-    api_token = serializers.CharField(
-        write_only=True, min_length=10, max_length=500,
-        help_text="A Nuki Web API token (Nuki Web → API), for operators without OAuth.",
-    )  # fmt: skip
-
-
-class NukiWebConnectionSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = NukiWebConnection
-        fields = ["kind", "status", "last_error", "expires_at", "created_at"]
-
-
-class NukiWebConnectionView(APIView):
-    """The organization's Nuki Web connection: read it, or connect with an API token."""
-
-    @extend_schema(responses=NukiWebConnectionSerializer)
-    def get(self, request):
-        conn = NukiWebConnection.objects.filter(
-            organization=request_tenant(request).organization
-        ).first()
-        if conn is None:
-            return Response({"detail": "Not connected to Nuki Web."}, status=404)
-        return Response(NukiWebConnectionSerializer(conn).data)
-
-    @extend_schema(request=NukiWebTokenSerializer, responses={201: NukiWebConnectionSerializer})
-    def post(self, request):
-        """Connect with an API token (a credential: session callers confirm their password
-        first, see portal.sudo)."""
-        api_require_sudo(request)
-        incoming = NukiWebTokenSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        conn = connection_from_api_token(
-            organization=request_tenant(request).organization,
-            api_token=incoming.validated_data["api_token"],
-        )
-        return Response(NukiWebConnectionSerializer(conn).data, status=201)

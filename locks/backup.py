@@ -27,12 +27,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
-from locks.drivers import Capability
+from locks.integrations.base import Capability
 from locks.keypad import draw_code
 from locks.models import AccessCode, BackupCode, CodeState, Lock, LockEvent, ObservedCode
-from locks.sync.desired import access_put, access_withdraw
+from locks.signals import backup_code_ended
+from locks.sync.desired import access_put, access_withdraw, code_schedule
+from locks.sync.states import state_signal
 from portal.aftercommit import after_commit
 
 BACKUP_DAYS = 365
@@ -186,11 +189,9 @@ def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
     ac.push_after = min(now, valid_from - preload)  # it is on the lock: it stays there
     ac.wanted, ac.updated_at = True, now
     ac.save()
-    from locks.sync.desired import _schedule, _signal
-
-    _schedule(ac, now)  # narrow the window on the lock as soon as it answers
+    code_schedule(ac, now)  # narrow the window on the lock as soon as it answers
     ac.save(update_fields=["state"])
-    _signal(ac)
+    state_signal(ac)
     BackupCode.objects.filter(pk=backup.pk).update(
         status=BackupCode.Status.TAKEN,
         taken_by=holder,
@@ -206,6 +207,12 @@ def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
         message=f"Backup code given to “{name[:20]}”: the lock could not be reached in time",
         detail={"backup": backup.pk, "holder": holder},
     )
+
+
+@receiver(backup_code_ended, dispatch_uid="latchkey-backup-expired")
+def on_backup_code_ended(sender, access_code: AccessCode, **kwargs) -> None:
+    """The planner found a backup code's window ended (locks.sync.desired.plan_due)."""
+    backup_expired(access_code=access_code)
 
 
 def backup_expired(*, access_code: AccessCode) -> None:

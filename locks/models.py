@@ -8,6 +8,8 @@ import builtins
 from django.db import models
 from django.utils import timezone
 
+from locks.integrations.base import CodeSpec
+from locks.integrations.registry import driver_class
 from portal.crypto import EncryptedTextField
 from portal.models import Organization
 from properties.models import Property
@@ -165,8 +167,6 @@ class Lock(models.Model):
 
     @builtins.property  # the field named `property` shadows the builtin in this class body
     def capabilities(self) -> frozenset[str]:
-        from locks.drivers import driver_class
-
         return driver_class(self.driver).capabilities_for(self)
 
 
@@ -252,8 +252,6 @@ class AccessCode(models.Model):
 
     def spec(self):
         """The CodeSpec a driver gets for this code."""
-        from locks.drivers.base import CodeSpec
-
         return CodeSpec(
             code=self.code,
             name=self.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from locks.drivers import LockStatus
+from locks.integrations.base import LockStatus
 from locks.models import Lock, LockEvent
 
 

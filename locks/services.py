@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from locks.drivers import driver_class
+from locks.backup import pool_fill
+from locks.integrations.registry import driver_class
 from locks.models import Lock
 from locks.signals import lock_property_changed
 from portal.aftercommit import after_commit
@@ -26,8 +27,6 @@ def lock_create(*, organization: Organization, **fields) -> Lock:
 
 
 def _refill_after_commit(lock: Lock) -> None:
-    from locks.backup import pool_fill
-
     after_commit(lambda: pool_fill(lock=lock), what=f"pool_fill(lock {lock.pk})")
 
 

@@ -25,3 +25,8 @@ lock_unreachable = Signal()
 # off the lock. kwargs: access_code. A holder with recurring access may move the window on
 # (access_put); the planner then leaves the code where it is.
 access_code_ended = Signal()
+
+# Sent inside the planner's transaction when a backup code's long window has ended (instead of
+# access_code_ended: a backup code is never renewed). kwargs: access_code. locks.backup retires
+# it and refills the lock's pool.
+backup_code_ended = Signal()

@@ -1,9 +1,15 @@
-"""Celery tasks: thin wrappers that load by id and call a service."""
+"""Celery tasks: thin wrappers that load by id and call a service. Services never import this
+module: they send these tasks by name (locks/dispatch.py), so the names below are stable."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from locks.integrations.bridge import services as bridges
+from locks.integrations.nuki_web import connection as nukiweb
+from locks.models import Bridge, Lock, NukiWebConnection
+from locks.nuki.bridge import BridgeError
+from locks.nuki.web import NukiWebError
 from locks.sync import desired, outbox, reconcile, runner
 
 
@@ -37,9 +43,6 @@ def reconcile_all() -> int:
 
 @shared_task(ignore_result=True)
 def bridge_connect(bridge_id: int) -> None:
-    from locks import bridges
-    from locks.models import Bridge
-
     bridge = Bridge.objects.filter(pk=bridge_id).select_related("organization").first()
     if bridge is not None:
         bridges.bridge_connect(bridge=bridge)
@@ -47,11 +50,6 @@ def bridge_connect(bridge_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def sync_bridge_logs() -> int:
-    from locks import bridges, nukiweb
-    from locks.models import Bridge, Lock, NukiWebConnection
-    from locks.nuki.bridge import BridgeError
-    from locks.nuki.web import NukiWebError
-
     total = 0
     for bridge in Bridge.objects.filter(status=Bridge.Status.OK):
         try:
@@ -73,10 +71,6 @@ def sync_bridge_logs() -> int:
 def nuki_web_setup(self, connection_id: int) -> None:
     """Register the webhook and import the locks; retried while Nuki Web cannot be reached
     (a cloud hiccup, or the demo's stand-in still starting)."""
-    from locks import nukiweb
-    from locks.models import NukiWebConnection
-    from locks.nuki.web import NukiWebError
-
     conn = NukiWebConnection.objects.filter(pk=connection_id).select_related("organization").first()
     if conn is None:
         return

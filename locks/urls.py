@@ -5,9 +5,12 @@ Web), the Nuki Web connect flow and the on-site agent's API. Included by the roo
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from locks import agent_api
-from locks.api import ActionViewSet, BridgeViewSet, LockViewSet, NukiWebConnectionView
-from locks.views import bridge_callback, nuki_web_callback, nuki_web_connect, nuki_web_webhook
+from locks.api import ActionViewSet, LockViewSet
+from locks.integrations.ble_agent import api as agent_api
+from locks.integrations.bridge.api import BridgeViewSet
+from locks.integrations.bridge.views import bridge_callback
+from locks.integrations.nuki_web.api import NukiWebConnectionView
+from locks.integrations.nuki_web.views import nuki_web_callback, nuki_web_connect, nuki_web_webhook
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -1,6 +1,7 @@
 """ASGI entry point: `gunicorn portal.asgi -k portal.asgi_worker.UvicornWorker` (Procfile,
-docker-compose). Agent long-polls (locks.agent_api) are async views that wait without a thread;
-every other view is sync and Django runs it in a thread of its own per request.
+docker-compose). Agent long-polls (locks.integrations.ble_agent.api) are async views that
+wait without a thread; every other view is sync and Django runs it in a thread of its own per
+request.
 
 Database connections come from a pool per process here (LATCHKEY_DB_POOL, on PostgreSQL; at
 most LATCHKEY_DB_POOL_MAX, 20): under ASGI each sync request runs in a fresh thread, so a

@@ -294,7 +294,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 # Queues per channel: work that waits on different things never waits behind the others. A
 # worker started without -Q (`make run`, the tests' worker) consumes every queue; docker-compose
 # runs one service per queue, each scaled on its own. Lock commands choose their queue when they
-# are sent, from their driver's `queue` (locks.drivers.queue_for); the other tasks by name here.
+# are sent, from their driver's `queue` (locks.integrations.registry.queue_for); the other
+# tasks by name here.
 # LATCHKEY_QUEUE, when set, prefixes every queue's name (the benchmarks' isolation).
 LATCHKEY_CHANNELS = (
     "codes",  # virtual and cloud (Nuki Web) codes, stay planning: quick, or a cloud's answer
@@ -368,14 +369,15 @@ LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
 # out of attempts, fails it in plain words). No worker waits meanwhile: the answer resumes it.
 LATCHKEY_AGENT_JOB_DEADLINE_SECONDS = config.get_float("LATCHKEY_AGENT_JOB_DEADLINE_SECONDS", 45.0)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
-# Agent long-polls hold no thread (locks/agent_wake.py): with a Redis cache they block on a
-# per-agent Redis list that job creation pushes to; without one (make run's embedded defaults)
-# they look at a wake key in the shared cache every LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
+# Agent long-polls hold no thread (locks/integrations/ble_agent/wake.py): with a Redis cache
+# they block on a per-agent Redis list that job creation pushes to; without one (make run's
+# embedded defaults) they look at a wake key in the shared cache every
+# LATCHKEY_AGENT_POLL_FALLBACK_SECONDS.
 LATCHKEY_AGENT_WAKE_URL = config.get_url(
     "LATCHKEY_AGENT_WAKE_URL", CACHE_URL if CACHE_URL.startswith(("redis://", "rediss://")) else ""
 )
 # With Redis, a poll still re-checks the database this often: a job handed out again after a
-# lost answer (locks.agents JOB_RESEND_SECONDS) signals nobody.
+# lost answer (locks.integrations.ble_agent.jobs JOB_RESEND_SECONDS) signals nobody.
 LATCHKEY_AGENT_POLL_RECHECK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_RECHECK_SECONDS", 5.0)
 LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 0.5)
 

@@ -321,8 +321,9 @@ def test_a_lock_that_did_not_answer_is_explained_in_plain_words(world, prop, loc
 
 
 def test_doors_without_remote_actions_get_no_button(world, prop, commit):
-    from locks.drivers import _DRIVERS, Capability, register
-    from locks.drivers.virtual import VirtualDriver
+    from locks.integrations.base import Capability
+    from locks.integrations.registry import register, unregister
+    from locks.integrations.virtual.driver import VirtualDriver
     from locks.services import lock_create
 
     class KeypadOnly(VirtualDriver):
@@ -336,7 +337,7 @@ def test_doors_without_remote_actions_get_no_button(world, prop, commit):
         with time_machine.travel(local(2027, 3, 27, 16, 0)):
             html = Client().get(f"/stay/{token}/").content.decode()
     finally:
-        _DRIVERS.pop(KeypadOnly.kind)
+        unregister(KeypadOnly.kind)
     assert grant.code in html
     assert "Open the door" not in html and not door_refs(html)
 
@@ -615,8 +616,7 @@ def test_a_link_is_rate_limited_per_link_from_any_address(world, prop, locks, co
     _, _, other = stay(world, prop, commit, external_id="S-2")
     with time_machine.travel(local(2027, 3, 27, 16, 0)):
         statuses = [
-            Client(REMOTE_ADDR=f"10.0.0.{i}").get(f"/stay/{token}/").status_code
-            for i in range(4)
+            Client(REMOTE_ADDR=f"10.0.0.{i}").get(f"/stay/{token}/").status_code for i in range(4)
         ]
         assert statuses == [200, 200, 200, 429]
         assert Client(REMOTE_ADDR="10.0.0.1").get(f"/stay/{other}/").status_code == 200

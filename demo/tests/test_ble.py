@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from locks.agent.state import AgentConfig, StateStore
-from locks.agents import agent_enroll
+from locks.integrations.ble_agent.enrollment import agent_enroll
 from locks.models import Agent, Lock
 
 

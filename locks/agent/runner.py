@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .jobs import Job, JobExecutor, JobFailed, Outcome
+from .jobs import JobExecutor
+from .payloads import Job, JobFailed, Outcome
 from .portal import PortalAuthError, PortalClient, PortalError, PortalRejected, PortalUnavailable
 from .sessions import LockSessions, Scanner
 from .state import StateStore

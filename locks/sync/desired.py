@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from locks.models import AccessCode, CodeState, Lock, ObservedCode
-from locks.sync.outbox import command_enqueue_sync, commands_enqueue_sync
+from locks.signals import access_code_ended, backup_code_ended
+from locks.sync.commands import command_enqueue_sync, commands_enqueue_sync
+from locks.sync.states import state_signal
 from portal import fastsql
-from portal.aftercommit import after_commit
 from portal.models import Organization
 
 
@@ -62,15 +63,6 @@ def codes_taken(
     return {code for (code,) in fastsql.values(sql, params)}
 
 
-def _signal(ac: AccessCode) -> None:
-    from locks.signals import access_code_state_changed
-
-    after_commit(
-        lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac),
-        what=f"access_code_state_changed({ac.pk})",
-    )
-
-
 def _next_state(ac: AccessCode, now: dt.datetime) -> str:
     """The state a change leads to; `setting` and `removing` need a command."""
     if is_due(ac, now):
@@ -80,8 +72,9 @@ def _next_state(ac: AccessCode, now: dt.datetime) -> str:
     return CodeState.PLANNED if ac.wanted else CodeState.REMOVED
 
 
-def _schedule(ac: AccessCode, now: dt.datetime) -> None:
-    """Set the state the change leads to and queue a command when the lock must act now."""
+def code_schedule(ac: AccessCode, now: dt.datetime) -> None:
+    """Set the state the change leads to and queue a command when the lock must act now
+    (the caller saves `ac`)."""
     ac.state = _next_state(ac, now)
     if ac.state in (CodeState.SETTING, CodeState.REMOVING):
         command_enqueue_sync(access_code=ac)
@@ -166,7 +159,7 @@ def access_put(
         ]
         commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
         for ac in created + changed:
-            _signal(ac)
+            state_signal(ac)
         if not new_holder and only_these:
             gone = AccessCode.objects.filter(holder=holder).exclude(lock__in=locks)
             access_withdraw(holder=holder, queryset=gone, now=now)
@@ -191,9 +184,9 @@ def access_withdraw(
     for ac in qs.select_for_update().filter(wanted=True).select_related("lock"):
         ac.wanted = False
         ac.updated_at = now
-        _schedule(ac, now)
+        code_schedule(ac, now)
         ac.save()
-        _signal(ac)
+        state_signal(ac)
         changed.append(ac)
     return changed
 
@@ -207,9 +200,9 @@ def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, i
             wanted=True, state=CodeState.PLANNED, push_after__lte=now, valid_until__gt=now
         )
         for ac in due.select_related("lock")[:batch]:
-            _schedule(ac, now)
+            code_schedule(ac, now)
             ac.save(update_fields=["state"])
-            _signal(ac)
+            state_signal(ac)
             pushed += 1
         ended = (
             AccessCode.objects.select_for_update(skip_locked=True)
@@ -220,21 +213,17 @@ def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, i
             if _renewed(ac, now):
                 continue
             ac.wanted = False
-            _schedule(ac, now)
+            code_schedule(ac, now)
             ac.save(update_fields=["wanted", "state"])
-            _signal(ac)
+            state_signal(ac)
             removed += 1
     return {"pushed": pushed, "removed": removed}
 
 
 def _renewed(ac: AccessCode, now: dt.datetime) -> bool:
     """Let the holder move a recurring code's window on before it leaves the lock."""
-    from locks.signals import access_code_ended
-
-    if ac.holder.startswith("backup:"):
-        from locks.backup import backup_expired
-
-        backup_expired(access_code=ac)
+    if ac.holder.startswith("backup:"):  # locks.backup retires it and draws a new one
+        backup_code_ended.send(sender=AccessCode, access_code=ac)
         return False
     access_code_ended.send(sender=AccessCode, access_code=ac)
     ac.refresh_from_db()

@@ -12,7 +12,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from locks.backup import pool_fill
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
+from locks.signals import lock_unreachable as lock_unreachable_signal
+from locks.sync.commands import command_retry, dispatch
 from portal.aftercommit import after_commit
 
 
@@ -22,9 +25,7 @@ def lock_unreachable(*, lock: Lock, reason: str) -> None:
     lock.online = False
 
     def _send() -> None:
-        from locks.signals import lock_unreachable as signal
-
-        signal.send(sender=Lock, lock=lock)
+        lock_unreachable_signal.send(sender=Lock, lock=lock)
 
     after_commit(_send, what=f"lock_unreachable({lock.pk})")
 
@@ -32,9 +33,6 @@ def lock_unreachable(*, lock: Lock, reason: str) -> None:
 @transaction.atomic(savepoint=False)
 def lock_back_online(*, lock: Lock) -> dict[str, int]:
     """Put back in motion what the lock missed while it was unreachable."""
-    from locks.sync.outbox import dispatch
-    from locks.sync.runner import command_retry
-
     now = timezone.now()
     retried = 0
     failed_codes = AccessCode.objects.filter(lock=lock, state=CodeState.FAILED)
@@ -57,7 +55,5 @@ def lock_back_online(*, lock: Lock) -> dict[str, int]:
     LockCommand.objects.filter(pk__in=waiting).update(next_attempt_at=now)
     for pk in waiting:
         dispatch(pk, driver=lock.driver)
-    from locks.backup import pool_fill
-
     pool_fill(lock=lock)
     return {"retried": retried, "hastened": len(waiting)}

@@ -8,7 +8,8 @@ import contextlib
 from django.db import transaction
 from django.utils import timezone
 
-from locks.drivers import Capability, driver_class, driver_for
+from locks.integrations.base import Capability, NotFoundOnLock
+from locks.integrations.registry import driver_class, driver_for
 from locks.models import (
     AccessCode,
     CodeState,
@@ -18,9 +19,10 @@ from locks.models import (
     LockEvent,
     ObservedCode,
 )
+from locks.sync.commands import command_enqueue, command_enqueue_sync, dispatch
 from locks.sync.desired import is_due
-from locks.sync.outbox import command_enqueue, command_enqueue_sync, dispatch
-from portal.aftercommit import after_commit
+from locks.sync.states import code_confirm, state_signal
+from portal.services import alert_raise, alert_resolve
 
 
 def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
@@ -75,7 +77,7 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
             if is_due(ac, now):
                 if on_lock is not None and on_lock.matches(spec):
                     if ac.state != CodeState.SET or ac.remote_id != on_lock.remote_id:
-                        _confirm(ac, on_lock.remote_id, snapshot, now)  # read-back confirms
+                        code_confirm(ac, on_lock.remote_id, snapshot, now)  # read-back confirms
                         # Recorded above before it had an id: link it, or it looks foreign.
                         ObservedCode.objects.filter(
                             lock=lock, remote_id=on_lock.remote_id, access_code__isnull=True
@@ -109,15 +111,13 @@ def reconcile_lock(*, command: LockCommand) -> dict[str, int]:
                 ac.state = CodeState.REMOVED if not ac.wanted else CodeState.PLANNED
                 ac.remote_id, ac.applied = "", None
                 ac.save(update_fields=["state", "remote_id", "applied"])
-                _signal(ac)
+                state_signal(ac)
     return {"observed": len(observed), "repaired": repaired}
 
 
 def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> None:
     """Codes on the lock that we did not create: logged when first seen and shown to the
     manager (an alert lists them); removed only when the organization opted in."""
-    from portal.services import alert_raise, alert_resolve
-
     ours_by_name = set(AccessCode.objects.filter(lock=lock).values_list("name", "code"))
     foreign = [
         c for c in observed if c.remote_id not in ours and (c.name, c.code) not in ours_by_name
@@ -171,8 +171,6 @@ NEARLY_FULL = 0.9
 
 def _capacity_check(lock: Lock, *, held: int) -> None:
     """Warn before the keypad memory runs out; clear the warnings once there is room."""
-    from portal.services import alert_raise, alert_resolve
-
     subject = f"lock:{lock.pk}"
     if held >= lock.capacity * NEARLY_FULL:
         alert_raise(
@@ -191,8 +189,6 @@ def _capacity_check(lock: Lock, *, held: int) -> None:
 
 def foreign_code_remove(*, command: LockCommand) -> None:
     """Remove a code we did not create (the organization opted in)."""
-    from locks.drivers import NotFoundOnLock
-
     lock = command.lock
     remote_id = command.payload["remote_id"]
     if not lock.organization.remove_foreign_codes:
@@ -210,25 +206,6 @@ def foreign_code_remove(*, command: LockCommand) -> None:
             "(organization setting)",
             detail={"remote_id": remote_id},
         )
-
-
-def _signal(ac: AccessCode) -> None:
-    from locks.signals import access_code_state_changed
-
-    after_commit(
-        lambda: access_code_state_changed.send(sender=AccessCode, access_code=ac),
-        what=f"access_code_state_changed({ac.pk})",
-    )
-
-
-def _confirm(ac: AccessCode, remote_id: str, snapshot: dict, now) -> None:
-    ac.remote_id, ac.applied, ac.state, ac.set_at, ac.last_error = (
-        remote_id, snapshot, CodeState.SET, now, ""
-    )  # fmt: skip
-    ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
-    # Recognised by name and digits in this pass: its observation is ours, not a foreign code.
-    ObservedCode.objects.filter(lock_id=ac.lock_id, remote_id=remote_id).update(access_code=ac)
-    _signal(ac)
 
 
 def reconcile_enqueue_all() -> int:

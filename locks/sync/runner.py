@@ -16,8 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locks.agents import command_park
-from locks.drivers import (
+from locks.integrations.base import (
     AccessKind,
     AwaitingDevice,
     Capability,
@@ -27,18 +26,36 @@ from locks.drivers import (
     LockFull,
     NotFoundOnLock,
     command_context,
-    driver_for,
 )
-from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
-from locks.sync.desired import is_due
-from locks.sync.outbox import (
+from locks.integrations.registry import driver_for
+from locks.models import (
+    AccessCode,
+    CodeState,
+    CommandKind,
+    CommandStatus,
+    Lock,
+    LockCommand,
+    LockEvent,
+    ObservedCode,
+)
+from locks.observed import lock_status_record
+from locks.signals import access_code_conflict, access_code_state_changed, command_failed
+from locks.sync.commands import (
     backoff_seconds,
     command_claim,
+    command_retry,
     dispatch,
     dispatch_next_for_lock,
     dispatch_next_for_org,
 )
+from locks.sync.desired import is_due
+from locks.sync.reachability import lock_back_online, lock_unreachable
+from locks.sync.reconcile import foreign_code_remove, reconcile_lock
+from locks.sync.states import state_signal
 from portal.aftercommit import after_commit
+from portal.services import alert_raise, alert_resolve
+
+__all__ = ["command_retry", "command_run", "command_wait_expire"]  # command_retry: see commands
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +101,8 @@ def _run(command: LockCommand) -> None:
     elif command.kind == CommandKind.LOCK_ACTION:
         _lock_action(command)
     elif command.kind == CommandKind.RECONCILE:
-        from locks.sync.reconcile import reconcile_lock
-
         reconcile_lock(command=command)
     elif command.kind == CommandKind.REMOVE_FOREIGN:
-        from locks.sync.reconcile import foreign_code_remove
-
         foreign_code_remove(command=command)
     else:  # pragma: no cover - guarded by choices
         raise DriverError(f"Unknown command kind {command.kind}.", permanent=True)
@@ -101,7 +114,9 @@ def _park(command: LockCommand, waiting: AwaitingDevice) -> str:
     sweep finds its deadline passed (`command_wait_expire`). Another command of the
     organization may run meanwhile."""
     with transaction.atomic():
-        command_park(command=command, claimed_at=command.claimed_at, deadline=waiting.deadline)
+        driver_for(command.lock).park(
+            command, claimed_at=command.claimed_at, deadline=waiting.deadline
+        )
         dispatch_next_for_org(organization_id=command.organization_id)
     return "waiting"
 
@@ -141,8 +156,6 @@ def _lock_action(command: LockCommand) -> None:
         )
     status = driver_for(command.lock).lock_action(command.payload["action"])
     if status is not None:
-        from locks.observed import lock_status_record
-
         lock_status_record(lock=command.lock, status=status, source=command.lock.driver)
 
 
@@ -255,8 +268,6 @@ def _make_room(lock: Lock, driver) -> int:
                 wanted=False, remote_id="", applied=None, state=CodeState.REMOVED
             )
         else:
-            from locks.models import LockEvent, ObservedCode
-
             ObservedCode.objects.filter(lock=lock, remote_id=code.remote_id).delete()
             LockEvent.objects.create(
                 organization_id=lock.organization_id,
@@ -287,23 +298,13 @@ def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed:
         ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
         ac.last_error = ""
     ac.save(update_fields=["remote_id", "applied", "state", "set_at", "last_error"])
-    from portal.services import alert_resolve
-
     alert_resolve(organization=ac.organization_id, kind="code_failed", subject=f"code:{ac.pk}")
-
-    def _send() -> None:
-        from locks.signals import access_code_state_changed
-
-        access_code_state_changed.send(sender=AccessCode, access_code=ac)
-
-    after_commit(_send, what=f"access_code_state_changed({ac.pk})")
+    state_signal(ac)
 
 
 def _conflict(command: LockCommand, exc: CodeConflict) -> str:
     """The digits are taken on the lock by someone else: end this command and let the holder
     (the stay) choose a new code, which queues a fresh command."""
-    from locks.signals import access_code_conflict
-
     with transaction.atomic():
         updated = _still_ours(command).update(
             status=CommandStatus.FAILED,
@@ -341,8 +342,6 @@ def _succeed(command: LockCommand) -> str:
                 online=True, last_seen_at=now
             )
             if back:
-                from locks.sync.reachability import lock_back_online
-
                 lock_back_online(lock=command.lock)
             else:
                 Lock.objects.filter(pk=command.lock_id).update(last_seen_at=now)
@@ -358,8 +357,6 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
         max_attempts = min(max_attempts, ACTION_MAX_ATTEMPTS)
     final = exc.permanent or command.attempts >= max_attempts
     if not exc.permanent and not reached:
-        from locks.sync.reachability import lock_unreachable
-
         lock_unreachable(lock=command.lock, reason=exc.reason)
     with transaction.atomic():
         if not final:
@@ -395,8 +392,6 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
 
 
 def _fail_code(command: LockCommand, exc: DriverError) -> None:
-    from portal.services import alert_raise
-
     ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
     ac.state = CodeState.FAILED
     ac.last_error = exc.reason
@@ -420,26 +415,7 @@ def _fail_code(command: LockCommand, exc: DriverError) -> None:
     )
 
     def _send() -> None:
-        from locks.signals import access_code_state_changed, command_failed
-
         access_code_state_changed.send(sender=AccessCode, access_code=ac)
         command_failed.send(sender=LockCommand, command=command)
 
     after_commit(_send, what=f"command_failed({command.pk})")
-
-
-@transaction.atomic
-def command_retry(*, command: LockCommand) -> LockCommand:
-    """Give a failed command a fresh set of attempts (the manager's "retry")."""
-    if command.status != CommandStatus.FAILED:
-        return command
-    LockCommand.objects.filter(pk=command.pk, status=CommandStatus.FAILED).update(
-        status=CommandStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None
-    )
-    if command.access_code_id:
-        ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
-        ac.state = CodeState.SETTING if ac.wanted else CodeState.REMOVING
-        ac.save(update_fields=["state"])
-    dispatch(command.pk)
-    command.refresh_from_db()
-    return command

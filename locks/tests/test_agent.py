@@ -26,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from locks.agent.__main__ import main
-from locks.agent.jobs import Job, JobExecutor
+from locks.agent.jobs import JobExecutor
+from locks.agent.payloads import Job
 from locks.agent.portal import PortalClient, check_portal_url
 from locks.agent.runner import Agent, Backoff
 from locks.agent.sessions import DiscoveredLock, LockSessions, TransportFactory, pair_lock

@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 
-from locks.agents import agent_create
+from locks.integrations.ble_agent.enrollment import agent_create
 from locks.models import AgentJob, Lock
 from portal.services import api_key_create, organization_create
 from portal.tests.test_limits_live import Gunicorn, _free_port, _procfile_web

@@ -234,7 +234,7 @@ def test_bookings_reach_simulated_locks_through_a_real_agent_and_survive_crash_a
     live_server, worker, world, prop, tmp
 ):
     from bookings.models import AccessGrant
-    from locks.agents import agent_create
+    from locks.integrations.ble_agent.enrollment import agent_create
     from locks.models import AgentJob
     from locks.simulators.ble_lock.persist import lock_time_error
 

@@ -81,8 +81,9 @@ class AgentThread(threading.Thread):
 
 @pytest.mark.django_db(transaction=True)
 def test_agent_serves_the_real_portal(world, live_server, tmp_path: Path, concurrent_db) -> None:
-    from locks.agents import agent_create
-    from locks.drivers import CodeSpec, driver_for
+    from locks.integrations.base import CodeSpec
+    from locks.integrations.ble_agent.enrollment import agent_create
+    from locks.integrations.registry import driver_for
     from locks.models import Lock
 
     _, enrollment = agent_create(organization=world.org, name="Hall agent")
@@ -132,8 +133,9 @@ def test_a_code_taken_on_the_lock_makes_the_stay_draw_another(
     draws a new code for the stay instead of retrying the taken one."""
     from bookings.models import AccessGrant
     from bookings.services import BookingData, booking_upsert
-    from locks.agents import agent_create
-    from locks.drivers import CodeConflict, CodeSpec, NotFoundOnLock, driver_for
+    from locks.integrations.base import CodeConflict, CodeSpec, NotFoundOnLock
+    from locks.integrations.ble_agent.enrollment import agent_create
+    from locks.integrations.registry import driver_for
     from locks.models import AccessCode, CodeState, Lock
     from locks.nuki.ble.values import NukiDateTime
     from locks.services import lock_update

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from locks.agents import agent_create, job_run
-from locks.drivers import DriverError
+from locks.integrations.base import DriverError
+from locks.integrations.ble_agent.enrollment import agent_create
+from locks.integrations.ble_agent.jobs import job_run
 from locks.models import Agent, AgentJob, Lock
 
 
@@ -149,7 +150,7 @@ def test_a_job_whose_poll_answer_was_lost_is_offered_again_while_awaited(world):
 
     from django.utils import timezone
 
-    from locks.agents import JOB_RESEND_SECONDS, JOB_TIMEOUT_SECONDS
+    from locks.integrations.ble_agent.jobs import JOB_RESEND_SECONDS, JOB_TIMEOUT_SECONDS
 
     agent, client, _, _ = enroll(world, "A")
     _other, client_b, _, _ = enroll(world, "B")

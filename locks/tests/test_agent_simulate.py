@@ -9,7 +9,8 @@ import datetime as dt
 import socket
 from pathlib import Path
 
-from locks.agent.jobs import Job, JobExecutor
+from locks.agent.jobs import JobExecutor
+from locks.agent.payloads import Job
 from locks.agent.portal import PortalClient
 from locks.agent.runner import Agent, Backoff
 from locks.agent.sessions import LockSessions

@@ -80,7 +80,7 @@ def book(*, organization, prop, ref: str):
 
 
 def test_silent_agents_of_one_organization_do_not_delay_another(world, worker):
-    from locks.agents import agent_create, agent_enroll
+    from locks.integrations.ble_agent.enrollment import agent_create, agent_enroll
     from locks.models import AccessCode, Lock
     from locks.services import lock_create
     from properties.services import property_create

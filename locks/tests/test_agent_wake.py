@@ -1,6 +1,6 @@
 """A new job wakes its agent's long-poll only once it is committed (a poll woken earlier would
 find nothing and wait again), only that agent's, and a wake pushed before the poll starts to
-wait is not lost (the check-then-wait order of locks.agent_api)."""
+wait is not lost (the check-then-wait order of locks.integrations.ble_agent.api)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import redis
 from django.core.cache import cache
 from django.db import transaction
 
-from locks.agent_wake import wake_wait
-from locks.agents import agent_create
+from locks.integrations.ble_agent.enrollment import agent_create
+from locks.integrations.ble_agent.wake import wake_wait
 from locks.models import AgentJob, Lock
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

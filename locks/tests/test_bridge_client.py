@@ -19,7 +19,7 @@ from locks.nuki.bridge import (
     TokenMode,
     TokenSigner,
 )
-from locks.nuki.bridge.client import UNREACHABLE
+from locks.nuki.bridge.failures import UNREACHABLE
 from locks.nuki.bridge.tokens import format_ts, hash_token
 from locks.simulators.bridge import (
     DOOR_CLOSED,

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.cache import cache
 
-from locks.bridges import bridge_log_sync, callback_register
+from locks.integrations.bridge.callbacks import callback_register
+from locks.integrations.bridge.services import bridge_log_sync
 from locks.models import Bridge, CommandStatus, Lock, LockEvent
 from locks.simulators.bridge import BridgeSimulator
 from portal.models import Alert
@@ -18,7 +19,7 @@ def sim(settings):
     settings.LATCHKEY_ALLOW_PRIVATE_URLS = True  # the simulator is on loopback (refused otherwise)
     settings.LATCHKEY_LOCK_REDIS_URL = ""
     settings.CELERY_BROKER_URL = "filesystem://"  # file locks, whatever the suite's broker
-    from locks.drivers.bridge_http import bridge_lock_factory
+    from locks.integrations.bridge.driver import bridge_lock_factory
 
     bridge_lock_factory.cache_clear()
     simulator = BridgeSimulator(locks=3, action_seconds=0.05, token="sim-token-123").start()
@@ -286,7 +287,7 @@ def test_state_arrives_by_callback_from_the_simulator(
     settings.LATCHKEY_BRIDGE_CALLBACK_BASE = live_server.url
     from django.test.utils import CaptureQueriesContext  # noqa: F401
 
-    from locks.bridges import bridge_import
+    from locks.integrations.bridge.services import bridge_import
     from locks.nuki.bridge import BridgeClient, LockAction
 
     bridge = Bridge.objects.create(

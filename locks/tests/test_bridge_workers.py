@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from locks.bridges import bridge_import
+from locks.integrations.bridge.services import bridge_import
 from locks.models import Bridge, CommandStatus, Lock, LockCommand
 from locks.simulators.bridge import BridgeSimulator
 from portal.testing import Worker, database_url

@@ -146,7 +146,8 @@ def test_refresh_failure_marks_needs_reconnecting(world, prop, client, sim, comm
     sim.revoke_refresh_tokens()
     sim.expire_all_access_tokens()
     lock = Lock.objects.filter(driver="nuki_web").first()
-    from locks.drivers import DriverError, driver_for
+    from locks.integrations.base import DriverError
+    from locks.integrations.registry import driver_for
 
     with pytest.raises(DriverError) as failure:
         driver_for(lock).list_codes()
@@ -286,7 +287,7 @@ def test_a_smartlock_without_keypad_gets_no_codes(world, prop, commit):
 
 @pytest.mark.django_db
 def test_actions_and_log_reads_through_nuki_web(world, sim, commit):
-    from locks.nukiweb import nuki_web_log_sync
+    from locks.integrations.nuki_web.connection import nuki_web_log_sync
 
     with commit():
         world.api(world.write_key).post(

@@ -7,7 +7,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from locks.drivers import CodeSpec, driver_for
+from locks.integrations.base import CodeSpec
+from locks.integrations.registry import driver_for
 from locks.models import (
     AccessCode,
     CodeState,
@@ -154,7 +155,7 @@ def test_permanent_error_fails_at_once(world, locks, commit):
 
 @pytest.mark.django_db
 def test_unexpected_crash_is_retried_not_lost(world, locks, commit, monkeypatch):
-    from locks.drivers.virtual import VirtualDriver
+    from locks.integrations.virtual.driver import VirtualDriver
 
     def boom(self, spec):
         raise RuntimeError("bug")

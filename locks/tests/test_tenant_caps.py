@@ -7,7 +7,8 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from locks.agents import agent_create, poll_slot
+from locks.integrations.ble_agent.enrollment import agent_create
+from locks.integrations.ble_agent.jobs import poll_slot
 from locks.models import Agent, Bridge, Lock
 from portal.models import Alert
 from portal.services import ServiceError

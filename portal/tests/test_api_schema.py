@@ -57,7 +57,7 @@ def fuzz_world(world, prop, locks):
     property with two virtual locks, a stay with its codes, a PMS connection, an enrolled
     agent (its token for the agent protocol's operations)."""
     from bookings.pms.services import connection_create
-    from locks.agents import agent_create, agent_enroll
+    from locks.integrations.ble_agent.enrollment import agent_create, agent_enroll
 
     api = world.api(world.write_key)
     stay = api.post(

@@ -12,10 +12,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from locks.bridges import bridge_connect
+from locks.integrations.bridge.services import bridge_connect
 from locks.models import Bridge
 from locks.nuki.bridge import BridgeClient, BridgeError, RetryPolicy
-from locks.nuki.bridge.client import UNREACHABLE
+from locks.nuki.bridge.failures import UNREACHABLE
 from locks.simulators.bridge import BridgeSimulator
 from portal import netguard
 from portal.netguard import ServiceEndpoint, UnsafeURL, check_lan_host, own_services
@@ -180,7 +180,7 @@ def test_the_form_refuses_the_host_with_400(world, client, settings):
 def sim(settings):
     settings.LATCHKEY_LOCK_REDIS_URL = ""
     settings.CELERY_BROKER_URL = "filesystem://"  # file locks
-    from locks.drivers.bridge_http import bridge_lock_factory
+    from locks.integrations.bridge.driver import bridge_lock_factory
 
     bridge_lock_factory.cache_clear()
     simulator = BridgeSimulator(locks=1, action_seconds=0.01, token="sim-token-123").start()

@@ -284,7 +284,7 @@ def test_create_agent_shows_token_once(client, world):
     res = client.post(url("agent-new", world), {"agent-name": "Gate agent"})
     token = re.search(r'value="(lke_[^"]+)"', res.content.decode()).group(1)
     agent = Agent.objects.get(name="Gate agent")
-    from locks.agents import agent_enroll
+    from locks.integrations.ble_agent.enrollment import agent_enroll
 
     enrolled, _ = agent_enroll(token=token)  # the token works (once)
     assert enrolled.pk == agent.pk

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from locks.agents import agent_create
-from locks.bridges import bridge_create
-from locks.nukiweb import connection_from_api_token
+from locks.integrations.ble_agent.enrollment import agent_create
+from locks.integrations.bridge.services import bridge_create
+from locks.integrations.nuki_web.connection import connection_from_api_token
 from portal.services import ServiceError
 from web.access import page_tenant, sudo_redirect
 from web.forms import AgentForm, BridgeForm, NukiWebTokenForm, PmsConnectionForm

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from locks.actions import ActionRefused, action_state, lock_action_request
-from locks.drivers import ACTIONS, Capability
+from locks.integrations.base import ACTIONS, Capability
 from locks.models import DriverKind, Lock
 from locks.selectors import lock_codes
 from locks.services import lock_create, lock_update

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from locks.agents import agent_create
+from locks.integrations.ble_agent.enrollment import agent_create
 from portal.models import Organization
 from portal.services import ServiceError
 

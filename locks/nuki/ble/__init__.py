@@ -9,7 +9,9 @@ and the simulators can use it on their own. Modules:
 * `commands`: a typed dataclass per command, the registry and `decode_command`.
 * `frames`: unencrypted and encrypted frames and the `Reassembler` for 20-byte indications.
 * `pairing`: the pairing authenticators.
-* `transport`, `client`: the async client (acting as an app) over an abstract transport.
+* `transport`, `client`: the async client (acting as an app) over an abstract transport;
+  `exchange` (the request/answer steps) and `entries` (log, authorizations, keypad codes,
+  time control) are its parts.
 * `python -m locks.nuki.ble decode ...`: print any frame as JSON.
 """
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import BridgeError
+from .failures import body_excerpt, status_error, unreachable
 from .locking import LockFactory, default_lock_factory
 from .models import (
     ActionResult,
@@ -41,32 +41,11 @@ from .models import (
     LockState,
     LogEntry,
 )
+from .redact import redaction_install
 from .tokens import TokenMode, TokenSigner
 
 log = logging.getLogger(__name__)
-
-_SECRET_PARAMS = re.compile(r"(?<=[?&])(token|hash|ctoken|nonce|url)=[^&\s\"']*")
-
-
-class RedactTokenFilter(logging.Filter):
-    """httpx logs every request URL at INFO; the bridge's token travels in the query string.
-    This filter, put on the "httpx" logger at import, masks token/hash/ctoken/nonce values."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, str | httpx.URL) for arg in record.args
-        ):
-            record.args = tuple(
-                _SECRET_PARAMS.sub(r"\1=***", str(arg)) if isinstance(arg, str | httpx.URL) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _SECRET_PARAMS.sub(r"\1=***", record.msg)
-        return True
-
-
-if not any(isinstance(f, RedactTokenFilter) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(RedactTokenFilter())
+redaction_install()  # the token never reaches a log line through httpx
 
 DEFAULT_PORT = 8080
 MAX_CALLBACKS = 3
@@ -379,13 +358,13 @@ class BridgeClient:
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
-                raise _unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
+                raise unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
             except httpx.TransportError as exc:
                 unsent = isinstance(exc, httpx.ConnectError)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
-                raise _unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
+                raise unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
             except BridgeError as exc:
                 exc.endpoint = exc.endpoint or endpoint
                 raise
@@ -403,7 +382,7 @@ class BridgeClient:
                     permanent=False,
                     status=503,
                     endpoint=endpoint,
-                    detail=_body_excerpt(response),
+                    detail=body_excerpt(response),
                 )
             # A hashed/encrypted token can collide with another process's (same second, same
             # random number): try once more with a fresh one before giving up.
@@ -416,7 +395,9 @@ class BridgeClient:
                 refused_once = True
                 continue
             if status != 200:
-                raise self._status_error(response, endpoint, params)
+                raise status_error(
+                    response, endpoint, params, key=self.key, token_mode=self.token_mode
+                )
             return self._decode(response, endpoint)
 
     def _send(
@@ -457,95 +438,7 @@ class BridgeClient:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _unreachable(endpoint, _body_excerpt(response)) from exc
-
-    def _status_error(
-        self, response: httpx.Response, endpoint: str, params: dict[str, str] | None
-    ) -> BridgeError:
-        status = response.status_code
-        params = params or {}
-        common = {"status": status, "endpoint": endpoint, "detail": _body_excerpt(response)}
-        device = (
-            f"the device with Nuki ID {params['nukiId']} (device type {params.get('deviceType')})"
-            if "nukiId" in params
-            else None
-        )
-        if status == 401:
-            if self.token_mode is TokenMode.PLAIN:
-                return BridgeError(
-                    f"The bridge at {self.key} refused the API token: the token is wrong.",
-                    fix="Copy the current token from the Nuki app (Manage bridge, HTTP API) or "
-                    "get one with /auth; it changes when the bridge is reset.",
-                    permanent=True,
-                    **common,
-                )
-            return BridgeError(
-                f"The bridge at {self.key} refused the request's {self.token_mode.value} "
-                "token. The likely cause is clock skew: this server's clock and the bridge's "
-                "differ by more than about a minute. Otherwise the token is wrong"
-                + (
-                    ", or the bridge's firmware is too old for encrypted tokens."
-                    if self.token_mode is TokenMode.ENCRYPTED
-                    else "."
-                ),
-                fix="Check that this server keeps time (NTP) and compare with the bridge's "
-                "time (currentTime in /info, via a plain token). If both clocks are right, "
-                "check the token in the Nuki app.",
-                permanent=True,
-                **common,
-            )
-        if status == 400:
-            return BridgeError(
-                f"The bridge at {self.key} refused the request to {endpoint} as invalid.",
-                fix="This is a fault in Latchkey or an unsupported bridge firmware; report it.",
-                permanent=True,
-                **common,
-            )
-        if status == 403:
-            return BridgeError(
-                f"The bridge at {self.key} has /auth switched off, so it does not hand out "
-                "its token.",
-                fix="Turn it on in the Nuki app (Manage bridge), or copy the token from there.",
-                permanent=True,
-                **common,
-            )
-        if status == 404:
-            if device:
-                return BridgeError(
-                    f"The bridge at {self.key} does not know {device}.",
-                    fix="It may have been unpaired from the bridge, or the ID is wrong. Check "
-                    "the lock list in the Nuki app.",
-                    permanent=True,
-                    **common,
-                )
-            return BridgeError(
-                f"The bridge at {self.key} does not offer {endpoint}.",
-                fix="Its firmware may be too old, or it is a software bridge; update it.",
-                permanent=True,
-                **common,
-            )
-        if status == 410:
-            return BridgeError(
-                f"The bridge at {self.key} has not heard from {device or 'the device'} for a "
-                "long time.",
-                fix="Check the lock's batteries and that it is within Bluetooth range of the "
-                "bridge.",
-                permanent=False,
-                **common,
-            )
-        if status >= 500:
-            return BridgeError(
-                f"The bridge at {self.key} failed with an internal error (HTTP {status}).",
-                fix="Try again; if it keeps happening, reboot the bridge.",
-                permanent=False,
-                **common,
-            )
-        return BridgeError(
-            f"The bridge at {self.key} gave an unexpected answer to {endpoint} (HTTP {status}).",
-            fix="Try again; if it keeps happening, report it.",
-            permanent=False,
-            **common,
-        )
+            raise unreachable(endpoint, body_excerpt(response)) from exc
 
     def _action_result(self, data: Any, endpoint: str, words: str, nuki_id: int) -> ActionResult:
         if not isinstance(data, dict):
@@ -578,24 +471,3 @@ class BridgeClient:
             endpoint=endpoint,
             detail=f"{endpoint} answered {str(data)[:300]!r}",
         )
-
-
-# One sentence for every way a connection can fail (refused, timed out, reset, a TLS or
-# other non-HTTP answer, an answer that is not a bridge's JSON): a tenant types the host, and
-# the worker must not tell them whether something listens there (Redis at :6379, PostgreSQL
-# at :5432, a metadata service), nor how long it took. The cause stays in `detail`, for logs.
-UNREACHABLE = "No Nuki bridge answered at this address."
-UNREACHABLE_FIX = (
-    "Check that the bridge is powered and on the network, that its IP address and port are "
-    "right, and that its HTTP API is enabled in the Nuki app."
-)
-
-
-def _unreachable(endpoint: str, detail: str) -> BridgeError:
-    return BridgeError(
-        UNREACHABLE, fix=UNREACHABLE_FIX, permanent=False, endpoint=endpoint, detail=detail
-    )
-
-
-def _body_excerpt(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code}: {response.text[:300]!r}"

@@ -39,7 +39,7 @@ class BridgeError(Exception):
 
     @property
     def reason(self) -> str:
-        """Same as `message`, named like `locks.drivers.DriverError.reason`."""
+        """Same as `message`, named like `locks.integrations.base.DriverError.reason`."""
         return self.message
 
     def __reduce__(self):

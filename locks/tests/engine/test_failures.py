@@ -15,7 +15,7 @@ from django.utils import timezone
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
 from locks.actions import lock_action_request
-from locks.agents import job_finish, jobs_wait
+from locks.integrations.ble_agent.jobs import job_finish, jobs_wait
 from locks.models import (
     AccessCode,
     Agent,

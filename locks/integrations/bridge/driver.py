@@ -10,7 +10,7 @@ import functools
 
 from django.conf import settings
 
-from locks.drivers.base import Capability, Driver, DriverError, LockStatus
+from locks.integrations.base import Capability, Driver, DriverError, LockStatus
 from locks.nuki.bridge import (
     BridgeClient,
     BridgeError,

@@ -1,32 +1,26 @@
-"""Nuki Bridges (LAN): add one, import its locks, register our callback, take callbacks in,
-and read its log into the activity log without duplicates."""
+"""Nuki Bridges (LAN): add one, import its locks, register our callback (`callbacks`), and read
+its log into the activity log without duplicates."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from locks.drivers.bridge_http import client_for, status_from
+from locks.dispatch import task_send_on_commit
+from locks.integrations.bridge.callbacks import callback_register
+from locks.integrations.bridge.driver import client_for, status_from
 from locks.models import Bridge, Lock, LockEvent, TokenMode
-from locks.nuki.bridge import BridgeError, CallbackEvent, DeviceType
+from locks.nuki.bridge import BridgeError, DeviceType
 from locks.observed import lock_status_record
-from portal.aftercommit import after_commit
-from portal.jsonparse import loads
 from portal.models import Organization
 from portal.netguard import UnsafeURL, check_lan_host
 from portal.services import ServiceError, alert_raise, alert_resolve
 
-CALLBACK_PATH_MARK = "/hooks/bridge/"
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+BRIDGE_CONNECT = "locks.tasks.bridge_connect"  # sent by name: see locks/dispatch.py
 
 
 @transaction.atomic
@@ -42,8 +36,6 @@ def bridge_create(
     """Save the bridge and queue its import (or, without a token, the button flow). The host
     must be a LAN address, not the portal's own machine or services (portal.netguard);
     ServiceError(field="host") otherwise, and nothing is saved."""
-    from locks.tasks import bridge_connect
-
     host = host.strip()
     try:
         check_lan_host(host, port)
@@ -60,7 +52,7 @@ def bridge_create(
         token_mode=token_mode,
         status=status,
     )
-    after_commit(lambda: bridge_connect.delay(bridge.pk), what=f"bridge_connect({bridge.pk})")
+    task_send_on_commit(BRIDGE_CONNECT, bridge.pk)
     return bridge
 
 
@@ -141,51 +133,6 @@ def bridge_import(*, bridge: Bridge) -> list[Lock]:
             )
         imported.append(lock)
     return imported
-
-
-def callback_register(*, bridge: Bridge) -> str:
-    """Register a fresh callback URL carrying an unguessable secret (the bridge cannot sign),
-    after removing callbacks of ours left from earlier registrations. Returns the URL."""
-    secret = secrets.token_urlsafe(24)
-    base = settings.LATCHKEY_BRIDGE_CALLBACK_BASE.rstrip("/")
-    url = base + reverse("bridge-callback", kwargs={"secret": secret})
-    client = client_for(bridge)
-    try:
-        for callback in client.callback_list():
-            if callback.url.startswith(base + CALLBACK_PATH_MARK):
-                client.callback_remove(callback.id)
-        client.callback_add(url)
-    finally:
-        client.close()
-    Bridge.objects.filter(pk=bridge.pk).update(callback_secret_hash=_hash(secret))
-    return url
-
-
-class CallbackRejected(ValueError):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-def callback_receive(*, secret: str, body: bytes) -> Lock:
-    """Apply a bridge callback. The secret in the URL names the bridge; the lock is looked up
-    among that bridge's locks only, so a callback can never touch another bridge's lock."""
-    bridge = Bridge.objects.filter(callback_secret_hash=_hash(secret)).first() if secret else None
-    if bridge is None:
-        raise CallbackRejected("Unknown callback.", 404)
-    try:
-        data = loads(body)
-        if not isinstance(data, dict) or "nukiId" not in data:
-            raise ValueError("nukiId missing")
-        event = CallbackEvent.from_json(data)
-    except (ValueError, TypeError) as exc:
-        raise CallbackRejected(f"Malformed callback: {exc}", 400) from None
-    lock = Lock.objects.filter(bridge=bridge, nuki_id=event.nuki_id).first()
-    if lock is None:
-        raise CallbackRejected("Unknown lock for this bridge.", 404)
-    Bridge.objects.filter(pk=bridge.pk).update(last_seen_at=timezone.now())
-    lock_status_record(lock=lock, status=status_from(event.state), source="bridge callback")
-    return lock
 
 
 def bridge_log_sync(*, bridge: Bridge, count: int = 100) -> int:

@@ -261,6 +261,11 @@ class Driver:
         return None
 
     # Asynchronous devices ------------------------------------------------------------------
+    def park(self, command: LockCommand, *, claimed_at: dt.datetime, deadline: dt.datetime) -> bool:
+        """The runner's side of AwaitingDevice: the running command waits for the device's
+        answer until `deadline` (only drivers that raise AwaitingDevice get here)."""
+        raise NotImplementedError(f"{self.kind} hands no work to a device")
+
     def wait_expired(self, command: LockCommand) -> DriverError:
         """The error for a command whose device did not answer by its deadline (only drivers
         that raise AwaitingDevice get here); the runner retries or fails it with this."""

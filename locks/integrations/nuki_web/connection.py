@@ -1,5 +1,5 @@
 """Nuki Web connections: OAuth2 (Authlib) or a pasted API token, token refresh with rotation,
-importing smartlocks, the decentral webhook and what its events change.
+importing smartlocks, registering the decentral webhook (received in `webhooks`), reading logs.
 
 Integrator rules kept here: the code is exchanged on the server; the newest refresh token is
 kept and the old one discarded at every refresh; a request failing on an expired token is
@@ -11,27 +11,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
-import json
 import secrets
+from urllib.parse import urlsplit
 
 from authlib.integrations.httpx_client import OAuth2Client
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from locks.models import CommandKind, Lock, NukiWebConnection, WebhookDelivery
+from locks.dispatch import task_send_on_commit
+from locks.models import (
+    CommandKind,
+    CommandStatus,
+    Lock,
+    LockCommand,
+    LockEvent,
+    NukiWebConnection,
+)
 from locks.nuki.web import NukiWebClient, NukiWebError
 from locks.nuki.web.client import TokenRejected
-from locks.nukiweb_payload import webhook_fields
-from locks.sync.outbox import command_enqueue
-from portal.aftercommit import after_commit
-from portal.jsonparse import loads
+from locks.sync.commands import command_enqueue, command_retry
 from portal.models import Organization
 from portal.services import alert_raise, alert_resolve
 
+NUKI_WEB_SETUP = "locks.tasks.nuki_web_setup"  # sent by name: see locks/dispatch.py
 WEBHOOK_FEATURES = ["DEVICE_STATUS", "DEVICE_LOGS", "DEVICE_AUTHS", "DEVICE_CONFIG"]
 
 
@@ -57,8 +61,6 @@ class NotConfigured(ValueError):
 def redirect_uri_problem(uri: str) -> str:
     """Nuki's rule: the redirect URI is pre-registered and uses HTTPS. Plain http is allowed
     only on loopback (development, the stand-in)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(uri)
     if parts.scheme == "https":
         return ""
@@ -123,8 +125,6 @@ def connection_from_api_token(*, organization: Organization, api_token: str, api
 def _connection_save(
     *, organization: Organization, kind: str, token: dict, api_url: str = ""
 ) -> NukiWebConnection:
-    from locks.tasks import nuki_web_setup
-
     conn = NukiWebConnection.objects.filter(organization=organization).first()
     if conn is None:
         conn = NukiWebConnection(organization=organization, webhook_key=secrets.token_urlsafe(24))
@@ -135,16 +135,13 @@ def _connection_save(
     _store_token(conn, token)
     conn.save()
     alert_resolve(organization=organization, kind="nuki_web_reconnect", subject="nuki_web")
-    after_commit(lambda: nuki_web_setup.delay(conn.pk), what=f"nuki_web_setup({conn.pk})")
+    task_send_on_commit(NUKI_WEB_SETUP, conn.pk)
     _retry_failed(organization)
     return conn
 
 
 def _retry_failed(organization: Organization) -> None:
     """Changes that failed while the connection was broken get a fresh start."""
-    from locks.models import CommandStatus, LockCommand
-    from locks.sync.runner import command_retry
-
     failed = LockCommand.objects.filter(
         organization=organization,
         lock__driver="nuki_web",
@@ -274,176 +271,9 @@ def smartlocks_import(*, connection: NukiWebConnection, client: NukiWebClient) -
     return imported
 
 
-class WebhookRejected(ValueError):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
-    """Verify and apply a Nuki Web webhook. Returns what was done ("duplicate", "auths", ...).
-
-    The signature (hex HMAC-SHA256 of the raw body, keyed with the webhook's secret) is checked
-    in constant time before anything is parsed; a bad or missing one changes nothing.
-    """
-    conn = NukiWebConnection.objects.filter(webhook_key=key).first() if key else None
-    if conn is None or not conn.webhook_secret:
-        raise WebhookRejected("Unknown webhook.", 404)
-    expected = hmac.new(conn.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-    if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
-        raise WebhookRejected("Bad signature.", 401)
-    try:
-        data = webhook_fields(loads(body))
-    except ValueError as exc:  # JSONError, WebhookFieldError
-        raise WebhookRejected(f"Malformed webhook: {exc}", 400) from None
-    feature, smartlock_id = data["feature"], data["smartlockId"]
-    try:
-        with transaction.atomic():
-            WebhookDelivery.objects.create(
-                organization_id=conn.organization_id,
-                key=hashlib.sha256(key.encode() + body).hexdigest(),
-            )
-    except IntegrityError:
-        return "duplicate"
-    lock = Lock.objects.filter(
-        organization=conn.organization, driver="nuki_web", nuki_id=smartlock_id
-    ).first()
-    if lock is None:
-        return "unknown-lock"
-    if feature == "DEVICE_AUTHS":
-        # The signed payload names the authorization that changed: when it is exactly what
-        # we sent, it confirms the change without another API call. Anything else (someone
-        # else's change, a payload without the authorization) is read back once.
-        if _auth_confirm(lock, data.get("smartlockAuth"), deleted=bool(data.get("deleted"))):
-            return "auths-confirmed"
-        with transaction.atomic():
-            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
-        return "auths"
-    if feature == "DEVICE_STATUS":
-        _apply_status(lock, data.get("state") or {})
-        return "status"
-    if feature == "DEVICE_LOGS":
-        _record_log(lock, data.get("smartlockLog") or data.get("log") or {})
-        return "logs"
-    if feature == "DEVICE_CONFIG":
-        return "config"
-    return "ignored"
-
-
-def _auth_confirm(lock: Lock, payload, *, deleted: bool) -> bool:
-    """Confirm one of our queued changes from a DEVICE_AUTHS payload. True when it did."""
-    from locks.drivers.nuki_web import lock_code_from
-    from locks.models import AccessCode, CodeState, ObservedCode
-    from locks.nuki.web.client import NukiWebAuth
-    from locks.sync.desired import is_due
-    from locks.sync.reconcile import _confirm, _signal
-
-    if not isinstance(payload, dict) or not payload.get("id"):
-        return False
-    try:
-        observed = lock_code_from(NukiWebAuth.from_json(payload))
-    except (TypeError, ValueError):
-        return False
-    if observed.remote_id and payload.get("type") not in (0, 13):
-        return False
-    now = timezone.now()
-    with transaction.atomic():
-        ours = AccessCode.objects.select_for_update().filter(lock=lock)
-        ac = ours.filter(remote_id=observed.remote_id).first()
-        if ac is None and not deleted:  # a queued creation has no id yet
-            ac = ours.filter(
-                remote_id="",
-                state=CodeState.SETTING,
-                kind=observed.kind,
-                name=observed.name,
-                code=observed.code or "",
-            ).first()
-        if ac is None:
-            return False
-        if ac.commands.filter(status="running").exists():
-            return False  # its command is still recording: the serialized read-back decides
-        snapshot = ac.desired_snapshot()
-        if deleted:
-            if ac.state != CodeState.REMOVING or is_due(ac, now):
-                return False  # gone although wanted: the read-back repairs it
-            ac.state = CodeState.PLANNED if ac.wanted else CodeState.REMOVED
-            ac.remote_id, ac.applied = "", None
-            ac.save(update_fields=["state", "remote_id", "applied"])
-            ObservedCode.objects.filter(lock=lock, remote_id=observed.remote_id).delete()
-            _signal(ac)
-            return True
-        # Only after the runner recorded what it sent (applied), so its bookkeeping cannot
-        # overwrite this confirmation; earlier webhooks fall back to the (serialized) read-back.
-        sent = ac.state == CodeState.SETTING and ac.applied == snapshot
-        if not (sent and is_due(ac, now) and observed.matches(ac.spec())):
-            return False
-        _confirm(ac, observed.remote_id, snapshot, now)
-        ObservedCode.objects.update_or_create(
-            lock=lock,
-            remote_id=observed.remote_id,
-            defaults={
-                "organization_id": lock.organization_id,
-                "kind": observed.kind,
-                "code": observed.code or "",
-                "name": observed.name,
-                "valid_from": observed.valid_from,
-                "valid_until": observed.valid_until,
-                "weekdays": observed.weekdays,
-                "from_minute": observed.from_minute,
-                "until_minute": observed.until_minute,
-                "access_code": ac,
-                "seen_at": now,
-            },
-        )
-    return True
-
-
-STATE_NAMES = {1: "locked", 2: "unlocking", 3: "unlocked", 4: "locking", 5: "unlatched",
-               6: "unlocked (lock 'n' go)", 7: "unlatching", 254: "motor blocked"}  # fmt: skip
-DOOR_NAMES = {1: "deactivated", 2: "door closed", 3: "door opened", 4: "door state unknown"}
-
-
-def _apply_status(lock: Lock, state: dict) -> None:
-    from locks.drivers import LockStatus
-    from locks.observed import lock_status_record
-
-    code = state.get("state")
-    status = LockStatus(
-        state=STATE_NAMES.get(code, "unknown") if code is not None else lock.state,
-        battery_percent=state.get("batteryCharge"),
-        battery_critical=state.get("batteryCritical"),
-        door_state=DOOR_NAMES.get(state.get("doorState")),
-    )
-    lock_status_record(lock=lock, status=status, source="nuki web")
-
-
-def _record_log(lock: Lock, entry: dict) -> None:
-    from locks.models import LockEvent
-
-    key = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
-    when = entry.get("date")
-    occurred = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if when else timezone.now()
-    LockEvent.objects.bulk_create(
-        [
-            LockEvent(
-                organization_id=lock.organization_id,
-                lock=lock,
-                kind="log:nuki_web",
-                source="nuki web",
-                message=str(entry.get("name") or entry.get("action") or "")[:200],
-                detail=entry,
-                occurred_at=occurred,
-                external_key=key,
-            )
-        ],
-        ignore_conflicts=True,
-    )
-
-
 def nuki_web_log_sync(*, lock: Lock) -> int:
     """Read the lock's newest log entries from Nuki Web into LockEvent; entries already
     stored (same Nuki log id) are skipped, so overlapping reads add nothing twice."""
-    from locks.models import LockEvent
 
     with client_for(lock.organization_id) as client:
         entries = client.logs(lock.nuki_id, limit=50)

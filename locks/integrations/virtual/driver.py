@@ -15,7 +15,7 @@ import time
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from locks.drivers.base import (
+from locks.integrations.base import (
     Applied,
     Capability,
     CodeSpec,
@@ -26,6 +26,7 @@ from locks.drivers.base import (
     LockStatus,
     NotFoundOnLock,
 )
+from locks.models import LockEvent, VirtualLockCode
 
 
 def _reported(row) -> LockCode:
@@ -82,8 +83,6 @@ class VirtualDriver(Driver):
             time.sleep(self.delay_seconds)
 
     def _event(self, kind: str, message: str, **detail) -> None:
-        from locks.models import LockEvent
-
         LockEvent.objects.create(
             organization_id=self.lock.organization_id,
             lock=self.lock,
@@ -120,8 +119,6 @@ class VirtualDriver(Driver):
         }
 
     def add_code(self, spec: CodeSpec) -> Applied:
-        from locks.models import VirtualLockCode
-
         self._radio()
         with transaction.atomic():
             if self.lock.virtual_codes.count() >= self.lock.capacity:

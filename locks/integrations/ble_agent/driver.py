@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from locks.drivers.base import (
+from locks.integrations.base import (
     Applied,
     Capability,
     CodeConflict,
@@ -17,10 +17,17 @@ from locks.drivers.base import (
     NotFoundOnLock,
     running_command,
 )
+from locks.integrations.ble_agent.jobs import (
+    AgentJobFailed,
+    agent_silent_error,
+    command_park,
+    job_run,
+    job_step,
+)
 from locks.nuki.ble.values import fit_name
 
 CODE_TAKEN = "K_ERROR_CODE_ALREADY_EXISTS"
-CODE_NOT_FOUND = "CODE_NOT_FOUND"  # locks.agent.jobs.CODE_NOT_FOUND
+CODE_NOT_FOUND = "CODE_NOT_FOUND"  # the agent program's locks.agent.payloads.CODE_NOT_FOUND
 NAME_BYTES = 20
 
 
@@ -55,16 +62,15 @@ class BleAgentDriver(Driver):
     def _run(self, kind: str, params: dict) -> dict:
         """Inside a command: hand the job to the agent and return at once (AwaitingDevice),
         or replay its answer. Outside one (command-line tools, tests): wait for the answer."""
-        from locks.agents import job_run, job_step
-
         context = running_command()
         if context is not None:
             return job_step(lock=self.lock, kind=kind, params=params, context=context)
         return job_run(lock=self.lock, kind=kind, params=params)
 
-    def wait_expired(self, command) -> DriverError:
-        from locks.agents import agent_silent_error
+    def park(self, command, *, claimed_at, deadline: dt.datetime) -> bool:
+        return command_park(command=command, claimed_at=claimed_at, deadline=deadline)
 
+    def wait_expired(self, command) -> DriverError:
         return agent_silent_error(command=command)
 
     def list_codes(self) -> list[LockCode]:
@@ -90,8 +96,6 @@ class BleAgentDriver(Driver):
         return None
 
     def add_code(self, spec: CodeSpec) -> Applied:
-        from locks.agents import AgentJobFailed
-
         try:
             result = self._run("add_code", _window(spec))
         except AgentJobFailed as exc:
@@ -101,8 +105,6 @@ class BleAgentDriver(Driver):
         return Applied(remote_id=str(result["code_id"]))
 
     def update_code(self, remote_id: str, spec: CodeSpec) -> Applied:
-        from locks.agents import AgentJobFailed
-
         try:
             self._run("update_code", {**_window(spec), "code_id": int(remote_id), "enabled": True})
         except AgentJobFailed as exc:

@@ -1,4 +1,4 @@
-"""Webhook receivers (Nuki Bridge callbacks, Nuki Web webhooks) and the Nuki Web OAuth flow."""
+"""Nuki Web's webhook receiver and the "Connect Nuki Web" OAuth flow."""
 
 from __future__ import annotations
 
@@ -9,29 +9,20 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from locks.bridges import CallbackRejected, callback_receive
+from locks.integrations.nuki_web.connection import (
+    NotConfigured,
+    authorization_start,
+    connection_from_code,
+)
+from locks.integrations.nuki_web.webhooks import WebhookRejected, webhook_receive
 from portal.tenancy import membership_for, tenant_for_user
 from portal.throttling import note_failed_authentication
 
 
 @csrf_exempt
 @require_POST
-def bridge_callback(request, secret: str):
-    try:
-        lock = callback_receive(secret=secret, body=request.body)
-    except CallbackRejected as exc:
-        if exc.status == 404 and note_failed_authentication(request):
-            return JsonResponse({"detail": "Too many unknown callbacks."}, status=429)
-        return JsonResponse({"detail": str(exc)}, status=exc.status)
-    return JsonResponse({"ok": True, "lock": lock.pk})
-
-
-@csrf_exempt
-@require_POST
 def nuki_web_webhook(request, key: str):
     """Nuki Web's decentral webhook: signature over the raw body checked before anything."""
-    from locks.nukiweb import WebhookRejected, webhook_receive
-
     try:
         outcome = webhook_receive(
             key=key, body=request.body, signature=request.headers.get("X-Nuki-Signature-SHA256", "")
@@ -47,8 +38,6 @@ def nuki_web_webhook(request, key: str):
 @require_POST
 def nuki_web_connect(request, slug: str):
     """Start "Connect Nuki Web": state and the PKCE verifier stay in the session."""
-    from locks.nukiweb import NotConfigured, authorization_start
-
     tenant = tenant_for_user(request.user, slug=slug)
     if not tenant.can_write:
         return HttpResponseForbidden("Only owners and managers can connect Nuki Web.")
@@ -67,8 +56,6 @@ def nuki_web_connect(request, slug: str):
 @login_required
 def nuki_web_callback(request):
     """Nuki sends the manager back here; the code is exchanged on the server."""
-    from locks.nukiweb import connection_from_code
-
     pending = request.session.pop("nuki_web_oauth", None)
     state = request.GET.get("state", "")
     if not pending or not constant_time_compare(state, pending["state"]):

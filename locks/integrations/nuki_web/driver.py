@@ -11,7 +11,7 @@ adopt our own earlier attempt (a worker that died after the PUT) or to report a 
 
 from __future__ import annotations
 
-from locks.drivers.base import (
+from locks.integrations.base import (
     AccessKind,
     Applied,
     Capability,
@@ -23,6 +23,7 @@ from locks.drivers.base import (
     LockStatus,
     NotFoundOnLock,
 )
+from locks.integrations.nuki_web.connection import client_for
 from locks.nuki.web import AuthType, NukiWebError
 from locks.nuki.web.client import NukiWebAuth, auth_body
 
@@ -69,8 +70,6 @@ class NukiWebDriver(Driver):
         return cls.capabilities
 
     def _client(self):
-        from locks.nukiweb import client_for
-
         try:
             return client_for(self.lock.organization_id)
         except NukiWebError as exc:

@@ -15,17 +15,16 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from locks.agent_wake import wake_wait
-from locks.agents import (
+from locks.integrations.ble_agent.enrollment import agent_enroll, agent_for_token, locks_report
+from locks.integrations.ble_agent.jobs import (
     MAX_POLL_WAIT_SECONDS,
     TooManyPolls,
-    agent_enroll,
-    agent_for_token,
     job_finish,
     jobs_wait,
-    locks_report,
     poll_slot,
 )
+from locks.integrations.ble_agent.wake import wake_wait
+from locks.models import Agent
 from portal.services import ServiceError
 from portal.throttling import StrangerRateThrottle, note_failed_authentication
 
@@ -63,8 +62,6 @@ class AgentAuthenticationScheme(OpenApiAuthenticationExtension):
 
 class IsAgent(BasePermission):
     def has_permission(self, request, view) -> bool:
-        from locks.models import Agent
-
         if not isinstance(request.auth, Agent):
             raise exceptions.NotAuthenticated("Send Authorization: Bearer <agent token>.")
         return True
@@ -211,9 +208,9 @@ class JobsView(AgentView):
     @classmethod
     def as_view(cls, **initkwargs):
         """GET as an async view: the token check, the poll slot and each claim are short
-        database calls; between them the poll waits on the event loop (locks.agent_wake),
-        so idle agents occupy no worker of a bounded pool and no database connection.
-        Other methods: DRF as usual."""
+        database calls; between them the poll waits on the event loop
+        (locks.integrations.ble_agent.wake), so idle agents occupy no worker of a bounded pool
+        and no database connection. Other methods: DRF as usual."""
         sync_view = super().as_view(**initkwargs)
 
         async def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:

@@ -1,8 +1,8 @@
 """Waking an agent's long-poll without a thread waiting for it.
 
-An agent's `GET /agent/v1/jobs?wait=30` is an async view (locks.agent_api): it claims jobs in a
-short database call, and when there are none it waits here, on the event loop, holding no
-thread and no database connection. Two ways to wait:
+An agent's `GET /agent/v1/jobs?wait=30` is an async view (locks.integrations.ble_agent.api):
+it claims jobs in a short database call, and when there are none it waits here, on the event
+loop, holding no thread and no database connection. Two ways to wait:
 
 - Redis (LATCHKEY_AGENT_WAKE_URL, the Redis cache by default): each agent has a wake list. A new
   AgentJob pushes to its agent's list once its transaction commits; a waiting poll's BLPOP

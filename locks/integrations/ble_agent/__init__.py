@@ -1,0 +1,1 @@
+"""On-site agents reaching locks over Bluetooth: enrollment, jobs, the agent API."""

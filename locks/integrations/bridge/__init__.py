@@ -1,0 +1,1 @@
+"""Nuki Bridges on the LAN (HTTP API): actions, state and logs; no codes."""

@@ -1,0 +1,1 @@
+"""The virtual lock: a lock that lives in the database (demo and tests)."""
