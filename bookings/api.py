@@ -9,6 +9,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from bookings.fields import DateOrDateTimeField
 from bookings.models import Booking, BookingStatus, Language
 from bookings.selectors import access_by_booking
 from bookings.services import BookingData, booking_upsert, stay_dates_check
@@ -18,37 +19,6 @@ from portal.services import ServiceError
 from portal.tenancy import may_see_secrets
 from portal.validators import refuse_control_characters
 from properties.models import Property
-
-
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
-        "example": "2026-07-01",
-    }
-)
-class DateOrDateTimeField(serializers.Field):
-    """A date (2026-07-01) or a datetime with an offset (2026-07-01T15:00:00+02:00)."""
-
-    default_error_messages = {
-        "invalid": "Expected a date (YYYY-MM-DD) or a datetime with an offset.",
-        "naive": "A datetime needs an offset such as +02:00 or Z.",
-    }
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            if len(data) == 10:
-                return dt.date.fromisoformat(data)
-            value = dt.datetime.fromisoformat(data)
-        except ValueError:
-            self.fail("invalid")
-        if value.tzinfo is None:
-            self.fail("naive")
-        return value
-
-    def to_representation(self, value):
-        return value.isoformat()
 
 
 class GuestSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ in line with it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bookings import dispatch
 from bookings.app_access import app_access_sync, app_access_withdraw
 from bookings.codes import NoCodeAvailable, draw_code
 from bookings.models import AccessGrant, Booking, BookingStatus, StandingAccess
@@ -18,7 +20,6 @@ from locks.drivers import Capability
 from locks.models import Lock
 from locks.sync.desired import access_put, access_withdraw, codes_taken
 from portal import fastsql
-from portal.aftercommit import after_commit
 from portal.models import Organization
 from portal.services import ServiceError
 from properties.models import Property
@@ -59,6 +60,14 @@ class BookingData:
     guest_phone_last4: str = ""
     reservation_url: str = ""
     guest_nuki_email: str = ""
+
+    @classmethod
+    def from_booking(cls, booking: Booking, **changes) -> BookingData:
+        """The booking as it stands, with `changes`: what an edit (new dates, a cancellation)
+        sends back through booking_upsert, so that every field it does not name is kept. One
+        place, so a field added to BookingData is never wiped by an edit that forgot it."""
+        current = {f.name: getattr(booking, f.name) for f in dataclasses.fields(cls)}
+        return cls(**{**current, **changes})
 
     def fields(self) -> dict:
         return {
@@ -139,16 +148,8 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     # the opposite order to their own upserts: a deadlock waiting to happen).
     after = _turnover_neighbours(booking)
     for other_id in {b.pk for b in before + after}:
-        after_commit(
-            lambda other_id=other_id: _replan_later(other_id), what=f"replan_stay({other_id})"
-        )
+        dispatch.send_on_commit(dispatch.REPLAN_STAY, other_id)
     return booking, created, True
-
-
-def _replan_later(booking_id: int) -> None:
-    from bookings.tasks import replan_stay
-
-    replan_stay.delay(booking_id)
 
 
 @transaction.atomic
@@ -171,7 +172,7 @@ def _turnover_neighbours(booking: Booking) -> list[Booking]:
     return adjacent_stays(booking)
 
 
-def _stay_locks(booking: Booking) -> list[Lock]:
+def stay_locks(booking: Booking) -> list[Lock]:
     """The stay's locks that take codes, row-locked so that two bookings cannot draw the same
     free code at the same time."""
     locks = fastsql.select(
@@ -271,7 +272,7 @@ def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
     raise NoCodeAvailable("Could not find a free keypad code for this stay.")
 
 
-def _code_name(grant: AccessGrant, booking: Booking) -> str:
+def code_name(grant: AccessGrant, booking: Booking) -> str:
     """Name on the lock (at most 20 characters): our tag first, so it is unique and ours; the
     tag alone once the guest was anonymised (bookings.retention)."""
     if booking.anonymised_at is not None:
@@ -311,7 +312,7 @@ def grant_sync(
             return access_withdraw(holder=grant.holder)
         return None
     valid_from, valid_until = booking_window(booking)
-    locks = _stay_locks(booking)
+    locks = stay_locks(booking)
     code = _free_code(
         current=grant.code if grant is not None else None,
         lock_ids=[lock.pk for lock in locks],
@@ -340,12 +341,12 @@ def grant_sync(
         holder=grant.holder,
         locks=locks,
         code=grant.code,
-        name=_code_name(grant, booking),
+        name=code_name(grant, booking),
         valid_from=valid_from,
         valid_until=valid_until,
         new_holder=created_grant,
     )
     app = app_access_sync(
-        grant=grant, booking=booking, name=_code_name(grant, booking), new=created_grant
+        grant=grant, booking=booking, name=code_name(grant, booking), new=created_grant
     )
     return codes + app

@@ -16,7 +16,7 @@ from django.test import Client
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail, StayLink, StepUpChallenge
 from bookings.services import BookingData, booking_upsert
-from bookings.stay_links import TOKEN_MARK, stay_link_token, token_hash
+from bookings.stay.links import TOKEN_MARK, stay_link_token, token_hash
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand, LockEvent
 from portal.testing import days_from_now
 
@@ -615,8 +615,7 @@ def test_a_link_is_rate_limited_per_link_from_any_address(world, prop, locks, co
     _, _, other = stay(world, prop, commit, external_id="S-2")
     with time_machine.travel(local(2027, 3, 27, 16, 0)):
         statuses = [
-            Client(REMOTE_ADDR=f"10.0.0.{i}").get(f"/stay/{token}/").status_code
-            for i in range(4)
+            Client(REMOTE_ADDR=f"10.0.0.{i}").get(f"/stay/{token}/").status_code for i in range(4)
         ]
         assert statuses == [200, 200, 200, 429]
         assert Client(REMOTE_ADDR="10.0.0.1").get(f"/stay/{other}/").status_code == 200
