@@ -1,7 +1,11 @@
-"""Listen to the locks app: when every code of a stay is set, queue the guest's email."""
+"""Bookings' receivers: the locks app's signals (every code of a stay set: queue the guest's
+email; a conflict, an unreachable lock, a lock moved, a recurring window ended), the
+property's times, and a grant cancelled (its stay link rotates). Connected by importing this
+module in BookingsConfig.ready."""
 
 from __future__ import annotations
 
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -10,6 +14,7 @@ from bookings.backup import backup_codes_assign, backup_settled
 from bookings.models import AccessGrant, Booking, StandingAccess
 from bookings.services import grant_redraw, grant_sync
 from bookings.standing.services import standing_access_renew, standing_access_sync
+from bookings.stay.links import stay_link_rotate
 from locks.models import CodeState
 from locks.signals import (
     access_code_conflict,
@@ -77,3 +82,11 @@ def on_access_code_ended(sender, access_code, **kwargs) -> None:
     """A standing (recurring) code's window ended: move it on to the next occurrence."""
     if StandingAccess.id_from_holder(access_code.holder) is not None:
         standing_access_renew(access_code=access_code)
+
+
+@receiver(post_save, sender=AccessGrant, dispatch_uid="stay-link-rotate-on-cancel")
+def on_grant_saved(sender, instance: AccessGrant, update_fields=None, **kwargs) -> None:
+    """A stay's grant was deactivated (cancelled): its private link stops working."""
+    if instance.active or (update_fields is not None and "active" not in update_fields):
+        return
+    stay_link_rotate(grant_id=instance.pk)

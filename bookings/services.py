@@ -18,8 +18,12 @@ from bookings.models import AccessGrant, Booking, BookingStatus, StandingAccess
 from bookings.planning import stay_window, turnover_window
 from locks.drivers import Capability
 from locks.models import Lock
-from locks.sync.desired import access_put, access_withdraw, codes_taken
-from portal import fastsql
+from locks.sync.desired import (
+    access_put,
+    access_withdraw,
+    codes_taken,
+    property_locks_locked,
+)
 from portal.models import Organization
 from portal.services import ServiceError
 from properties.models import Property
@@ -103,9 +107,33 @@ def booking_upsert(
     for _ in range(3):
         try:
             return _upsert(organization=organization, source=source, data=data)
-        except IntegrityError:  # a concurrent delivery created it first: update instead
+        except IntegrityError as exc:  # the booking vanished, or a later write collided
+            error = exc
             continue
-    raise RuntimeError("Booking upsert kept colliding.")
+    raise RuntimeError("Booking upsert kept colliding.") from error
+
+
+# The unique constraint a booking's upsert is keyed on (bookings/models.py, Booking.Meta).
+UPSERT_KEY = "booking_upsert_key"
+
+
+def booking_insert_new(booking: Booking) -> bool:
+    """INSERT a new booking unless one with its (organization, source, external_id) exists.
+    True when inserted. In a savepoint, so a collision leaves the caller's transaction usable.
+
+    Against a concurrent insert of the same key PostgreSQL waits for that transaction, then
+    reports the collision, so the caller goes on to read (and lock) the row. Only a collision
+    on UPSERT_KEY means "exists": any other constraint's error is raised (on SQLite, which
+    does not name the constraint, the caller's read finds out)."""
+    try:
+        with transaction.atomic():
+            booking.save(force_insert=True)
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if diag is not None and diag.constraint_name != UPSERT_KEY:
+            raise
+        return False
+    return True
 
 
 @transaction.atomic
@@ -116,19 +144,18 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     )
     # Insert first: most deliveries are new stays, and this is one statement for them. A stay
     # we already hold (or one a concurrent delivery is creating: PostgreSQL waits for it) is
-    # skipped without an error, then read and locked below.
-    created = fastsql.insert_unless_exists(booking)
+    # read and locked below.
+    created = booking_insert_new(booking)
     before: list[Booking] = []
     if not created:
-        found = fastsql.select(
-            Booking,
-            "organization_id = %s AND source = %s AND external_id = %s",
-            [organization.pk, source, data.external_id],
-            for_update=True,
+        found = (
+            Booking.objects.select_for_update(no_key=True)
+            .filter(organization=organization, source=source, external_id=data.external_id)
+            .first()
         )
-        if not found:  # deleted between the two statements: booking_upsert tries again
+        if found is None:  # deleted between the two statements: booking_upsert tries again
             raise IntegrityError("The booking vanished while being updated.")
-        booking = found[0]
+        booking = found
         if booking.anonymised_at is not None:  # the guest was forgotten: a late resend
             fields = {**fields, **{n: getattr(booking, n) for n in GUEST_FIELDS if n in fields}}
         current = {name: getattr(booking, name) for name in fields}
@@ -175,9 +202,7 @@ def _turnover_neighbours(booking: Booking) -> list[Booking]:
 def stay_locks(booking: Booking) -> list[Lock]:
     """The stay's locks that take codes, row-locked so that two bookings cannot draw the same
     free code at the same time."""
-    locks = fastsql.select(
-        Lock, "property_id = %s", [booking.property_id], order_by="id", for_update=True
-    )
+    locks = property_locks_locked(property_id=booking.property_id)
     return [lock for lock in locks if Capability.CODES in lock.capabilities]
 
 
@@ -242,19 +267,14 @@ def booking_window(
     )
 
 
-def standing_reserved(*, property_id: int) -> tuple[str, list]:
-    """The query for the digits of the property's standing access (cleaners, owners): reserved
-    for good, though their codes hold only one day's window at a time on most locks. Handed to
-    `codes_taken`, so it costs no statement of its own."""
-    table = StandingAccess._meta.db_table
-    sql = f"SELECT code FROM {table} WHERE property_id = %s AND active = %s"  # noqa: S608
-    return sql, [property_id, True]
-
-
 def standing_codes(*, property_id: int) -> set[str]:
-    """Digits of the property's standing access (see `standing_reserved`)."""
-    sql, params = standing_reserved(property_id=property_id)
-    return {code for (code,) in fastsql.values(sql, params)}
+    """Digits of the property's standing access (cleaners, owners): reserved for good, though
+    their codes hold only one day's window at a time on most locks."""
+    return set(
+        StandingAccess.objects.filter(property_id=property_id, active=True).values_list(
+            "code", flat=True
+        )
+    )
 
 
 def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
@@ -320,7 +340,6 @@ def grant_sync(
         valid_until=valid_until,
         exclude_holder=grant.holder if grant is not None else None,
         avoid=avoid or set(),
-        reserved=standing_reserved(property_id=booking.property_id),
     )
     created_grant = grant is None
     if grant is None:
@@ -331,7 +350,7 @@ def grant_sync(
             valid_from=valid_from,
             valid_until=valid_until,
         )
-        fastsql.insert([grant])  # no post_save: its one receiver acts on inactive grants
+        grant.save(force_insert=True)
     else:
         grant.code = code
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True

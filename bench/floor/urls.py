@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from bookings.api import BookingInputSerializer, booking_body
 from bookings.models import Booking
-from portal import fastsql
+from bookings.services import booking_insert_new
 from portal.permissions import request_tenant
 from portal.urls import urlpatterns as portal_urlpatterns
 
@@ -30,7 +30,7 @@ class FloorView(APIView):
             organization=org, source="floor", external_id=data.external_id, **data.fields()
         )
         with transaction.atomic():
-            fastsql.insert_unless_exists(booking)
+            booking_insert_new(booking)  # the booking's own insert (bookings.services)
 
             def publish() -> None:
                 from locks.tasks import run_commands

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from bookings.models import StandingAccess
@@ -28,6 +29,16 @@ from properties.models import Property
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OPEN_ENDED = dt.timedelta(days=365)
+
+
+def standing_reserved(*, lock_ids: list[int], candidates: list[str]) -> QuerySet:
+    """Which of `candidates` the standing access of these locks' properties holds: reserved for
+    good, though their codes hold only one day's window at a time on most locks. The locks'
+    engine asks this whenever it checks codes (registered in BookingsConfig.ready, see
+    locks/sync/reserved.py), so no guest draws a cleaner's code; it rides in that query."""
+    return StandingAccess.objects.filter(
+        property__locks__in=lock_ids, active=True, code__in=candidates
+    ).values_list("code")
 
 
 def weekday_bit(day: dt.date) -> int:

@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from locks.drivers import queue_for
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
-from portal import fastsql
 from portal.aftercommit import after_commit
 
 
@@ -102,7 +101,7 @@ def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCo
         for ac in access_codes
         if ac.pk in fresh
     ]
-    fastsql.insert(commands)
+    LockCommand.objects.bulk_create(commands)
     by_driver: dict[str, list[int]] = {}
     for command, ac in zip(commands, (ac for ac in access_codes if ac.pk in fresh), strict=True):
         by_driver.setdefault(ac.lock.driver, []).append(command.pk)
