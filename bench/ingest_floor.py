@@ -1,6 +1,6 @@
 """How close to the ping can a booking POST get at all? The floor under bench/ingest.py's ratio.
 
-Why: ingest.py holds POST /api/v1/bookings/ to half the rate of a trivial authenticated GET.
+Why: ingest.py once held POST /api/v1/bookings/ to half the rate of a trivial authenticated GET.
 This measures, on one server and in alternating rounds, three closed loops:
   ping     GET /api/v1/ping/        authentication, throttle, a tiny answer
   floor    POST /api/v1/floor/      the same, plus what every booking must do before it plans
