@@ -103,59 +103,43 @@ def booking_upsert(
     """Create or update a booking by (source, external_id). Returns (booking, created, changed).
 
     Replaying an identical booking changes nothing and queues nothing.
+
+    Insert first: most deliveries are new stays, and that is one statement for them. A stay we
+    already hold (or one a concurrent delivery is creating: PostgreSQL waits for it, then
+    reports the collision) makes the insert fail on its unique key (`booking_upsert_key`,
+    Booking.Meta): the transaction is rolled back and tried again, reading (and locking) the
+    row first. No ON CONFLICT, which could hide another constraint: any other collision is
+    tried again the same way and, if it persists, raised with its own error as the cause.
     """
+    error: IntegrityError | None = None
     for _ in range(3):
         try:
-            return _upsert(organization=organization, source=source, data=data)
-        except IntegrityError as exc:  # the booking vanished, or a later write collided
+            return _upsert(
+                organization=organization, source=source, data=data, insert_first=error is None
+            )
+        except IntegrityError as exc:
             error = exc
-            continue
     raise RuntimeError("Booking upsert kept colliding.") from error
 
 
-# The unique constraint a booking's upsert is keyed on (bookings/models.py, Booking.Meta).
-UPSERT_KEY = "booking_upsert_key"
-
-
-def booking_insert_new(booking: Booking) -> bool:
-    """INSERT a new booking unless one with its (organization, source, external_id) exists.
-    True when inserted. In a savepoint, so a collision leaves the caller's transaction usable.
-
-    Against a concurrent insert of the same key PostgreSQL waits for that transaction, then
-    reports the collision, so the caller goes on to read (and lock) the row. Only a collision
-    on UPSERT_KEY means "exists": any other constraint's error is raised (on SQLite, which
-    does not name the constraint, the caller's read finds out)."""
-    try:
-        with transaction.atomic():
-            booking.save(force_insert=True)
-    except IntegrityError as exc:
-        diag = getattr(exc.__cause__, "diag", None)
-        if diag is not None and diag.constraint_name != UPSERT_KEY:
-            raise
-        return False
-    return True
-
-
 @transaction.atomic
-def _upsert(*, organization: Organization, source: str, data: BookingData):
+def _upsert(*, organization: Organization, source: str, data: BookingData, insert_first: bool):
     fields = data.fields()
-    booking = Booking(
-        organization=organization, source=source, external_id=data.external_id, **fields
-    )
-    # Insert first: most deliveries are new stays, and this is one statement for them. A stay
-    # we already hold (or one a concurrent delivery is creating: PostgreSQL waits for it) is
-    # read and locked below.
-    created = booking_insert_new(booking)
-    before: list[Booking] = []
-    if not created:
-        found = (
+    booking = None
+    if not insert_first:
+        booking = (
             Booking.objects.select_for_update(no_key=True)
             .filter(organization=organization, source=source, external_id=data.external_id)
             .first()
         )
-        if found is None:  # deleted between the two statements: booking_upsert tries again
-            raise IntegrityError("The booking vanished while being updated.")
-        booking = found
+    created = booking is None
+    before: list[Booking] = []
+    if created:
+        booking = Booking(
+            organization=organization, source=source, external_id=data.external_id, **fields
+        )
+        booking.save(force_insert=True)  # a collision: see booking_upsert
+    else:
         if booking.anonymised_at is not None:  # the guest was forgotten: a late resend
             fields = {**fields, **{n: getattr(booking, n) for n in GUEST_FIELDS if n in fields}}
         current = {name: getattr(booking, name) for name in fields}

@@ -31,14 +31,12 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OPEN_ENDED = dt.timedelta(days=365)
 
 
-def standing_reserved(*, lock_ids: list[int], candidates: list[str]) -> QuerySet:
-    """Which of `candidates` the standing access of these locks' properties holds: reserved for
-    good, though their codes hold only one day's window at a time on most locks. The locks'
-    engine asks this whenever it checks codes (registered in BookingsConfig.ready, see
-    locks/sync/reserved.py), so no guest draws a cleaner's code; it rides in that query."""
-    return StandingAccess.objects.filter(
-        property__locks__in=lock_ids, active=True, code__in=candidates
-    ).values_list("code")
+def standing_reserved() -> QuerySet:
+    """(code, property id) of every active standing access: reserved for good on the property,
+    though their codes hold only one day's window at a time on most locks. The locks' engine
+    unions this into its check of free codes (registered in BookingsConfig.ready, see
+    locks/sync/reserved.py), so no guest draws a cleaner's code."""
+    return StandingAccess.objects.filter(active=True).values_list("code", "property_id")
 
 
 def weekday_bit(day: dt.date) -> int:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from locks.models import AccessCode, CodeState, Lock
 from locks.sync import fastsql
 from locks.sync.outbox import command_enqueue_sync, commands_enqueue_sync
-from locks.sync.reserved import reserved_querysets
+from locks.sync.reserved import reserved_callbacks
 from portal.aftercommit import after_commit
 from portal.models import Organization
 
@@ -51,7 +51,7 @@ def codes_taken(
         valid_until=valid_until,
         candidates=candidates,
         exclude_holder=exclude_holder,
-        reserved=reserved_querysets(lock_ids=lock_ids, candidates=candidates),
+        reserved=reserved_callbacks(),
     )
 
 

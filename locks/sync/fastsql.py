@@ -18,9 +18,9 @@ import datetime as dt
 from functools import cache
 
 from django.db import connection
-from django.db.models import QuerySet
 
 from locks.models import AccessCode, Lock, ObservedCode
+from locks.sync.reserved import ReservedCodes
 
 
 @cache
@@ -67,17 +67,41 @@ def lock_rows_locked(*, property_id: int) -> list[Lock]:
 
 
 @cache
-def _codes_taken_sql(locks: int, codes: int, exclude_holder: bool, vendor: str) -> str:
+def _reserved_sql(callback: ReservedCodes, vendor: str) -> tuple[str, tuple, str, str]:
+    """A registered app's (code, property id) queryset, compiled once: it filters by nothing
+    that changes between calls (locks/sync/reserved.py). Also its two columns' names."""
+    queryset = callback().order_by()
+    code, prop = (queryset.model._meta.get_field(n).column for n in queryset.query.values_select)
+    sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    qn = connection.ops.quote_name
+    return sql, tuple(params), qn(code), qn(prop)
+
+
+@cache
+def _codes_taken_sql(
+    locks: int, codes: int, exclude_holder: bool, reserved: tuple[ReservedCodes, ...], vendor: str
+) -> tuple[str, tuple]:
     in_locks = ", ".join(["%s"] * locks)
     in_codes = ", ".join(["%s"] * codes)
     not_holder = " AND holder <> %s" if exclude_holder else ""
-    return (
+    sql = (
         f"SELECT code FROM {AccessCode._meta.db_table} WHERE lock_id IN ({in_locks})"
         f" AND wanted = %s AND code IN ({in_codes}) AND valid_from < %s AND valid_until > %s"
         f"{not_holder}"
         f" UNION SELECT code FROM {ObservedCode._meta.db_table} WHERE lock_id IN ({in_locks})"
         f" AND access_code_id IS NULL AND code IN ({in_codes})"
     )
+    static: tuple = ()
+    for callback in reserved:
+        part, part_params, code, prop = _reserved_sql(callback, vendor)
+        # The app's rows, narrowed to the candidates and the locks' properties.
+        sql += (
+            f" UNION SELECT r.{code} FROM ({part}) AS r WHERE r.{code} IN ({in_codes})"
+            f" AND r.{prop} IN (SELECT property_id FROM {Lock._meta.db_table}"
+            f" WHERE id IN ({in_locks}))"
+        )
+        static += (part_params,)
+    return sql, static
 
 
 def codes_taken(
@@ -87,12 +111,14 @@ def codes_taken(
     valid_until: dt.datetime,
     candidates: list[str],
     exclude_holder: str | None,
-    reserved: list[QuerySet],
+    reserved: tuple[ReservedCodes, ...],
 ) -> set[str]:
     """What `desired.codes_taken` answers (see there), in one statement. `reserved` are the
-    registered apps' querysets of one column, `code` (locks/sync/reserved.py): the ORM
-    compiles each, and it joins the union."""
-    sql = _codes_taken_sql(len(lock_ids), len(candidates), bool(exclude_holder), connection.vendor)
+    registered apps' callbacks (locks/sync/reserved.py): their querysets are compiled once
+    and join the union, narrowed to these locks' properties and the candidates."""
+    sql, static = _codes_taken_sql(
+        len(lock_ids), len(candidates), bool(exclude_holder), reserved, connection.vendor
+    )
     params = [
         *lock_ids, True, *candidates,
         connection.ops.adapt_datetimefield_value(valid_until),
@@ -100,10 +126,8 @@ def codes_taken(
         *([exclude_holder] if exclude_holder else []),
         *lock_ids, *candidates,
     ]  # fmt: skip
-    for queryset in reserved:
-        part, part_params = queryset.order_by().query.get_compiler(connection=connection).as_sql()
-        sql += f" UNION {part}"
-        params += list(part_params)
+    for part_params in static:
+        params += [*part_params, *candidates, *lock_ids]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {code for (code,) in cursor.fetchall()}
