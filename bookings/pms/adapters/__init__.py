@@ -1,5 +1,7 @@
 """Adapters for each PMS's native webhook: how a delivery is authenticated, and how its
-payload becomes the reservations it describes.
+payload becomes the reservations it describes. One module per PMS (hostaway.py, guesty.py,
+smoobu.py, lodgify.py, hospitable.py, generic.py), what they share in base.py; `ADAPTERS`
+maps a connection's kind to its adapter.
 
 Authentication follows what each PMS offers (README.md, Integrations; and the sample
 payloads in bookings/tests/pms_samples.py):
