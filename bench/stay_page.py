@@ -38,7 +38,7 @@ def create_dataset(seed: int) -> tuple[list[str], dict[str, int]]:
 
     from bookings.codes import draw_code
     from bookings.models import AccessGrant, Booking, StayLink
-    from bookings.stay_links import _fresh, _token_for, token_hash
+    from bookings.stay.links import _fresh, _token_for, token_hash
     from locks.models import Lock
     from portal.services import organization_create
     from properties.models import Property

@@ -9,46 +9,15 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from bookings.fields import DateOrDateTimeField
 from bookings.models import Booking, BookingStatus, Language
 from bookings.selectors import access_by_booking
 from bookings.services import BookingData, booking_upsert, stay_dates_check
-from portal import fastsql
 from portal.api import ID_MAX, TenantViewSetMixin
 from portal.services import ServiceError
-from portal.tenancy import may_see_secrets
+from portal.tenancy import Tenant, may_see_secrets, scoped
 from portal.validators import refuse_control_characters
 from properties.models import Property
-
-
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
-        "example": "2026-07-01",
-    }
-)
-class DateOrDateTimeField(serializers.Field):
-    """A date (2026-07-01) or a datetime with an offset (2026-07-01T15:00:00+02:00)."""
-
-    default_error_messages = {
-        "invalid": "Expected a date (YYYY-MM-DD) or a datetime with an offset.",
-        "naive": "A datetime needs an offset such as +02:00 or Z.",
-    }
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            if len(data) == 10:
-                return dt.date.fromisoformat(data)
-            value = dt.datetime.fromisoformat(data)
-        except ValueError:
-            self.fail("invalid")
-        if value.tzinfo is None:
-            self.fail("naive")
-        return value
-
-    def to_representation(self, value):
-        return value.isoformat()
 
 
 class GuestSerializer(serializers.Serializer):
@@ -69,13 +38,11 @@ class GuestSerializer(serializers.Serializer):
     )
 
 
-def _property_where(condition: str, params: list) -> Property | None:
-    """The organization's property matching `condition` (one hand-written query: this runs
-    for every booking posted, see portal/fastsql.py)."""
-    if condition.startswith("id ") and not 0 < params[-1] < 2**63:
+def _property(tenant: Tenant, **lookup) -> Property | None:
+    """The tenant's property matching `lookup` (an id or an external_ref), or None."""
+    if "pk" in lookup and not 0 < lookup["pk"] < 2**63:
         return None  # no such id (and the database would refuse the number)
-    found = fastsql.select(Property, f"organization_id = %s AND {condition}", params, limit=1)
-    return found[0] if found else None
+    return next(iter(scoped(Property, tenant).filter(**lookup)[:1]), None)
 
 
 class BookingInputSerializer(serializers.Serializer):
@@ -89,17 +56,17 @@ class BookingInputSerializer(serializers.Serializer):
     guest = GuestSerializer(required=False)
 
     def validate_property(self, value) -> Property:
-        org_id = self.context["tenant"].organization.pk
+        tenant = self.context["tenant"]
         found = None
         if isinstance(value, int) and not isinstance(value, bool):
-            found = _property_where("id = %s", [org_id, value])
+            found = _property(tenant, pk=value)
         elif isinstance(value, str) and value.strip():
-            found = _property_where("external_ref = %s", [org_id, value.strip()])
+            found = _property(tenant, external_ref=value.strip())
             digits = value.strip()
             # ASCII digits only ("²".isdigit() is true) and at most 18 of them: int() of a
             # long string raises, and ids stop at 2**63 anyway.
             if found is None and digits.isascii() and digits.isdigit() and len(digits) < 19:
-                found = _property_where("id = %s", [org_id, int(digits)])
+                found = _property(tenant, pk=int(digits))
         else:
             raise serializers.ValidationError("Give the property's id or its external_ref.")
         if found is None:

@@ -17,8 +17,9 @@ from django.db.models import CharField, Exists, Max, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from bookings import dispatch
 from bookings.models import AccessGrant, BookingStatus
-from bookings.services import _code_name, _stay_locks, standing_codes
+from bookings.services import code_name, standing_codes, stay_locks
 from locks.backup import backup_take
 from locks.models import (
     AccessCode,
@@ -29,8 +30,7 @@ from locks.models import (
     ObservedCode,
 )
 from locks.sync.desired import access_put
-from portal.aftercommit import after_commit
-from portal.models import Alert
+from portal.models import Alert, Organization
 from portal.services import alert_raise, alert_resolve
 
 
@@ -39,7 +39,6 @@ def backup_codes_assign(
 ) -> int:
     """Give backup codes to the stays that need one now. Returns how many got one."""
     now = now or timezone.now()
-    from portal.models import Organization
 
     longest = Organization.objects.aggregate(m=Max("backup_lead_minutes"))["m"] or 0
     grants = AccessGrant.objects.filter(
@@ -113,7 +112,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     if not unreachable:
         return False
     booking = grant.booking
-    locks = _stay_locks(booking)
+    locks = stay_locks(booking)
     lock_ids = [lock.pk for lock in locks]
     reserved = standing_codes(property_id=booking.property_id)
 
@@ -136,7 +135,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         ).exists()
         return not (clash or foreign or code in reserved)
 
-    name = _code_name(grant, booking)
+    name = code_name(grant, booking)
     subject = f"booking:{booking.pk}"
     doors = ", ".join(lock.name for lock in unreachable)
     who = booking.guest_name or booking.external_id
@@ -184,9 +183,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         f"it is narrowed to the stay, or removed, as soon as the lock is reachable.",
         fix="Bring the lock back online (power, Wi-Fi, bridge); the portal does the rest.",
     )
-    from bookings.tasks import send_access_email
-
-    after_commit(lambda: send_access_email.delay(grant.pk), what=f"send_access_email({grant.pk})")
+    dispatch.send_on_commit(dispatch.SEND_ACCESS_EMAIL, grant.pk)
     return True
 
 

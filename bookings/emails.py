@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail
-from bookings.stay_links import TOKEN_MARK, expand_token, stay_link_rotated_since, stay_url
+from bookings.stay.links import TOKEN_MARK, expand_token, stay_link_rotated_since, stay_url
 from locks.models import AccessCode
 
 logger = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ ANONYMISED_NAME = "Guest (anonymised)"
 
 
 def _code_name(grant: AccessGrant) -> str:
-    """The name an anonymised stay's codes keep: our tag alone (bookings.services._code_name
+    """The name an anonymised stay's codes keep: our tag alone (bookings.services.code_name
     without the guest)."""
     return f"LK{grant.pk}"
 

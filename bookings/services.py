@@ -3,6 +3,7 @@ in line with it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -10,15 +11,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bookings import dispatch
 from bookings.app_access import app_access_sync, app_access_withdraw
 from bookings.codes import NoCodeAvailable, draw_code
 from bookings.models import AccessGrant, Booking, BookingStatus, StandingAccess
 from bookings.planning import stay_window, turnover_window
 from locks.integrations.base import Capability
 from locks.models import Lock
-from locks.sync.desired import access_put, access_withdraw, codes_taken
-from portal import fastsql
-from portal.aftercommit import after_commit
+from locks.sync.desired import (
+    access_put,
+    access_withdraw,
+    codes_taken,
+    property_locks_locked,
+)
 from portal.models import Organization
 from portal.services import ServiceError
 from properties.models import Property
@@ -60,6 +65,14 @@ class BookingData:
     reservation_url: str = ""
     guest_nuki_email: str = ""
 
+    @classmethod
+    def from_booking(cls, booking: Booking, **changes) -> BookingData:
+        """The booking as it stands, with `changes`: what an edit (new dates, a cancellation)
+        sends back through booking_upsert, so that every field it does not name is kept. One
+        place, so a field added to BookingData is never wiped by an edit that forgot it."""
+        current = {f.name: getattr(booking, f.name) for f in dataclasses.fields(cls)}
+        return cls(**{**current, **changes})
+
     def fields(self) -> dict:
         return {
             "property": self.property,
@@ -90,36 +103,43 @@ def booking_upsert(
     """Create or update a booking by (source, external_id). Returns (booking, created, changed).
 
     Replaying an identical booking changes nothing and queues nothing.
+
+    Insert first: most deliveries are new stays, and that is one statement for them. A stay we
+    already hold (or one a concurrent delivery is creating: PostgreSQL waits for it, then
+    reports the collision) makes the insert fail on its unique key (`booking_upsert_key`,
+    Booking.Meta): the transaction is rolled back and tried again, reading (and locking) the
+    row first. No ON CONFLICT, which could hide another constraint: any other collision is
+    tried again the same way and, if it persists, raised with its own error as the cause.
     """
+    error: IntegrityError | None = None
     for _ in range(3):
         try:
-            return _upsert(organization=organization, source=source, data=data)
-        except IntegrityError:  # a concurrent delivery created it first: update instead
-            continue
-    raise RuntimeError("Booking upsert kept colliding.")
+            return _upsert(
+                organization=organization, source=source, data=data, insert_first=error is None
+            )
+        except IntegrityError as exc:
+            error = exc
+    raise RuntimeError("Booking upsert kept colliding.") from error
 
 
 @transaction.atomic
-def _upsert(*, organization: Organization, source: str, data: BookingData):
+def _upsert(*, organization: Organization, source: str, data: BookingData, insert_first: bool):
     fields = data.fields()
-    booking = Booking(
-        organization=organization, source=source, external_id=data.external_id, **fields
-    )
-    # Insert first: most deliveries are new stays, and this is one statement for them. A stay
-    # we already hold (or one a concurrent delivery is creating: PostgreSQL waits for it) is
-    # skipped without an error, then read and locked below.
-    created = fastsql.insert_unless_exists(booking)
-    before: list[Booking] = []
-    if not created:
-        found = fastsql.select(
-            Booking,
-            "organization_id = %s AND source = %s AND external_id = %s",
-            [organization.pk, source, data.external_id],
-            for_update=True,
+    booking = None
+    if not insert_first:
+        booking = (
+            Booking.objects.select_for_update(no_key=True)
+            .filter(organization=organization, source=source, external_id=data.external_id)
+            .first()
         )
-        if not found:  # deleted between the two statements: booking_upsert tries again
-            raise IntegrityError("The booking vanished while being updated.")
-        booking = found[0]
+    created = booking is None
+    before: list[Booking] = []
+    if created:
+        booking = Booking(
+            organization=organization, source=source, external_id=data.external_id, **fields
+        )
+        booking.save(force_insert=True)  # a collision: see booking_upsert
+    else:
         if booking.anonymised_at is not None:  # the guest was forgotten: a late resend
             fields = {**fields, **{n: getattr(booking, n) for n in GUEST_FIELDS if n in fields}}
         current = {name: getattr(booking, name) for name in fields}
@@ -139,16 +159,8 @@ def _upsert(*, organization: Organization, source: str, data: BookingData):
     # the opposite order to their own upserts: a deadlock waiting to happen).
     after = _turnover_neighbours(booking)
     for other_id in {b.pk for b in before + after}:
-        after_commit(
-            lambda other_id=other_id: _replan_later(other_id), what=f"replan_stay({other_id})"
-        )
+        dispatch.send_on_commit(dispatch.REPLAN_STAY, other_id)
     return booking, created, True
-
-
-def _replan_later(booking_id: int) -> None:
-    from bookings.tasks import replan_stay
-
-    replan_stay.delay(booking_id)
 
 
 @transaction.atomic
@@ -171,12 +183,10 @@ def _turnover_neighbours(booking: Booking) -> list[Booking]:
     return adjacent_stays(booking)
 
 
-def _stay_locks(booking: Booking) -> list[Lock]:
+def stay_locks(booking: Booking) -> list[Lock]:
     """The stay's locks that take codes, row-locked so that two bookings cannot draw the same
     free code at the same time."""
-    locks = fastsql.select(
-        Lock, "property_id = %s", [booking.property_id], order_by="id", for_update=True
-    )
+    locks = property_locks_locked(property_id=booking.property_id)
     return [lock for lock in locks if Capability.CODES in lock.capabilities]
 
 
@@ -241,19 +251,14 @@ def booking_window(
     )
 
 
-def standing_reserved(*, property_id: int) -> tuple[str, list]:
-    """The query for the digits of the property's standing access (cleaners, owners): reserved
-    for good, though their codes hold only one day's window at a time on most locks. Handed to
-    `codes_taken`, so it costs no statement of its own."""
-    table = StandingAccess._meta.db_table
-    sql = f"SELECT code FROM {table} WHERE property_id = %s AND active = %s"  # noqa: S608
-    return sql, [property_id, True]
-
-
 def standing_codes(*, property_id: int) -> set[str]:
-    """Digits of the property's standing access (see `standing_reserved`)."""
-    sql, params = standing_reserved(property_id=property_id)
-    return {code for (code,) in fastsql.values(sql, params)}
+    """Digits of the property's standing access (cleaners, owners): reserved for good, though
+    their codes hold only one day's window at a time on most locks."""
+    return set(
+        StandingAccess.objects.filter(property_id=property_id, active=True).values_list(
+            "code", flat=True
+        )
+    )
 
 
 def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
@@ -271,7 +276,7 @@ def _free_code(*, current: str | None, avoid: set[str], **where) -> str:
     raise NoCodeAvailable("Could not find a free keypad code for this stay.")
 
 
-def _code_name(grant: AccessGrant, booking: Booking) -> str:
+def code_name(grant: AccessGrant, booking: Booking) -> str:
     """Name on the lock (at most 20 characters): our tag first, so it is unique and ours; the
     tag alone once the guest was anonymised (bookings.retention)."""
     if booking.anonymised_at is not None:
@@ -311,7 +316,7 @@ def grant_sync(
             return access_withdraw(holder=grant.holder)
         return None
     valid_from, valid_until = booking_window(booking)
-    locks = _stay_locks(booking)
+    locks = stay_locks(booking)
     code = _free_code(
         current=grant.code if grant is not None else None,
         lock_ids=[lock.pk for lock in locks],
@@ -319,7 +324,6 @@ def grant_sync(
         valid_until=valid_until,
         exclude_holder=grant.holder if grant is not None else None,
         avoid=avoid or set(),
-        reserved=standing_reserved(property_id=booking.property_id),
     )
     created_grant = grant is None
     if grant is None:
@@ -330,7 +334,7 @@ def grant_sync(
             valid_from=valid_from,
             valid_until=valid_until,
         )
-        fastsql.insert([grant])  # no post_save: its one receiver acts on inactive grants
+        grant.save(force_insert=True)
     else:
         grant.code = code
         grant.valid_from, grant.valid_until, grant.active = valid_from, valid_until, True
@@ -340,12 +344,12 @@ def grant_sync(
         holder=grant.holder,
         locks=locks,
         code=grant.code,
-        name=_code_name(grant, booking),
+        name=code_name(grant, booking),
         valid_from=valid_from,
         valid_until=valid_until,
         new_holder=created_grant,
     )
     app = app_access_sync(
-        grant=grant, booking=booking, name=_code_name(grant, booking), new=created_grant
+        grant=grant, booking=booking, name=code_name(grant, booking), new=created_grant
     )
     return codes + app

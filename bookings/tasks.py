@@ -5,6 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from bookings import alerts, emails, retention
+from bookings.backup import backup_codes_assign
+
+# The iCal feeds' and PMS events' tasks live in their packages; imported here so that whoever
+# registers `bookings.tasks` (the worker's autodiscovery, BookingsConfig.ready) registers them.
+from bookings.ical import tasks as ical_tasks  # noqa: F401
+from bookings.pms import tasks as pms_tasks  # noqa: F401
+from bookings.services import stay_replan
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -17,26 +24,14 @@ def alert_unset_codes() -> int:
     return alerts.alert_unset_codes()
 
 
-# The iCal feeds' tasks live in their package; imported here so the worker registers them.
-from bookings.ical import tasks as ical_tasks  # noqa: E402, F401
-
-
 @shared_task(ignore_result=True)
 def assign_backup_codes() -> int:
-    from bookings.backup import backup_codes_assign
-
     return backup_codes_assign()
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def replan_stay(booking_id: int) -> None:
-    from bookings.services import stay_replan
-
     stay_replan(booking_id=booking_id)
-
-
-# Registered with the worker through this module (Celery autodiscovers `bookings.tasks`).
-from bookings.pms.tasks import process_pms_event, sweep_pms_events  # noqa: E402, F401
 
 
 @shared_task(ignore_result=True)

@@ -8,8 +8,8 @@ from bookings.api import BookingViewSet
 from bookings.ical.api import IcalFeedViewSet
 from bookings.pms.api import PmsConnectionViewSet
 from bookings.pms.views import pms_webhook
-from bookings.standing_api import StandingAccessViewSet
-from bookings.stay_views import stay_open_door, stay_opening, stay_page
+from bookings.standing.api import StandingAccessViewSet
+from bookings.stay.views import stay_open_door, stay_opening, stay_page
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

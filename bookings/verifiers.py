@@ -1,7 +1,7 @@
 """The built-in step-up verifier: a six-digit one-time code emailed to the guest.
 
 Only an HMAC of the code (keyed with the installation's key and bound to the challenge) is
-stored; expiry and the number of attempts are enforced by the caller (bookings.stay_access).
+stored; expiry and the number of attempts are enforced by the caller (bookings.stay.access).
 The message is not kept in the guest email log: it holds a secret and is useless after minutes.
 """
 

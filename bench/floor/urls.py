@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 
 from bookings.api import BookingInputSerializer, booking_body
 from bookings.models import Booking
-from portal import fastsql
 from portal.permissions import request_tenant
 from portal.urls import urlpatterns as portal_urlpatterns
 
@@ -30,7 +29,7 @@ class FloorView(APIView):
             organization=org, source="floor", external_id=data.external_id, **data.fields()
         )
         with transaction.atomic():
-            fastsql.insert_unless_exists(booking)
+            booking.save(force_insert=True)  # as bookings.services inserts a new booking
 
             def publish() -> None:
                 from locks.tasks import run_commands

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bookings import dispatch
 from bookings.ical.caps import cap_alert, cap_report, over_cap
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay
 from bookings.ical.parse import FeedStay, NotICalendar, parse_feed
@@ -35,7 +36,6 @@ from bookings.services import (
     booking_window,
 )
 from portal import netguard
-from portal.aftercommit import after_commit
 from portal.models import Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
 from properties.models import Property
@@ -101,10 +101,7 @@ def feed_create(
 
 def feed_fetch_soon(*, feed: IcalFeed) -> None:
     """Queue a fetch of the feed when the transaction commits."""
-    from bookings.ical.tasks import fetch_feed
-
-    feed_id = feed.pk
-    after_commit(lambda: fetch_feed.delay(feed_id), what=f"fetch_feed({feed_id})")
+    dispatch.send_on_commit(dispatch.FETCH_FEED, feed.pk)
 
 
 @transaction.atomic
@@ -130,11 +127,7 @@ def feeds_poll_due(*, now: dt.datetime | None = None) -> list[int]:
             due.append(feed.pk)
         IcalFeed.objects.filter(pk__in=due).update(next_fetch_at=now + interval)
         for feed_id in due:
-            from bookings.ical.tasks import fetch_feed
-
-            after_commit(
-                lambda feed_id=feed_id: fetch_feed.delay(feed_id), what=f"fetch_feed({feed_id})"
-            )
+            dispatch.send_on_commit(dispatch.FETCH_FEED, feed_id)
     return due
 
 
@@ -444,7 +437,7 @@ def _missing(feed: IcalFeed, tracked: IcalStay, now: dt.datetime, report: FetchR
     booking_upsert(
         organization=feed.organization,
         source=feed.source,
-        data=_booking_data_from(booking, status=BookingStatus.CANCELLED),
+        data=BookingData.from_booking(booking, status=BookingStatus.CANCELLED),
     )
     report.cancelled += 1
 
@@ -468,25 +461,3 @@ def _booking_data(stay: FeedStay, prop: Property, current: Booking | None) -> Bo
         guest_phone_last4=stay.phone_last4 or keep.guest_phone_last4,
         reservation_url=stay.reservation_url or keep.reservation_url,
     )
-
-
-def _booking_data_from(booking: Booking, **over) -> BookingData:
-    fields = {
-        "external_id": booking.external_id,
-        "property": booking.property,
-        "status": booking.status,
-        "check_in": booking.check_in,
-        "check_out": booking.check_out,
-        "check_in_time": booking.check_in_time,
-        "check_out_time": booking.check_out_time,
-        "check_in_at": booking.check_in_at,
-        "check_out_at": booking.check_out_at,
-        "guest_name": booking.guest_name,
-        "guest_email": booking.guest_email,
-        "guest_phone": booking.guest_phone,
-        "guest_language": booking.guest_language,
-        "guest_phone_last4": booking.guest_phone_last4,
-        "reservation_url": booking.reservation_url,
-    }
-    fields.update(over)
-    return BookingData(**fields)

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from bookings import dispatch
 from bookings.codes import NoCodeAvailable
 from bookings.models import BookingStatus
 from bookings.pms.adapters import ADAPTERS, Rejected, Reservation
@@ -27,7 +28,6 @@ from bookings.pms.models import (
     new_secret,
 )
 from bookings.services import BookingData, booking_upsert, stay_dates_check
-from portal.aftercommit import after_commit
 from portal.jsonparse import JSONError, loads
 from portal.models import Alert, Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
@@ -147,8 +147,6 @@ def mapping_set(
 
 
 def requeue_unmapped(*, connection: PmsConnection, listing_id: str) -> int:
-    from bookings.pms.tasks import process_pms_event
-
     ids = list(
         PmsEvent.objects.filter(
             connection=connection, outcome=PmsEventOutcome.UNMAPPED, listing_id=listing_id
@@ -157,7 +155,7 @@ def requeue_unmapped(*, connection: PmsConnection, listing_id: str) -> int:
         .values_list("pk", flat=True)
     )
     for pk in ids:
-        after_commit(lambda pk=pk: process_pms_event.delay(pk), what=f"process_pms_event({pk})")
+        dispatch.send_on_commit(dispatch.PROCESS_PMS_EVENT, pk)
     return len(ids)
 
 
@@ -249,12 +247,7 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
             )
             PmsConnection.objects.filter(pk=connection.pk).update(last_event_at=timezone.now())
             if not problem:
-                from bookings.pms.tasks import process_pms_event
-
-                after_commit(
-                    lambda: process_pms_event.delay(event.pk),
-                    what=f"process_pms_event({event.pk})",
-                )
+                dispatch.send_on_commit(dispatch.PROCESS_PMS_EVENT, event.pk)
     except IntegrityError:
         PmsConnection.objects.filter(pk=connection.pk).update(
             duplicate_count=F("duplicate_count") + 1
@@ -456,8 +449,6 @@ def events_sweep(*, now: dt.datetime | None = None) -> int:
     """Re-queue what would otherwise wait forever: pending events whose message was lost or
     whose processing crashed (given up after MAX_ATTEMPTS sweeps, outcome `failed`), and
     unmapped events whose listing now matches a property's external_ref."""
-    from bookings.pms.tasks import process_pms_event
-
     now = now or timezone.now()
     stuck = PmsEvent.objects.filter(
         outcome=PmsEventOutcome.PENDING, received_at__lt=now - PENDING_GRACE
@@ -485,5 +476,5 @@ def events_sweep(*, now: dt.datetime | None = None) -> int:
                 ).values_list("pk", flat=True)
             )
     for pk in sorted(ids):
-        process_pms_event.delay(pk)
+        dispatch.send_now(dispatch.PROCESS_PMS_EVENT, pk)
     return len(ids)

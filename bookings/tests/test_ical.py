@@ -398,14 +398,13 @@ def test_suddenly_empty_feed_changes_nothing(world, prop, locks, server, commit,
 
     # The manager confirms the calendar is empty and cancels the stay: the blank feed is then
     # taken as it is, and the alert resolves.
-    from bookings.ical.services import _booking_data_from
-    from bookings.services import booking_upsert
+    from bookings.services import BookingData, booking_upsert
 
     with commit():
         booking_upsert(
             organization=world.org,
             source=feed.source,
-            data=_booking_data_from(booking, status=BookingStatus.CANCELLED),
+            data=BookingData.from_booking(booking, status=BookingStatus.CANCELLED),
         )
     assert fetch(feed, commit).status == FetchStatus.OK
     assert not Alert.objects.filter(kind="ical_feed_failing", resolved_at__isnull=True).exists()

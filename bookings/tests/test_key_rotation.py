@@ -21,8 +21,8 @@ from bookings.ical.models import IcalFeed
 from bookings.models import AccessGrant, BookingStatus, StayLink
 from bookings.pms.models import PmsConnection
 from bookings.services import BookingData, booking_upsert
-from bookings.stay_access import OpenRefused, stay_doors, stay_open
-from bookings.stay_links import stay_link_token, token_hash
+from bookings.stay.access import OpenRefused, stay_doors, stay_open
+from bookings.stay.links import stay_link_token, token_hash
 from locks.models import Bridge, NukiWebConnection
 from portal import crypto, key_rotation
 from portal.key_rotation import encrypted_fields

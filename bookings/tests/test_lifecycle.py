@@ -216,3 +216,29 @@ def test_changing_property_times_replans_the_window(world, prop, locks, commit):
     codes = codes_of(booking)
     assert codes[0].valid_from.astimezone(prop.tz).time() == dt.time(14, 0)
     assert VirtualLockCode.objects.get(lock=locks[0]).valid_from == codes[0].valid_from
+
+
+@pytest.mark.django_db
+def test_new_dates_from_the_pages_keep_every_other_field(world, prop, locks, commit):
+    """BookingData.from_booking is the one way an edit re-sends a booking: fields the edit
+    does not name (the link to the reservation, the phone's last digits, the Nuki account)
+    stay as they were."""
+    from bookings.stay.services import stay_change_dates
+
+    booking, _c, _ch = upsert(
+        world,
+        prop,
+        commit,
+        reservation_url="https://pms.example/r/1",
+        guest_phone_last4="4242",
+        guest_nuki_email="anna@nuki.example",
+    )
+    with commit():
+        moved = stay_change_dates(
+            booking=booking, check_in=days_from_now(2), check_out=days_from_now(4)
+        )
+    moved.refresh_from_db()
+    assert moved.check_in == days_from_now(2)
+    assert moved.reservation_url == "https://pms.example/r/1"
+    assert moved.guest_phone_last4 == "4242"
+    assert moved.guest_nuki_email == "anna@nuki.example"

@@ -159,7 +159,7 @@ def test_a_door_added_to_the_property_gets_the_standing_code(world, prop, locks,
 def test_occurrences_follow_local_time_across_the_dst_change():
     """Vienna springs forward on 28 March 2027: 11:00-15:00 local is 10:00 UTC the day before
     and 09:00 UTC that day; an overnight window (22:00-06:00) ends the next morning."""
-    from bookings.standing import next_window
+    from bookings.standing.services import next_window
     from properties.models import Property
 
     prop = Property(name="P", timezone="Europe/Vienna")

@@ -11,7 +11,7 @@ import pytest
 
 from bookings.models import AccessGrant, BookingStatus
 from bookings.services import BookingData, booking_upsert
-from bookings.stay_links import stay_link_token
+from bookings.stay.links import stay_link_token
 from bookings.tests.test_integration import services, wait_for, worker  # noqa: F401 (fixtures)
 from locks.models import CommandKind, LockCommand, LockEvent
 from portal.testing import days_from_now

@@ -16,7 +16,7 @@ from django.test import Client
 
 from bookings.models import AccessGrant, BookingStatus, GuestEmail, StayLink, StepUpChallenge
 from bookings.services import BookingData, booking_upsert
-from bookings.stay_links import TOKEN_MARK, stay_link_token, token_hash
+from bookings.stay.links import TOKEN_MARK, stay_link_token, token_hash
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand, LockEvent
 from portal.testing import days_from_now
 

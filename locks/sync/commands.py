@@ -21,7 +21,6 @@ from django.utils import timezone
 from locks.dispatch import task_send
 from locks.integrations.registry import queue_for
 from locks.models import AccessCode, CodeState, CommandKind, CommandStatus, Lock, LockCommand
-from portal import fastsql
 from portal.aftercommit import after_commit
 
 # The tasks that run commands (locks/tasks.py), sent by name: see locks/dispatch.py.
@@ -107,7 +106,7 @@ def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCo
         for ac in access_codes
         if ac.pk in fresh
     ]
-    fastsql.insert(commands)
+    LockCommand.objects.bulk_create(commands)
     by_driver: dict[str, list[int]] = {}
     for command, ac in zip(commands, (ac for ac in access_codes if ac.pk in fresh), strict=True):
         by_driver.setdefault(ac.lock.driver, []).append(command.pk)

@@ -9,17 +9,25 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from locks.models import AccessCode, CodeState, Lock, ObservedCode
+from locks.models import AccessCode, CodeState, Lock
 from locks.signals import access_code_ended, backup_code_ended
+from locks.sync import fastsql
 from locks.sync.commands import command_enqueue_sync, commands_enqueue_sync
+from locks.sync.reserved import reserved_callbacks
 from locks.sync.states import state_signal
-from portal import fastsql
 from portal.models import Organization
 
 
 def is_due(ac: AccessCode, now: dt.datetime) -> bool:
     """Should the code be on the lock right now (wanted, inside the horizon, not ended)?"""
     return ac.wanted and ac.push_after <= now < ac.valid_until
+
+
+def property_locks_locked(*, property_id: int) -> list[Lock]:
+    """The property's locks in id order, row-locked (FOR NO KEY UPDATE) until the transaction
+    ends, so that two holders cannot draw the same free code on them at once (`codes_taken`).
+    Hand-built, like `codes_taken`: see locks/sync/fastsql.py."""
+    return fastsql.lock_rows_locked(property_id=property_id)
 
 
 def codes_taken(
@@ -29,38 +37,23 @@ def codes_taken(
     valid_until: dt.datetime,
     candidates: Iterable[str],
     exclude_holder: str | None = None,
-    reserved: tuple[str, list] | None = None,
 ) -> set[str]:
     """Which of `candidates` may not be used on these locks in this window: ours whose window
-    overlaps, and every code found on the locks that we did not create (their windows are not
-    trusted). One query, answering at most len(candidates) rows however many codes the locks
-    hold. Written by hand: it runs for every booking (see portal/fastsql.py).
-
-    `reserved` is the caller's own `SELECT code FROM ... WHERE ...` (with its parameters) of
-    codes held back for good, e.g. a property's standing access; it rides in the same query."""
+    overlaps, every code found on the locks that we did not create (their windows are not
+    trusted), and those other apps hold back for good (`locks.sync.reserved`, e.g. bookings'
+    standing access). One query (a union), answering at most len(candidates) rows however
+    many codes the locks hold. Hand-built: it runs for every booking (locks/sync/fastsql.py)."""
     lock_ids, candidates = list(lock_ids), list(candidates)
     if not lock_ids or not candidates:
         return set()
-    in_locks = ", ".join(["%s"] * len(lock_ids))
-    in_codes = ", ".join(["%s"] * len(candidates))
-    not_holder = " AND holder <> %s" if exclude_holder else ""
-    sql = (
-        f"SELECT code FROM {AccessCode._meta.db_table} WHERE lock_id IN ({in_locks})"
-        f" AND wanted = %s AND code IN ({in_codes}) AND valid_from < %s AND valid_until > %s"
-        f"{not_holder}"
-        f" UNION SELECT code FROM {ObservedCode._meta.db_table} WHERE lock_id IN ({in_locks})"
-        f" AND access_code_id IS NULL AND code IN ({in_codes})"
+    return fastsql.codes_taken(
+        lock_ids=lock_ids,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        candidates=candidates,
+        exclude_holder=exclude_holder,
+        reserved=reserved_callbacks(),
     )
-    if reserved is not None:
-        sql += f" UNION {reserved[0]} AND code IN ({in_codes})"
-    params = [
-        *lock_ids, True, *candidates,
-        fastsql.prep_datetime(valid_until), fastsql.prep_datetime(valid_from),
-        *([exclude_holder] if exclude_holder else []),
-        *lock_ids, *candidates,
-        *([*reserved[1], *candidates] if reserved is not None else []),
-    ]  # fmt: skip
-    return {code for (code,) in fastsql.values(sql, params)}
 
 
 def _next_state(ac: AccessCode, now: dt.datetime) -> str:
@@ -151,7 +144,7 @@ def access_put(
             ac.last_error = ""
             ac.state = _next_state(ac, now)
             result.append(ac)
-        fastsql.insert(created)
+        AccessCode.objects.bulk_create(created)
         for ac in changed:
             ac.save()
         due = [

@@ -89,7 +89,7 @@ def make_booking(world):
 def make_standing_access(world):
     import datetime as dt
 
-    from bookings.standing import standing_access_create
+    from bookings.standing.services import standing_access_create
 
     return standing_access_create(
         organization=world.org,

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from bookings.models import AccessGrant
 from bookings.pms.services import connection_create
-from bookings.standing import standing_access_create
+from bookings.standing.services import standing_access_create
 from portal.sudo import SUDO_KEY
 from portal.testing import days_from_now
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from bookings.ical.models import FetchStatus, IcalFeed
 from bookings.models import Booking, StandingAccess
-from bookings.standing import standing_access_create
+from bookings.standing.services import standing_access_create
 from locks.models import AccessCode, BackupCode
 from portal.models import Alert
 from portal.testing import days_from_now
@@ -429,8 +429,8 @@ def test_organization_backup_lead_and_foreign_codes(client, world):
 def test_stay_page_says_whether_the_guest_link_exists_without_showing_it(
     client, world, prop, locks, commit
 ):
-    from bookings.stay_links import stay_link_token
-    from bookings.stay_services import stay_create
+    from bookings.stay.links import stay_link_token
+    from bookings.stay.services import stay_create
 
     with commit():
         stay = stay_create(

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from bookings.models import Booking, GuestEmail
-from bookings.stay_services import stay_create
+from bookings.stay.services import stay_create
 from locks.models import AccessCode, CommandStatus, Lock, LockCommand, LockEvent
 from portal.testing import days_from_now
 from properties.models import Property

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bookings.models import StandingAccess
-from bookings.standing import (
+from bookings.standing.services import (
     standing_access_create,
     standing_access_update,
     weekdays_mask,

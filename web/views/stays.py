@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bookings.models import AccessGrant, Booking
-from bookings.stay_services import (
+from bookings.stay.services import (
     stay_cancel,
     stay_change_dates,
     stay_create,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bookings.stay_links import stay_link_key_ids_backfill, stay_links_on_old_keys
+from bookings.stay.links import stay_link_key_ids_backfill, stay_links_on_old_keys
 from portal.crypto import newest_key
 from portal.key_rotation import rotate_secrets
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
-from bookings.stay_links import stay_link_token, stay_url
+from bookings.stay.links import stay_link_token, stay_url
 from demo.ble import seed_ble_demo
 from demo.nukiweb import demo_nukiweb_seed
 from locks.models import Lock

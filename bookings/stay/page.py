@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from bookings.models import BookingStatus, StayLink
-from bookings.stay_access import Door, stay_doors, window_state
-from bookings.stay_links import stay_link_expires_at, stay_link_resolve
+from bookings.stay.access import Door, stay_doors, window_state
+from bookings.stay.links import stay_link_expires_at, stay_link_resolve
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The guest's stay page: public by token, thin views over bookings.stay_page (reads) and
-bookings.stay_access (opening the door).
+"""The guest's stay page: public by token, thin views over bookings.stay.page (reads) and
+bookings.stay.access (opening the door).
 
 Every answer is private and uncacheable, and sends no Referer: the token is in the URL and
 house instructions may link elsewhere. Unknown tokens are counted per client address (429 past
@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bookings.models import StayLink
-from bookings.stay_access import (
+from bookings.stay.access import (
     CHALLENGE_TTL,
     OpenRefused,
     StepUpStarted,
@@ -26,8 +26,8 @@ from bookings.stay_access import (
     opening_status,
     stay_open,
 )
-from bookings.stay_page import guest_language, stay_link_for_page, stay_page_for
-from bookings.stay_texts import DATETIME_FORMATS, message
+from bookings.stay.page import guest_language, stay_link_for_page, stay_page_for
+from bookings.stay.texts import DATETIME_FORMATS, message
 from portal.throttling import client_ip, rate_exceeded
 
 

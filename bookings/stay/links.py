@@ -24,8 +24,6 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from bookings.models import AccessGrant, StayLink
@@ -175,10 +173,3 @@ def expand_token(*, booking_id: int, text: str) -> str:
     if grant is None:
         return text
     return text.replace(TOKEN_MARK, stay_link_token(grant=grant))
-
-
-@receiver(post_save, sender=AccessGrant, dispatch_uid="stay-link-rotate-on-cancel")
-def _rotate_when_cancelled(sender, instance: AccessGrant, update_fields=None, **kwargs) -> None:
-    if instance.active or (update_fields is not None and "active" not in update_fields):
-        return
-    stay_link_rotate(grant_id=instance.pk)

@@ -27,26 +27,6 @@ def _check_dates(check_in: dt.date, check_out: dt.date) -> None:
         raise ServiceError("A stay can last at most a year.", field="check_out")
 
 
-def _data(booking: Booking, **changes) -> BookingData:
-    fields = {
-        "external_id": booking.external_id,
-        "property": booking.property,
-        "status": booking.status,
-        "check_in": booking.check_in,
-        "check_out": booking.check_out,
-        "check_in_time": booking.check_in_time,
-        "check_out_time": booking.check_out_time,
-        "check_in_at": booking.check_in_at,
-        "check_out_at": booking.check_out_at,
-        "guest_name": booking.guest_name,
-        "guest_email": booking.guest_email,
-        "guest_phone": booking.guest_phone,
-        "guest_language": booking.guest_language,
-    }
-    fields.update(changes)
-    return BookingData(**fields)
-
-
 def stay_create(
     *,
     organization: Organization,
@@ -84,7 +64,7 @@ def stay_change_dates(*, booking: Booking, check_in: dt.date, check_out: dt.date
     booking, _c, _ch = booking_upsert(
         organization=booking.organization,
         source=booking.source,
-        data=_data(
+        data=BookingData.from_booking(
             booking, check_in=check_in, check_out=check_out, check_in_at=None, check_out_at=None
         ),
     )
@@ -97,7 +77,7 @@ def stay_cancel(*, booking: Booking) -> Booking:
     booking, _c, _ch = booking_upsert(
         organization=booking.organization,
         source=booking.source,
-        data=_data(booking, status=BookingStatus.CANCELLED),
+        data=BookingData.from_booking(booking, status=BookingStatus.CANCELLED),
     )
     return booking
 

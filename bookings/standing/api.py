@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.models import StandingAccess
-from bookings.standing import (
+from bookings.standing.services import (
     DAY_NAMES,
     standing_access_create,
     standing_access_update,

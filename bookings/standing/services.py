@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from bookings.models import StandingAccess
@@ -28,6 +29,14 @@ from properties.models import Property
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OPEN_ENDED = dt.timedelta(days=365)
+
+
+def standing_reserved() -> QuerySet:
+    """(code, property id) of every active standing access: reserved for good on the property,
+    though their codes hold only one day's window at a time on most locks. The locks' engine
+    unions this into its check of free codes (registered in BookingsConfig.ready, see
+    locks/sync/reserved.py), so no guest draws a cleaner's code."""
+    return StandingAccess.objects.filter(active=True).values_list("code", "property_id")
 
 
 def weekday_bit(day: dt.date) -> int:

@@ -1,0 +1,133 @@
+"""The booking path's two statements the ORM cannot build cheaply enough, hand-built here only.
+
+Why: every new stay locks its property's lock rows and then asks which drawn codes are taken,
+and every other booking of that property waits for those rows until the first one commits.
+Built with the ORM, these two statements cost about 2 ms more CPU per booking (a union of
+three querysets, and a SELECT of the lock's many columns), most of it while the rows are
+held; bench/ingest_floor.py then falls under its guard (bookings / floor >= 0.6). Everything
+else on the path is the ORM (`save`, `bulk_create`, `select_for_update`).
+
+Only `locks/sync/desired.py` imports this module. No INSERT is built here (so no conflict
+target to name); column names are ours, values always go in as parameters. The SQL of each
+shape is built once per process; rows come back through the ORM's own converters as models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from django.db import connection
+
+from locks.models import AccessCode, Lock, ObservedCode
+from locks.sync.reserved import ReservedCodes
+
+
+@cache
+def _lock_rows_sql(vendor: str) -> tuple[str, list[str], list[tuple]]:
+    """SELECT of whole Lock rows by property, and per column the ORM's converters."""
+    qn = connection.ops.quote_name
+    table = Lock._meta.db_table
+    fields = Lock._meta.concrete_fields
+    columns = ", ".join(f"{qn(table)}.{qn(f.column)}" for f in fields)
+    sql = f"SELECT {columns} FROM {qn(table)} WHERE {qn('property_id')} = %s ORDER BY {qn('id')}"
+    if connection.features.has_select_for_update:
+        # NO KEY UPDATE: enough to serialize the drawing of codes, and it does not block the
+        # foreign-key checks of rows that point at the locks (new codes, commands).
+        no_key = connection.features.has_select_for_no_key_update
+        sql += " FOR NO KEY UPDATE" if no_key else " FOR UPDATE"
+    converters = []
+    for index, field in enumerate(fields):
+        col = field.get_col(table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if found:
+            converters.append((index, tuple(found), col))
+    return sql, [f.attname for f in fields], converters
+
+
+def lock_rows_locked(*, property_id: int) -> list[Lock]:
+    """The property's locks, in id order, row-locked until the transaction ends (the same
+    rows and the same lock strength as `Lock.objects.filter(property_id=...).order_by("id")
+    .select_for_update(no_key=True)`)."""
+    sql, attnames, converters = _lock_rows_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [property_id])
+        rows = cursor.fetchall()
+    locks = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for index, funcs, col in converters:
+                value = row[index]
+                for func in funcs:
+                    value = func(value, col, connection)
+                row[index] = value
+        locks.append(Lock.from_db(connection.alias, attnames, row))
+    return locks
+
+
+@cache
+def _reserved_sql(callback: ReservedCodes, vendor: str) -> tuple[str, tuple, str, str]:
+    """A registered app's (code, property id) queryset, compiled once: it filters by nothing
+    that changes between calls (locks/sync/reserved.py). Also its two columns' names."""
+    queryset = callback().order_by()
+    code, prop = (queryset.model._meta.get_field(n).column for n in queryset.query.values_select)
+    sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    qn = connection.ops.quote_name
+    return sql, tuple(params), qn(code), qn(prop)
+
+
+@cache
+def _codes_taken_sql(
+    locks: int, codes: int, exclude_holder: bool, reserved: tuple[ReservedCodes, ...], vendor: str
+) -> tuple[str, tuple]:
+    in_locks = ", ".join(["%s"] * locks)
+    in_codes = ", ".join(["%s"] * codes)
+    not_holder = " AND holder <> %s" if exclude_holder else ""
+    sql = (
+        f"SELECT code FROM {AccessCode._meta.db_table} WHERE lock_id IN ({in_locks})"
+        f" AND wanted = %s AND code IN ({in_codes}) AND valid_from < %s AND valid_until > %s"
+        f"{not_holder}"
+        f" UNION SELECT code FROM {ObservedCode._meta.db_table} WHERE lock_id IN ({in_locks})"
+        f" AND access_code_id IS NULL AND code IN ({in_codes})"
+    )
+    static: tuple = ()
+    for callback in reserved:
+        part, part_params, code, prop = _reserved_sql(callback, vendor)
+        # The app's rows, narrowed to the candidates and the locks' properties.
+        sql += (
+            f" UNION SELECT r.{code} FROM ({part}) AS r WHERE r.{code} IN ({in_codes})"
+            f" AND r.{prop} IN (SELECT property_id FROM {Lock._meta.db_table}"
+            f" WHERE id IN ({in_locks}))"
+        )
+        static += (part_params,)
+    return sql, static
+
+
+def codes_taken(
+    *,
+    lock_ids: list[int],
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+    candidates: list[str],
+    exclude_holder: str | None,
+    reserved: tuple[ReservedCodes, ...],
+) -> set[str]:
+    """What `desired.codes_taken` answers (see there), in one statement. `reserved` are the
+    registered apps' callbacks (locks/sync/reserved.py): their querysets are compiled once
+    and join the union, narrowed to these locks' properties and the candidates."""
+    sql, static = _codes_taken_sql(
+        len(lock_ids), len(candidates), bool(exclude_holder), reserved, connection.vendor
+    )
+    params = [
+        *lock_ids, True, *candidates,
+        connection.ops.adapt_datetimefield_value(valid_until),
+        connection.ops.adapt_datetimefield_value(valid_from),
+        *([exclude_holder] if exclude_holder else []),
+        *lock_ids, *candidates,
+    ]  # fmt: skip
+    for part_params in static:
+        params += [*part_params, *candidates, *lock_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {code for (code,) in cursor.fetchall()}
