@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import get_language, gettext_lazy
 
+from portal.times import local_stamp
+
 register = template.Library()
 
 
@@ -31,11 +33,16 @@ def day(value) -> str:
 
 
 @register.filter
-def stamp(value) -> str:
-    """ "2026-11-23 14:05" in the current time zone (numeric: the same in every language)."""
+def stamp(value, row_zone: str | None = None) -> str:
+    """ "2026-11-23 14:05" in the page's zone (web.zones; numeric, the same in every language),
+    which the layout names once. A row in another zone than the page (a property elsewhere,
+    `row_zone`) names its own: "2026-11-23 14:05 (Pacific/Auckland)"."""
     if not value:
         return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    page_zone = timezone.get_current_timezone_name()
+    if row_zone and row_zone != page_zone:
+        return local_stamp(value, row_zone)
+    return local_stamp(value, page_zone, named=False)
 
 
 _DAYS = (
