@@ -32,6 +32,7 @@ from locks.sync.desired import access_put
 from portal.aftercommit import after_commit
 from portal.models import Alert
 from portal.services import alert_raise, alert_resolve
+from portal.times import local_stamp
 
 
 def backup_codes_assign(
@@ -174,7 +175,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         now=now,
     )
     alert_resolve(organization=grant.organization, kind="no_backup_code", subject=subject)
-    until_text = f"{grant.valid_until.astimezone(booking.property.tz):%Y-%m-%d %H:%M}"
+    until_text = local_stamp(grant.valid_until, booking.property.timezone)
     alert_raise(
         organization=grant.organization,
         kind="backup_code_given",

@@ -23,6 +23,7 @@ from locks.models import Agent, AgentJob, CommandStatus, Lock, LockCommand
 from locks.sync.outbox import dispatch
 from portal.models import Organization, hash_secret
 from portal.services import ServiceError, alert_raise, alert_resolve
+from portal.times import local_stamp
 
 ENROLLMENT_TTL = dt.timedelta(days=7)
 JOB_TIMEOUT_SECONDS = 45.0  # a direct (synchronous) job_run; commands use the setting below
@@ -413,7 +414,9 @@ def agent_silent_error(*, command: LockCommand) -> DriverError:
     if agent.last_seen_at is None:
         heard = f"The on-site agent “{agent.name}” has never been heard from."
     else:
-        seen = agent.last_seen_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+        lock = command.lock  # the reader's zone: the property's, else the organization's
+        where = lock.property.timezone if lock.property_id else lock.organization.timezone
+        seen = local_stamp(agent.last_seen_at, where)
         heard = f"The on-site agent “{agent.name}” has not been heard from since {seen}."
     return DriverError(
         heard,
