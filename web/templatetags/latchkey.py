@@ -33,12 +33,14 @@ def day(value) -> str:
 
 
 @register.filter
-def stamp(value, row_zone: str | None = None) -> str:
+def stamp(value, row=None) -> str:
     """ "2026-11-23 14:05" in the page's zone (web.zones; numeric, the same in every language),
-    which the layout names once. A row in another zone than the page (a property elsewhere,
-    `row_zone`) names its own: "2026-11-23 14:05 (Pacific/Auckland)"."""
+    which the layout names once. A row in another zone than the page names its own:
+    "2026-11-23 14:05 (Pacific/Auckland)"; `row` is its property (None: the organization's,
+    the page's zone) or a zone name."""
     if not value:
         return "—"
+    row_zone = row if isinstance(row, str) else getattr(row, "timezone", None)
     page_zone = timezone.get_current_timezone_name()
     if row_zone and row_zone != page_zone:
         return local_stamp(value, row_zone)
