@@ -249,7 +249,7 @@ def test_a_row_in_another_zone_than_the_page_names_its_zone(client, world, scene
 
 
 def test_lock_activity_filter_and_csv_use_the_property_day(client, world, scene):
-    """"From 3 Dec" means the property's 3 Dec, and the CSV is in its zone."""
+    """ "From 3 Dec" means the property's 3 Dec, and the CSV is in its zone."""
     pks, _, _ = scene
     client.force_login(world.owner)
     event = LockEvent.objects.get(lock_id=pks["lock"], source="keypad")
