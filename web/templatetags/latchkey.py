@@ -10,9 +10,10 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_lazy
 
-from portal.times import local_stamp
+from portal.times import local_stamp, zone
 
 register = template.Library()
 
@@ -42,9 +43,14 @@ def stamp(value, row=None) -> str:
         return "—"
     row_zone = row if isinstance(row, str) else getattr(row, "timezone", None)
     page_zone = timezone.get_current_timezone_name()
-    if row_zone and row_zone != page_zone:
-        return local_stamp(value, row_zone)
-    return local_stamp(value, page_zone, named=False)
+    named = bool(row_zone) and row_zone != page_zone
+    shown = row_zone if named else page_zone
+    # <time>: machine-readable with its offset, and never broken across lines on a phone.
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        value.astimezone(zone(shown)).isoformat(timespec="minutes"),
+        local_stamp(value, shown, named=named),
+    )
 
 
 _DAYS = (
