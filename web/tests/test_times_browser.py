@@ -52,17 +52,17 @@ def test_lock_and_stay_pages_show_the_property_time(live_server, worker, browser
         sign_in(page, live_server.url, world.owner.username)
 
         page.goto(base + f"locks/{lock.pk}/")
+        shot(page, f"times-lock-page-{name}")
         expect(page.locator("#page-zone")).to_have_text(f"Times in {ZONE}")
         expect(page.locator("#page-zone")).to_be_visible()
         expect(page.locator("tr", has_text=local)).to_contain_text("Anna")
         assert utc not in page.content()
-        shot(page, f"times-lock-page-{name}")
 
         page.goto(base + f"stays/{stay.pk}/")
+        shot(page, f"times-stay-page-{name}")
         expect(page.locator("#page-zone")).to_have_text(f"Times in {ZONE}")
         expect(page.locator("dd", has_text=local)).to_be_visible()
         assert utc not in page.content()
-        shot(page, f"times-stay-page-{name}")
 
         page.goto(base)  # Today reads in the organization's zone
         expect(page.locator("#page-zone")).to_have_text("Times in America/Los_Angeles")
