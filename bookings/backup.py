@@ -181,7 +181,7 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         kind="backup_code_given",
         subject=subject,
         message=f"{who} got a backup code because {doors} could not be reached in time. "
-        f"Until the lock answers again the code also works after check-out ({until_text}); "
+        f"Until the lock answers again the code also works after check-out, {until_text}; "
         f"it is narrowed to the stay, or removed, as soon as the lock is reachable.",
         fix="Bring the lock back online (power, Wi-Fi, bridge); the portal does the rest.",
     )

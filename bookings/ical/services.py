@@ -268,7 +268,7 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
                 f"The calendar feed {_label(feed)} could not be read {feed.failures} times in a "
                 f"row. {message} Stays from this feed are kept as they were"
                 + (
-                    f" at the last good fetch ({local_stamp(since, feed.property.timezone)})"
+                    f" at the last good fetch, {local_stamp(since, feed.property.timezone)}"
                     if since
                     else ""
                 )
