@@ -32,6 +32,7 @@ from locks.models import (
 from locks.sync.desired import access_put
 from portal.models import Alert, Organization
 from portal.services import alert_raise, alert_resolve
+from portal.times import local_stamp
 
 
 def backup_codes_assign(
@@ -173,13 +174,13 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         now=now,
     )
     alert_resolve(organization=grant.organization, kind="no_backup_code", subject=subject)
-    until_text = f"{grant.valid_until.astimezone(booking.property.tz):%Y-%m-%d %H:%M}"
+    until_text = local_stamp(grant.valid_until, booking.property.timezone)
     alert_raise(
         organization=grant.organization,
         kind="backup_code_given",
         subject=subject,
         message=f"{who} got a backup code because {doors} could not be reached in time. "
-        f"Until the lock answers again the code also works after check-out ({until_text}); "
+        f"Until the lock answers again the code also works after check-out, {until_text}; "
         f"it is narrowed to the stay, or removed, as soon as the lock is reachable.",
         fix="Bring the lock back online (power, Wi-Fi, bridge); the portal does the rest.",
     )

@@ -8,6 +8,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
+        "timezone",
         "preload_hours",
         "remove_foreign_codes",
         "backup_lead_minutes",

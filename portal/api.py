@@ -13,6 +13,7 @@ from portal.models import Organization
 from portal.permissions import request_tenant
 from portal.services import organization_retention_update, organization_settings_update
 from portal.tenancy import Tenant, scoped
+from portal.times import zone
 
 # The largest id a bigint primary key holds: id filters are bounded by it, so a longer number
 # is a 400 rather than a database error.
@@ -62,6 +63,12 @@ class OrganizationSettingsSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     slug = serializers.CharField(read_only=True)
     preload_hours = serializers.IntegerField(min_value=1, max_value=30 * 24, required=False)
+    timezone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="IANA time zone of the times that belong to no property (bridges, API keys, "
+        "invitations) and of the manager pages' day. Default Europe/Vienna.",
+    )
     remove_foreign_codes = serializers.BooleanField(
         required=False,
         help_text="Remove keypad codes found on the locks that Latchkey did not create. "
@@ -92,6 +99,13 @@ class OrganizationSettingsSerializer(serializers.Serializer):
         "(default 90). Changed by owners only."
     )
 
+    def validate_timezone(self, value: str) -> str:
+        try:
+            zone(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
 
 class OrganizationSettingsView(APIView):
     """The caller's own organization's settings (no id: nobody can name another's)."""
@@ -101,6 +115,7 @@ class OrganizationSettingsView(APIView):
         "remove_foreign_codes",
         "backup_lead_minutes",
         "codes_before_payment",
+        "timezone",
     )
 
     @extend_schema(responses=OrganizationSettingsSerializer)

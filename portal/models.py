@@ -7,13 +7,30 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone as djtz  # `timezone` is also a field below
+
+from portal.times import DEFAULT_ZONE, zone
+
+
+def validate_zone(value: str) -> None:
+    try:
+        zone(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Organization(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
+    timezone = models.CharField(
+        max_length=64,
+        default=DEFAULT_ZONE,
+        validators=[validate_zone],
+        help_text="IANA time zone in which the pages show times that belong to no property "
+        "(bridges, API keys, invitations) and the Today page's day.",
+    )
     preload_hours = models.PositiveIntegerField(
         default=72, help_text="Codes are pushed to locks this many hours before check-in."
     )
@@ -48,7 +65,7 @@ class Organization(models.Model):
         help_text="A guest's name, email and phone are removed this many days after "
         "check-out; dates, counts and the code history stay, without the person.",
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=djtz.now)
 
     RETENTION_FIELDS = ("retention_raw_days", "retention_lock_event_days", "retention_guest_days")
     RETENTION_MAX_DAYS = 3650
@@ -74,7 +91,7 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANAGER)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=djtz.now)
 
     class Meta:
         constraints = [
@@ -111,7 +128,7 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=PREFIX_LEN, unique=True)
     key_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=djtz.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -161,7 +178,7 @@ class Alert(models.Model):
     )
     message = models.TextField()
     fix = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=djtz.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -198,7 +215,7 @@ class Invitation(models.Model):
         blank=True,
         related_name="+",
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=djtz.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
@@ -218,8 +235,4 @@ class Invitation(models.Model):
 
     @property
     def pending(self) -> bool:
-        return (
-            self.accepted_at is None
-            and self.revoked_at is None
-            and self.expires_at > timezone.now()
-        )
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > djtz.now()

@@ -20,6 +20,7 @@ from portal.models import (
     Role,
     hash_secret,
 )
+from portal.times import zone
 from portal.validators import has_control_characters
 
 
@@ -60,7 +61,10 @@ def organization_create(
 
 
 def organization_settings_update(*, organization: Organization, **fields) -> Organization:
-    """Change an organization's settings (preload horizon, foreign codes, backup lead)."""
+    """Change an organization's settings (preload horizon, foreign codes, backup lead, time
+    zone)."""
+    if "timezone" in fields:
+        _check_zone(fields["timezone"])
     for name, value in fields.items():
         setattr(organization, name, value)
     organization.save(update_fields=list(fields) or None)
@@ -167,9 +171,12 @@ def organization_update(
     preload_hours: int,
     remove_foreign_codes: bool | None = None,
     backup_lead_minutes: int | None = None,
+    timezone: str | None = None,
 ):
     """The settings form of the manager pages: name, preload horizon and, when given, the
-    foreign-code and backup-lead settings (None leaves them as they are)."""
+    foreign-code, backup-lead and time zone settings (None leaves them as they are)."""
+    if timezone is not None:
+        _check_zone(timezone)
     if not 1 <= preload_hours <= 24 * 30:
         raise ServiceError("Between 1 hour and 30 days.", field="preload_hours")
     if backup_lead_minutes is not None and not 0 <= backup_lead_minutes <= 7 * 24 * 60:
@@ -185,8 +192,18 @@ def organization_update(
     if backup_lead_minutes is not None:
         organization.backup_lead_minutes = backup_lead_minutes
         fields.append("backup_lead_minutes")
+    if timezone is not None:
+        organization.timezone = timezone
+        fields.append("timezone")
     organization.save(update_fields=fields)
     return organization
+
+
+def _check_zone(name: object) -> None:
+    try:
+        zone(str(name))
+    except ValueError as exc:
+        raise ServiceError(str(exc), field="timezone") from None
 
 
 def _other_owners(membership: Membership) -> bool:

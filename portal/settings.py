@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "web.zones.ZoneMiddleware",  # every request starts and ends in UTC
 ]
 
 ROOT_URLCONF = "portal.urls"

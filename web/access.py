@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from portal.sudo import SUDO_KEY, SUDO_SECONDS, sudo_active, sudo_grant
 from portal.tenancy import Tenant, tenant_for_user
+from web.zones import read_in
 
 __all__ = [  # the window itself lives in portal.sudo, shared with the API
     "SUDO_KEY",
@@ -28,7 +29,10 @@ __all__ = [  # the window itself lives in portal.sudo, shared with the API
 
 
 def page_tenant(request, slug: str, *, write: bool = False) -> Tenant:
+    """The caller's tenant in the organization `slug`; the rest of the request reads times in
+    the organization's zone (web.zones)."""
     tenant = tenant_for_user(request.user, slug=slug)
+    read_in(tenant.organization.timezone)
     if write and not tenant.can_write:
         raise PermissionDenied("Only owners and managers can change this.")
     return tenant
@@ -36,6 +40,7 @@ def page_tenant(request, slug: str, *, write: bool = False) -> Tenant:
 
 def owner_tenant(request, slug: str) -> Tenant:
     tenant = tenant_for_user(request.user, slug=slug)
+    read_in(tenant.organization.timezone)
     if tenant.label != "owner":
         raise PermissionDenied("Only owners can do this.")
     return tenant

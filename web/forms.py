@@ -226,6 +226,15 @@ class NukiWebTokenForm(forms.Form):
 
 class OrganizationForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120, validators=[refuse_control_characters])
+    timezone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=[("", "—")] + [(tz, tz) for tz in TIMEZONES],
+        required=False,  # left empty: unchanged
+        help_text=_(
+            "For times that belong to no property (bridges, API keys, invitations) and the "
+            "Today page's day; a property's times are shown in its own zone."
+        ),
+    )
     preload_hours = forms.IntegerField(
         label=_("Preload horizon (hours before check-in a code goes on the lock)"),
         min_value=1,
@@ -248,6 +257,9 @@ class OrganizationForm(forms.Form):
             "Off: they are shown on the lock's page and their digits avoided, never deleted."
         ),
     )
+
+    def clean_timezone(self) -> str | None:
+        return self.cleaned_data["timezone"] or None
 
 
 class RetentionForm(forms.Form):

@@ -38,6 +38,7 @@ from bookings.services import (
 from portal import netguard
 from portal.models import Organization
 from portal.services import ServiceError, alert_raise, alert_resolve
+from portal.times import local_stamp
 from properties.models import Property
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,11 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
             message=(
                 f"The calendar feed {_label(feed)} could not be read {feed.failures} times in a "
                 f"row. {message} Stays from this feed are kept as they were"
-                + (f" at the last good fetch ({since:%Y-%m-%d %H:%M} UTC)" if since else "")
+                + (
+                    f" at the last good fetch, {local_stamp(since, feed.property.timezone)}"
+                    if since
+                    else ""
+                )
                 + "; new bookings and changes will not arrive until the feed works again."
             ),
             fix=(

@@ -18,6 +18,7 @@ from locks.sync.desired import plan_due
 from locks.sync.reconcile import reconcile_enqueue_all
 from portal.models import Alert
 from portal.testing import days_from_now
+from portal.times import local_stamp
 
 
 def stay(prop, external_id, *, starts_in=dt.timedelta(minutes=30), **over):
@@ -154,6 +155,7 @@ def test_backup_code_when_the_lock_is_unreachable_at_check_in(world, prop, locks
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["tonight@example.com"]
     alert = Alert.objects.get(kind="backup_code_given", resolved_at__isnull=True)
     assert "could not be reached" in alert.message and "after check-out" in alert.message
+    assert f"check-out, {local_stamp(grant.valid_until, first.property.timezone)};" in alert.message
 
     # A second, overlapping stay, checking in in 30 minutes: one failed attempt may be a blip,
     # so its own code is tried again first; when that fails too, it gets a backup code, never

@@ -18,6 +18,7 @@ from locks.models import AccessCode
 from portal.models import Alert
 from portal.testing import days_from_now
 from portal.tests.local_http import Answer, LocalServer
+from portal.times import local_stamp
 
 VIENNA_UTC_WINTER = dt.timedelta(hours=1)
 
@@ -339,6 +340,9 @@ def test_failing_feed_changes_nothing_alerts_after_repeated_failures_and_recover
     assert "could not be read 4 times in a row" in alert.message
     assert "not found (HTTP 404)" in alert.message
     assert "Stays from this feed are kept" in alert.message
+    # The last good fetch in the property's zone, in the pages' one format (not UTC).
+    assert f"fetch, {local_stamp(feed.last_success_at, prop.timezone)};" in alert.message
+    assert "UTC" not in alert.message
     assert "TOPSECRET" not in alert.message + alert.fix
     assert feed.next_fetch_at > timezone.now() + dt.timedelta(seconds=900)  # backing off
 

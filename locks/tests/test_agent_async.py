@@ -14,6 +14,7 @@ from django.utils import timezone
 from locks.models import AccessCode, AgentJob, CodeState, CommandStatus, Lock, LockCommand
 from locks.sync import outbox
 from locks.tests.test_agent_portal import enroll
+from portal.times import local_stamp
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def test_a_silent_agent_is_retried_then_failed_in_plain_words(ble, commit):
     agent, client, lock, _ = ble
     (first,) = jobs(client)  # fetched, never answered
     agent.refresh_from_db()
-    heard = agent.last_seen_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+    heard = local_stamp(agent.last_seen_at, lock.property.timezone)
     later = timezone.now() + dt.timedelta(minutes=2)
 
     assert outbox.sweep(now=timezone.now())["expired"] == 0  # the deadline has not passed
@@ -151,7 +152,7 @@ def test_a_silent_agent_is_retried_then_failed_in_plain_words(ble, commit):
     assert AgentJob.objects.get(pk=first["id"]).status == "done"
     assert AgentJob.objects.filter(command=command, attempt=2).count() == 1
     agent.refresh_from_db()  # the late post is the last time the agent was heard from
-    heard = agent.last_seen_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+    heard = local_stamp(agent.last_seen_at, lock.property.timezone)
 
     with commit():
         assert outbox.sweep(now=later + dt.timedelta(minutes=2))["expired"] == 1

@@ -9,7 +9,7 @@ from portal.models import Organization
 
 
 def email_log(*, organization: Organization, query: str = ""):
-    qs = GuestEmail.objects.filter(organization=organization).select_related("booking")
+    qs = GuestEmail.objects.filter(organization=organization).select_related("booking__property")
     if query:
         qs = qs.filter(Q(to__icontains=query) | Q(subject__icontains=query))
     return qs.order_by("-created_at", "-pk")

@@ -67,7 +67,9 @@ def failed_commands(*, organization: Organization, lock: Lock | None = None, lim
     qs = LockCommand.objects.filter(organization=organization, status=CommandStatus.FAILED)
     if lock is not None:
         qs = qs.filter(lock=lock)
-    return list(qs.select_related("lock", "access_code").order_by("-finished_at", "-pk")[:limit])
+    return list(
+        qs.select_related("lock__property", "access_code").order_by("-finished_at", "-pk")[:limit]
+    )
 
 
 def backup_pool_codes(*, lock: Lock, limit: int = LIST_LIMIT) -> list[BackupCode]:

@@ -38,7 +38,10 @@ def property_detail(*, prop: Property) -> dict:
         # The URL itself (encrypted; it may carry the calendar's token) is not read: the
         # pages show url_masked.
         "feeds": list(
-            IcalFeed.objects.filter(property=prop).defer("url").order_by("name", "pk")[:LIST_LIMIT]
+            IcalFeed.objects.filter(property=prop)
+            .defer("url")
+            .select_related("property")  # its status names the property's zone
+            .order_by("name", "pk")[:LIST_LIMIT]
         ),
         "standing": standing_for(prop=prop),
     }

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from bookings.ical.models import IcalFeed
 from bookings.models import Booking, BookingStatus
 from locks.models import AccessCode, CodeState, Lock
 from portal.models import Alert, Organization
@@ -127,9 +128,40 @@ def today_for(*, organization: Organization, now: dt.datetime | None = None) -> 
     data.upcoming = upcoming
     data.attention = locks_needing_attention(organization=organization)
     data.failed_commands = failed_commands(organization=organization)
-    data.alerts = list(
-        Alert.objects.filter(organization=organization, resolved_at__isnull=True).order_by(
-            "-created_at"
-        )[:20]
+    data.alerts = alert_zones(
+        organization=organization,
+        alerts=list(
+            Alert.objects.filter(organization=organization, resolved_at__isnull=True).order_by(
+                "-created_at"
+            )[:20]
+        ),
     )
     return data
+
+
+# The rows an alert's subject ("lock:12") can name, each with the way to its property's zone.
+_SUBJECT_ZONES = {
+    "lock": (Lock, "property__timezone"),
+    "booking": (Booking, "property__timezone"),
+    "ical_feed": (IcalFeed, "property__timezone"),
+}
+
+
+def alert_zones(*, organization: Organization, alerts: list[Alert]) -> list[Alert]:
+    """Set each alert's `zone`: its property's (through the lock, stay or feed it is about),
+    else the organization's (a bridge, a PMS listing). One query per kind of subject."""
+    wanted: dict[str, set[int]] = {}
+    for alert in alerts:
+        kind, _, pk = (alert.subject or "").partition(":")
+        if kind in _SUBJECT_ZONES and pk.isdigit():
+            wanted.setdefault(kind, set()).add(int(pk))
+    zones: dict[tuple[str, int], str] = {}
+    for kind, pks in wanted.items():
+        model, path = _SUBJECT_ZONES[kind]
+        rows = model.objects.filter(organization=organization, pk__in=pks).values_list("pk", path)
+        zones.update({(kind, pk): tz for pk, tz in rows if tz})
+    for alert in alerts:
+        kind, _, pk = (alert.subject or "").partition(":")
+        key = (kind, int(pk)) if pk.isdigit() else None
+        alert.zone = zones.get(key, organization.timezone)
+    return alerts

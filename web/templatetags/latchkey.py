@@ -10,7 +10,10 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_lazy
+
+from portal.times import local_stamp, zone
 
 register = template.Library()
 
@@ -31,11 +34,23 @@ def day(value) -> str:
 
 
 @register.filter
-def stamp(value) -> str:
-    """ "2026-11-23 14:05" in the current time zone (numeric: the same in every language)."""
+def stamp(value, row=None) -> str:
+    """ "2026-11-23 14:05" in the page's zone (web.zones; numeric, the same in every language),
+    which the layout names once. A row in another zone than the page names its own:
+    "2026-11-23 14:05 (Pacific/Auckland)"; `row` is its property (None: the organization's,
+    the page's zone) or a zone name."""
     if not value:
         return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    row_zone = row if isinstance(row, str) else getattr(row, "timezone", None)
+    page_zone = timezone.get_current_timezone_name()
+    named = bool(row_zone) and row_zone != page_zone
+    shown = row_zone if named else page_zone
+    # <time>: machine-readable with its offset, and never broken across lines on a phone.
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        value.astimezone(zone(shown)).isoformat(timespec="minutes"),
+        local_stamp(value, shown, named=named),
+    )
 
 
 _DAYS = (

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from portal.models import Membership
 from portal.services import ServiceError
 from portal.tenancy import may_see_secrets
+from web.zones import current_zone
 
 PAGE_SIZE = 50
 
@@ -20,6 +21,8 @@ def page(request, template: str, tenant, context: dict | None = None, status: in
         # Codes and credentials: the one rule for the API and the pages (portal.tenancy).
         "may_see_secrets": may_see_secrets(tenant),
         "is_owner": tenant.label == "owner",
+        # The zone every time on the page is shown in, named once by the layout (web.zones).
+        "page_zone": current_zone(),
         "switch_to": list(
             Membership.objects.filter(user=request.user)
             .exclude(organization=tenant.organization)

@@ -24,6 +24,7 @@ from web.access import page_tenant
 from web.forms import IcalFeedForm
 from web.selectors.properties import property_detail
 from web.views.common import form_error, page, wants_fragment
+from web.zones import read_in
 
 # A fetch the worker has not answered after this long stops being polled (the row says so).
 WAIT_LIMIT = dt.timedelta(minutes=2)
@@ -140,7 +141,9 @@ def feed_status(request, slug: str, pk: int):
 
 
 def property_context(prop: Property) -> dict:
-    """The property page's context (shared with the forms that re-render it on bad input)."""
+    """The property page's context (shared with the forms that re-render it on bad input),
+    read in the property's zone."""
+    read_in(prop.timezone)
     data = property_detail(prop=prop)
     mark_waiting(data["feeds"])
     return {"prop": prop, **data}

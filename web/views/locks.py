@@ -16,6 +16,7 @@ from locks.models import DriverKind, Lock
 from locks.selectors import lock_codes
 from locks.services import lock_create, lock_update
 from portal.tenancy import get_scoped_or_404
+from portal.times import zone
 from web.access import page_tenant
 from web.forms import BackupPoolForm, EventFilterForm, LockForm
 from web.selectors.locks import (
@@ -29,6 +30,7 @@ from web.selectors.locks import (
     recent_commands,
 )
 from web.views.common import page, paginate
+from web.zones import read_in, zone_of
 
 VIRTUAL_KEYS = ("offline", "failure_rate", "delay_ms")
 
@@ -108,6 +110,7 @@ def lock_page(request, slug: str, pk: int):
 
 
 def _lock_page(request, tenant, lock, *, pool_form=None, status: int = 200):
+    read_in(zone_of(tenant.organization, lock.property))  # its codes, log, commands
     filters = EventFilterForm(request.GET or None)
     filters.is_valid()
     f = getattr(filters, "cleaned_data", {}) or {}
@@ -142,16 +145,14 @@ def _lock_page(request, tenant, lock, *, pool_form=None, status: int = 200):
 def lock_events_export(request, slug: str, pk: int):
     tenant = page_tenant(request, slug)
     lock = get_scoped_or_404(Lock.objects.select_related("property"), tenant, pk=pk)
+    zone_name = read_in(zone_of(tenant.organization, lock.property))  # times and date filter
     filters = EventFilterForm(request.GET or None)
     filters.is_valid()
     f = getattr(filters, "cleaned_data", {}) or {}
     events = lock_events(
         lock=lock, kind=f.get("kind", ""), since=f.get("since"), until=f.get("until")
     )
-    tz = lock.property.tz if lock.property else None
-    from datetime import UTC
-
-    body = lock_events_csv(events=events, tz=tz or UTC)
+    body = lock_events_csv(events=events, tz=zone(zone_name))
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="lock-{lock.pk}-activity.csv"'
     return response

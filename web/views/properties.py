@@ -20,6 +20,7 @@ from web.forms import IcalFeedForm, PropertyForm
 from web.selectors.properties import property_list, property_timeline
 from web.views.common import page, paginate
 from web.views.feeds import property_context
+from web.zones import read_in
 
 
 @login_required
@@ -86,6 +87,7 @@ def property_page(request, slug: str, pk: int):
 def property_timeline_view(request, slug: str, pk: int):
     tenant = page_tenant(request, slug)
     prop = get_scoped_or_404(Property, tenant, pk=pk)
+    read_in(prop.timezone)  # which day is today at the property
     try:
         start = dt.date.fromisoformat(request.GET.get("start", ""))
     except ValueError:

@@ -56,6 +56,7 @@ def settings_context(tenant, **forms):
         or OrganizationForm(
             initial={
                 "name": org.name,
+                "timezone": org.timezone,
                 "preload_hours": org.preload_hours,
                 "backup_lead_minutes": org.backup_lead_minutes,
                 "remove_foreign_codes": org.remove_foreign_codes,

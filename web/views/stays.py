@@ -24,6 +24,7 @@ from web.access import page_tenant
 from web.forms import DatesForm, StayFilterForm, StayForm
 from web.selectors.stays import stay_detail, stay_list, stays_with_access
 from web.views.common import form_error, page, paginate, wants_fragment
+from web.zones import read_in
 
 
 @login_required
@@ -70,7 +71,10 @@ def stay_new(request, slug: str):
 
 
 def _booking(tenant, pk):
-    return get_scoped_or_404(Booking.objects.select_related("property"), tenant, pk=pk)
+    """The stay `pk`; the rest of the request reads times in its property's zone."""
+    booking = get_scoped_or_404(Booking.objects.select_related("property"), tenant, pk=pk)
+    read_in(booking.property.timezone)
+    return booking
 
 
 @login_required

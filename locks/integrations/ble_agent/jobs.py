@@ -17,6 +17,7 @@ from django.utils import timezone
 from locks.integrations.base import AwaitingDevice, CommandContext, DriverError, LockFull
 from locks.models import Agent, AgentJob, CommandStatus, Lock, LockCommand
 from locks.sync.commands import dispatch
+from portal.times import local_stamp
 
 JOB_TIMEOUT_SECONDS = 45.0  # a direct (synchronous) job_run; commands use the setting below
 JOB_RESEND_SECONDS = 15.0
@@ -271,7 +272,9 @@ def agent_silent_error(*, command: LockCommand) -> DriverError:
     if agent.last_seen_at is None:
         heard = f"The on-site agent “{agent.name}” has never been heard from."
     else:
-        seen = agent.last_seen_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+        lock = command.lock  # the reader's zone: the property's, else the organization's
+        where = lock.property.timezone if lock.property_id else lock.organization.timezone
+        seen = local_stamp(agent.last_seen_at, where)
         heard = f"The on-site agent “{agent.name}” has not been heard from since {seen}."
     return DriverError(
         heard,

@@ -223,10 +223,14 @@ def test_a_silent_agent_fails_the_code_once_out_of_attempts(parked, agent_lock, 
     assert not AgentJob.objects.filter(command=command, attempt=2).exists()
     command = reload(command)
     assert (command.status, command.attempts) == (CommandStatus.FAILED, 2)
-    said = "The on-site agent “Hall agent” has not been heard from since 04 May 2027, 08:57:00 UTC."
+    # In the property's zone (Europe/Vienna, UTC+2 in May), in the pages' one format.
+    said = (
+        "The on-site agent “Hall agent” has not been heard from since "
+        "2027-05-04 10:57 (Europe/Vienna)."
+    )
     assert command.reason == said
     assert reload(ac).state == CodeState.FAILED
-    assert "08:57:00 UTC" in Alert.objects.get(kind="code_failed").message
+    assert "10:57 (Europe/Vienna)" in Alert.objects.get(kind="code_failed").message
     assert not AgentJob.objects.filter(status=AgentJob.Status.PENDING).exists()
 
 
