@@ -31,7 +31,8 @@ OVERFLOW_JS = "() => document.documentElement.scrollWidth - document.documentEle
 # no taller than one child plus its padding.
 HEADER_JS = """() => {
   const h = document.querySelector('header[role=banner]');
-  const kids = [...h.children].filter(el => el.offsetParent !== null && !el.classList.contains('skip'));
+  const kids = [...h.children].filter(
+      el => el.offsetParent !== null && !el.classList.contains('skip'));
   const tops = new Set(kids.map(el => Math.round(el.getBoundingClientRect().top
       + el.getBoundingClientRect().height / 2)));
   return {height: h.getBoundingClientRect().height,
