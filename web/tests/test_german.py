@@ -330,3 +330,13 @@ def test_catalogue_covers_every_marked_string(tmp_path):
     assert fuzzy == [], "fuzzy: check and unmark these in locale/de (make messages)"
     committed = sorted(_po_entries(PO.read_text()))
     assert sorted(_po_entries(fresh)) == committed, "the catalogue is stale: run make messages"
+
+
+def test_glossary_vorlauf_names_only_the_lead_before_check_in():
+    """docs/glossary-de.md: "Vorlauf" is the code's lead before check-in; the preload horizon
+    (when a code goes on the lock) is the "Vorladezeit"."""
+    entries = _po_entries(PO.read_text())
+    vorlauf = [msgid for msgid, msgstr in entries if re.search(r"\bVorlauf", msgstr)]
+    assert vorlauf and not [m for m in vorlauf if re.search(r"preload|horizon|hours", m, re.I)]
+    preload = [msgstr for msgid, msgstr in entries if "Preload horizon" in msgid]
+    assert preload and all("Vorladezeit" in s for s in preload)
