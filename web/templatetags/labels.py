@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from web import labels
+from web.advice import advice as advice_text
 
 register = template.Library()
 
@@ -19,3 +20,9 @@ def label(value, kind: str) -> str:
 def source_label(value) -> str:
     """`{{ stay.source|source_label }}`: "calendar feed (iCal)" for `ical:3`."""
     return labels.source_label(str(value or ""))
+
+
+@register.filter
+def advice(value) -> str:
+    """`{{ cmd.fix|advice }}`: a stored reason or "what to do" in the reader's language."""
+    return advice_text(str(value or ""))

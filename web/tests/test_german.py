@@ -165,7 +165,9 @@ def german_world(world, commit, settings):
         guest_language="de",
     )
     Booking.objects.filter(pk=ida.pk).update(status="tentative")
-    AccessCode.objects.filter(holder=ida.grant.holder, lock=wohnung).update(state=CodeState.FAILED)
+    AccessCode.objects.filter(holder=ida.grant.holder, lock=wohnung).update(
+        state=CodeState.FAILED, last_error="The lock is offline."
+    )
     LockCommand.objects.create(
         organization=world.org,
         lock=wohnung,
@@ -173,6 +175,8 @@ def german_world(world, commit, settings):
         payload={"action": "unlock"},
         status=CommandStatus.FAILED,
         attempts=2,
+        reason="The lock is offline.",
+        fix="Check the lock's batteries and its connection; the portal keeps retrying.",
     )
     LockEvent.objects.create(
         organization=world.org, lock=haus, kind="unlock", source="virtual", message="Tür offen"
