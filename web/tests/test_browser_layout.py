@@ -3,7 +3,8 @@ is one row at 1280 px in German (the longest labels), and at 390 px no page scro
 and the Today code column and a stay's email status are inside the viewport.
 
 Screenshots go where test_browser.py keeps them (var/screenshots/, LATCHKEY_SCREENSHOTS),
-named layout-*.png; the ones for the issue note are copied to docs/screenshots/.
+named layout-*.png; the before/after pairs for the issue note are in docs/screenshots/
+(layout-*-before.png from the tree before the fix).
 """
 
 from __future__ import annotations
