@@ -87,7 +87,7 @@ def invitation_send(
             % {
                 "inviter": inviter.get_username(),
                 "org": organization.name,
-                "role": invitation.role,
+                "role": invitation.get_role_display(),
                 "url": url,
             },
             from_email=settings.DEFAULT_FROM_EMAIL,

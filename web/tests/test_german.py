@@ -22,18 +22,18 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bookings.emails import SUBJECTS
 from bookings.ical.models import IcalFeed
 from bookings.models import Booking, GuestEmail, StepUpChallenge
 from bookings.pms.services import connection_create
 from bookings.standing import standing_access_create
-from bookings.stay_services import stay_create
+from bookings.stay_services import stay_change_dates, stay_create
 from bookings.verifiers import EmailCodeVerifier
 from locks.models import AccessCode, Bridge, CodeState, CommandStatus, LockCommand, LockEvent
 from locks.services import lock_create
-from portal.invitations import invitation_create
+from portal.invitations import invitation_create, invitation_send
 from portal.models import Alert, Role
 from portal.services import membership_add
 from properties.services import property_create
@@ -265,9 +265,15 @@ def test_every_manager_page_is_german(client, world, german_world):
     assert not problems, _report(problems)
 
 
-def test_every_guest_email_is_german(world, german_world):
-    """The access email (sent when the code is set) and the step-up email, in German."""
+def test_every_guest_email_is_german(world, german_world, commit):
+    """The access email (sent when the code is set), the email after a change of dates and
+    the step-up email, in German."""
     stay = german_world["stay"]
+    with commit():
+        stay_change_dates(
+            booking=stay, check_in=stay.check_in, check_out=stay.check_out + dt.timedelta(days=1)
+        )
+    assert GuestEmail.objects.filter(booking=stay, kind=GuestEmail.Kind.UPDATED).exists()
     emails = list(GuestEmail.objects.filter(booking=stay))
     assert emails and all(e.language == "de" for e in emails)
     problems = {}
@@ -290,6 +296,24 @@ def test_every_guest_email_is_german(world, german_world):
         if found:
             problems[sent.subject] = found
     assert not problems, _report(problems)
+
+
+def test_invitation_email_is_german(world):
+    """The email a manager's invitee gets, written in the inviter's language (its role too)."""
+    world.org.name = "Alpenquartier"
+    world.org.save(update_fields=["name"])
+    mail.outbox.clear()
+    with translation.override("de"):
+        invitation_send(
+            organization=world.org,
+            email="neu@beispiel.test",
+            role="viewer",
+            accept_url_for=lambda token: f"https://portal.test/invitations/{token}/",
+            inviter=world.owner,
+        )
+    (sent,) = mail.outbox
+    found = english_in(_NOT_WORDS.sub(" ", _URL_OR_EMAIL.sub(" ", sent.subject + " " + sent.body)))
+    assert found == []
 
 
 def test_the_vocabulary_finds_english():
