@@ -230,6 +230,8 @@ def _pages(world, objects) -> list[str]:
         ("standing-new", {"pk": prop.pk}),
         ("standing-edit", {"pk": standing.pk}),
         ("feed-status", {"pk": feed.pk}),
+        ("feed-delete", {"pk": feed.pk}),
+        ("pms-delete", {"pk": pms.pk}),
         ("locks", {}),
         ("lock-new", {}),
         ("lock-page", {"pk": lock.pk}),
@@ -314,6 +316,27 @@ def test_invitation_email_is_german(world):
     (sent,) = mail.outbox
     found = english_in(_NOT_WORDS.sub(" ", _URL_OR_EMAIL.sub(" ", sent.subject + " " + sent.body)))
     assert found == []
+
+
+def test_signed_out_pages_are_german(client, world):
+    """Sign-in, password reset and an invitation's link, for someone not signed in."""
+    _, token = invitation_create(organization=world.org, email="neu@beispiel.test", role="viewer")
+    world.org.name = "Alpenquartier"
+    world.org.save(update_fields=["name"])
+    client.cookies["django_language"] = "de"
+    problems = {}
+    for url in [
+        reverse("login"),
+        reverse("password_reset"),
+        reverse("password_reset_done"),
+        reverse("invitation", kwargs={"token": token}),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        found = english_in(visible_text(response.content.decode()))
+        if found:
+            problems[url] = found
+    assert not problems, _report(problems)
 
 
 def test_the_vocabulary_finds_english():
