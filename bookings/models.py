@@ -6,15 +6,16 @@ import builtins
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from portal.models import Organization
 from properties.models import Property
 
 
 class BookingStatus(models.TextChoices):
-    TENTATIVE = "tentative", "Tentative"
-    CONFIRMED = "confirmed", "Confirmed"
-    CANCELLED = "cancelled", "Cancelled"
+    TENTATIVE = "tentative", _("Tentative")
+    CONFIRMED = "confirmed", _("Confirmed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Language(models.TextChoices):
@@ -104,8 +105,8 @@ class GuestEmail(models.Model):
     """Every email sent to a guest, kept for the manager to read and resend."""
 
     class Kind(models.TextChoices):
-        ACCESS = "access", "Your door code"
-        UPDATED = "updated", "Your stay was changed"
+        ACCESS = "access", _("Your door code")
+        UPDATED = "updated", _("Your stay was changed")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="emails")
@@ -157,10 +158,10 @@ class StepUpChallenge(models.Model):
     one opening. The verifier keeps only a keyed hash of any secret it sent."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the answer"
-        PASSED = "passed", "Passed (used for one opening)"
-        FAILED = "failed", "Too many wrong answers"
-        SUPERSEDED = "superseded", "Replaced by a newer challenge"
+        PENDING = "pending", _("Waiting for the answer")
+        PASSED = "passed", _("Passed (used for one opening)")
+        FAILED = "failed", _("Too many wrong answers")
+        SUPERSEDED = "superseded", _("Replaced by a newer challenge")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="challenges")
@@ -192,9 +193,9 @@ class StandingAccess(models.Model):
     """
 
     class Role(models.TextChoices):
-        CLEANING = "cleaning", "Cleaning staff"
-        OWNER = "owner", "Owner"
-        STAFF = "staff", "Other staff"
+        CLEANING = "cleaning", _("Cleaning staff")
+        OWNER = "owner", _("Owner")
+        STAFF = "staff", _("Other staff")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="standing_access")

@@ -7,6 +7,7 @@ import builtins
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from locks.integrations.base import CodeSpec
 from locks.integrations.registry import driver_class
@@ -16,19 +17,19 @@ from properties.models import Property
 
 
 class TokenMode(models.TextChoices):
-    ENCRYPTED = "encrypted", "Encrypted token (ctoken)"
-    HASHED = "hashed", "Hashed token"
-    PLAIN = "plain", "Plain token"
+    ENCRYPTED = "encrypted", _("Encrypted token (ctoken)")
+    HASHED = "hashed", _("Hashed token")
+    PLAIN = "plain", _("Plain token")
 
 
 class Bridge(models.Model):
     """A Nuki Bridge on the property's LAN, reached over its HTTP API."""
 
     class Status(models.TextChoices):
-        WAITING_FOR_BUTTON = "waiting_for_button", "Press the bridge's button now"
-        IMPORTING = "importing", "Importing locks"
-        OK = "ok", "Connected"
-        ERROR = "error", "Needs attention"
+        WAITING_FOR_BUTTON = "waiting_for_button", _("Press the bridge's button now")
+        IMPORTING = "importing", _("Importing locks")
+        OK = "ok", _("Connected")
+        ERROR = "error", _("Needs attention")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bridges")
     name = models.CharField(max_length=80)
@@ -49,10 +50,10 @@ class Bridge(models.Model):
 
 
 class DriverKind(models.TextChoices):
-    VIRTUAL = "virtual", "Virtual lock (demo and tests)"
-    NUKI_WEB = "nuki_web", "Nuki Web (cloud)"
-    BRIDGE_HTTP = "bridge_http", "Nuki Bridge (LAN)"
-    BLE_AGENT = "ble_agent", "On-site Bluetooth agent"
+    VIRTUAL = "virtual", _("Virtual lock (demo and tests)")
+    NUKI_WEB = "nuki_web", _("Nuki Web (cloud)")
+    BRIDGE_HTTP = "bridge_http", _("Nuki Bridge (LAN)")
+    BLE_AGENT = "ble_agent", _("On-site Bluetooth agent")
 
 
 class Agent(models.Model):
@@ -76,12 +77,12 @@ class NukiWebConnection(models.Model):
     """An organization's connection to Nuki Web: OAuth2 tokens, or a pasted API token."""
 
     class Kind(models.TextChoices):
-        OAUTH = "oauth", "OAuth2 (Connect Nuki Web)"
-        API_TOKEN = "api_token", "Nuki Web API token"
+        OAUTH = "oauth", _("OAuth2 (Connect Nuki Web)")
+        API_TOKEN = "api_token", _("Nuki Web API token")
 
     class Status(models.TextChoices):
-        OK = "ok", "Connected"
-        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnecting"
+        OK = "ok", _("Connected")
+        NEEDS_RECONNECT = "needs_reconnect", _("Needs reconnecting")
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="nuki_web"
@@ -171,12 +172,12 @@ class Lock(models.Model):
 
 
 class CodeState(models.TextChoices):
-    PLANNED = "planned", "Planned"
-    SETTING = "setting", "Setting"
-    SET = "set", "Set"
-    REMOVING = "removing", "Removing"
-    REMOVED = "removed", "Removed"
-    FAILED = "failed", "Failed"
+    PLANNED = "planned", _("Planned")
+    SETTING = "setting", _("Setting")
+    SET = "set", _("Set")
+    REMOVING = "removing", _("Removing")
+    REMOVED = "removed", _("Removed")
+    FAILED = "failed", _("Failed")
 
 
 class AccessCode(models.Model):
@@ -194,7 +195,7 @@ class AccessCode(models.Model):
     holder = models.CharField(max_length=64)
     kind = models.CharField(
         max_length=8,
-        choices=[("keypad", "Keypad code"), ("app", "Nuki app access")],
+        choices=[("keypad", _("Keypad code")), ("app", _("Nuki app access"))],
         default="keypad",
         help_text="A keypad code, or time-limited access in the holder's own Nuki app.",
     )
@@ -285,18 +286,18 @@ class AccessCode(models.Model):
 
 
 class CommandKind(models.TextChoices):
-    SYNC_CODE = "sync_code", "Bring a code on the lock in line"
-    RECONCILE = "reconcile", "Compare the lock's codes with ours"
-    LOCK_ACTION = "lock_action", "Lock, unlock or unlatch"
-    REMOVE_FOREIGN = "remove_foreign", "Remove a code we did not create"
+    SYNC_CODE = "sync_code", _("Bring a code on the lock in line")
+    RECONCILE = "reconcile", _("Compare the lock's codes with ours")
+    LOCK_ACTION = "lock_action", _("Lock, unlock or unlatch")
+    REMOVE_FOREIGN = "remove_foreign", _("Remove a code we did not create")
 
 
 class CommandStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    WAITING = "waiting", "Waiting for the on-site agent"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    WAITING = "waiting", _("Waiting for the on-site agent")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 class LockCommand(models.Model):
@@ -418,11 +419,11 @@ class AgentJob(models.Model):
     """One piece of work for an on-site agent, fetched by long-poll, answered with a result."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the agent"
-        SENT = "sent", "With the agent"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Waiting for the agent")
+        SENT = "sent", _("With the agent")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="jobs")
@@ -460,9 +461,9 @@ class BackupCode(models.Model):
     """
 
     class Status(models.TextChoices):
-        AVAILABLE = "available", "Available"
-        TAKEN = "taken", "Given to a stay"
-        RETIRED = "retired", "Retired"
+        AVAILABLE = "available", _("Available")
+        TAKEN = "taken", _("Given to a stay")
+        RETIRED = "retired", _("Retired")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="backup_codes")

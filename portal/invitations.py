@@ -48,9 +48,9 @@ def invitation_create(
     invitation for the same address replaces the pending one (its link stops working)."""
     email = email.strip().lower()
     if role not in Role.values:
-        raise ServiceError("Choose owner, manager or viewer.", field="role")
+        raise ServiceError(_("Choose owner, manager or viewer."), field="role")
     if Membership.objects.filter(organization=organization, user__username=email).exists():
-        raise ServiceError("This person is a member already.", field="email")
+        raise ServiceError(_("This person is a member already."), field="email")
     now = timezone.now()
     Invitation.objects.filter(_pending_q(), organization=organization, email=email).update(
         revoked_at=now
@@ -87,7 +87,7 @@ def invitation_send(
             % {
                 "inviter": inviter.get_username(),
                 "org": organization.name,
-                "role": invitation.role,
+                "role": invitation.get_role_display(),
                 "url": url,
             },
             from_email=settings.DEFAULT_FROM_EMAIL,
@@ -114,14 +114,14 @@ def invitation_accept(*, invitation: Invitation, user=None, password: str = "") 
     same link make one membership and the second sees it used."""
     locked = Invitation.objects.select_for_update().filter(_pending_q(), pk=invitation.pk).first()
     if locked is None:
-        raise ServiceError("This invitation was used, withdrawn or has expired.")
+        raise ServiceError(_("This invitation was used, withdrawn or has expired."))
     users = get_user_model().objects
     if user is None:
         if users.filter(username=locked.email).exists():
-            raise ServiceError("Sign in as this address to accept.", field="password")
+            raise ServiceError(_("Sign in as this address to accept."), field="password")
         user = users.create_user(username=locked.email, email=locked.email, password=password)
     elif user.username.lower() != locked.email:
-        raise ServiceError("This invitation is for another address.")
+        raise ServiceError(_("This invitation is for another address."))
     locked.accepted_at = timezone.now()
     locked.accepted_by = user
     locked.save(update_fields=["accepted_at", "accepted_by"])

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from portal.models import (
     Alert,
@@ -43,11 +44,14 @@ def organization_create(
     """
     slug = slugify(name)
     if not slug:
-        raise ServiceError("The name must contain letters or digits.", field="name")
+        raise ServiceError(gettext("The name must contain letters or digits."), field="name")
     if has_control_characters(name):  # invitation emails carry it in their subject
-        raise ServiceError("Line breaks are not allowed in the name.", field="name")
+        raise ServiceError(gettext("Line breaks are not allowed in the name."), field="name")
     if Organization.objects.filter(slug=slug).exists():
-        raise ServiceError(f"An organization with the slug {slug!r} exists already.", field="name")
+        raise ServiceError(
+            gettext("An organization with the slug %(slug)r exists already.") % {"slug": slug},
+            field="name",
+        )
     email = owner_email.strip().lower()
     user_model = get_user_model()
     user = user_model.objects.filter(username=email).first()
@@ -77,11 +81,14 @@ def organization_retention_update(*, organization: Organization, **days: int) ->
     and nothing is deleted before it is seen. Refused as a whole when one is bad."""
     for name, value in days.items():
         if name not in Organization.RETENTION_FIELDS:
-            raise ServiceError("Not a retention setting.", field=name)
+            raise ServiceError(gettext("Not a retention setting."), field=name)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ServiceError("A whole number of days.", field=name)
+            raise ServiceError(gettext("A whole number of days."), field=name)
         if not 1 <= value <= Organization.RETENTION_MAX_DAYS:
-            raise ServiceError(f"Between 1 and {Organization.RETENTION_MAX_DAYS} days.", field=name)
+            raise ServiceError(
+                gettext("Between 1 and %(n)d days.") % {"n": Organization.RETENTION_MAX_DAYS},
+                field=name,
+            )
     for name, value in days.items():
         setattr(organization, name, value)
     if days:
@@ -99,7 +106,7 @@ def membership_add(*, organization: Organization, user, role: str) -> Membership
 def api_key_create(*, organization: Organization, scope: str, name: str = "") -> tuple[ApiKey, str]:
     """Create a key; the raw key is returned once and only its hash is stored."""
     if scope not in ApiKeyScope.values:
-        raise ServiceError("Scope must be read or write.", field="scope")
+        raise ServiceError(gettext("Scope must be read or write."), field="scope")
     for _ in range(5):
         prefix, raw = ApiKey.generate()
         try:
@@ -178,11 +185,11 @@ def organization_update(
     if timezone is not None:
         _check_zone(timezone)
     if not 1 <= preload_hours <= 24 * 30:
-        raise ServiceError("Between 1 hour and 30 days.", field="preload_hours")
+        raise ServiceError(gettext("Between 1 hour and 30 days."), field="preload_hours")
     if backup_lead_minutes is not None and not 0 <= backup_lead_minutes <= 7 * 24 * 60:
-        raise ServiceError("Between 0 minutes and 7 days.", field="backup_lead_minutes")
+        raise ServiceError(gettext("Between 0 minutes and 7 days."), field="backup_lead_minutes")
     if has_control_characters(name):  # invitation emails carry it in their subject
-        raise ServiceError("Line breaks are not allowed in the name.", field="name")
+        raise ServiceError(gettext("Line breaks are not allowed in the name."), field="name")
     organization.name = name.strip() or organization.name
     organization.preload_hours = preload_hours
     fields = ["name", "preload_hours"]
@@ -218,9 +225,9 @@ def _other_owners(membership: Membership) -> bool:
 @transaction.atomic
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
     if role not in Role.values:
-        raise ServiceError("Choose owner, manager or viewer.", field="role")
+        raise ServiceError(gettext("Choose owner, manager or viewer."), field="role")
     if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners(membership):
-        raise LastOwner("The organization needs at least one owner.", field="role")
+        raise LastOwner(gettext("The organization needs at least one owner."), field="role")
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -232,7 +239,7 @@ def membership_remove(*, membership: Membership) -> None:
     link they kept cannot bring them back) and any they sent (a removed owner's invitee
     does not join on their word)."""
     if membership.role == Role.OWNER and not _other_owners(membership):
-        raise LastOwner("The organization needs at least one owner.")
+        raise LastOwner(gettext("The organization needs at least one owner."))
     user = membership.user
     Invitation.objects.filter(
         models.Q(email__iexact=user.get_username()) | models.Q(invited_by=user),

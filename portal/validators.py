@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 # Control characters (C0, DEL, C1: CR, LF, NUL, ESC, ...) and the Unicode line and paragraph
 # separators: a name holding one breaks every email header it appears in (Django refuses to
@@ -21,6 +22,6 @@ def refuse_control_characters(value: str) -> None:
     """For names that end up in email subjects and headers (property, organization, guest)."""
     if isinstance(value, str) and has_control_characters(value):
         raise ValidationError(
-            "Line breaks and other control characters are not allowed here.",
+            _("Line breaks and other control characters are not allowed here."),
             code="control_characters",
         )

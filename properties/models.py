@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as djtz
+from django.utils.translation import gettext_lazy as _
 
 from portal import verifiers
 from portal.models import Organization
@@ -19,14 +20,16 @@ def validate_timezone(value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            f"{value!r} is not an IANA time zone such as Europe/Vienna."
+            _("%(value)r is not an IANA time zone such as Europe/Vienna."),
+            params={"value": value},
         ) from None
 
 
 def validate_verifier(value: str) -> None:
     if value and value not in verifiers.names():
         raise ValidationError(
-            f"Unknown verifier {value!r}; use one of: {', '.join(verifiers.names())}."
+            _("Unknown verifier %(value)r; use one of: %(names)s."),
+            params={"value": value, "names": ", ".join(verifiers.names())},
         )
 
 
@@ -41,14 +44,14 @@ class Property(models.Model):
     check_in_time = models.TimeField(default=dt.time(15, 0))
     check_out_time = models.TimeField(default=dt.time(11, 0))
     lead_minutes = models.PositiveIntegerField(
-        default=0, help_text="The code starts working this many minutes before check-in."
+        default=0, help_text=_("The code starts working this many minutes before check-in.")
     )
     lag_minutes = models.PositiveIntegerField(
-        default=0, help_text="The code keeps working this many minutes after check-out."
+        default=0, help_text=_("The code keeps working this many minutes after check-out.")
     )
     cleaning_minutes = models.PositiveIntegerField(
         default=0,
-        help_text=(
+        help_text=_(
             "On a same-day turnover, at least this many minutes between the leaving guest's "
             "code and the arriving guest's (the cleaning window); lag and lead are trimmed to "
             "keep it, never the guests' own check-out and check-in times."
@@ -62,19 +65,23 @@ class Property(models.Model):
         blank=True,
         default="",
         validators=[validate_verifier],
-        help_text="Confirm before a guest opens the door from the stay page: blank for never, "
-        "or a verifier such as email_code (a one-time code sent by email).",
+        help_text=_(
+            "Confirm before a guest opens the door from the stay page: blank for never, "
+            "or a verifier such as email_code (a one-time code sent by email)."
+        ),
     )
     step_up_from = models.TimeField(
-        null=True, blank=True, help_text="Local time the step-up starts (e.g. 22:00)."
+        null=True, blank=True, help_text=_("Local time the step-up starts (e.g. 22:00).")
     )
     step_up_until = models.TimeField(
-        null=True, blank=True, help_text="Local time the step-up ends (e.g. 06:00)."
+        null=True, blank=True, help_text=_("Local time the step-up ends (e.g. 06:00).")
     )
     app_access = models.BooleanField(
         default=False,
-        help_text="Also give guests time-limited access in their own Nuki app (locks "
-        "connected through Nuki Web), invited by their Nuki account email.",
+        help_text=_(
+            "Also give guests time-limited access in their own Nuki app (locks "
+            "connected through Nuki Web), invited by their Nuki account email."
+        ),
     )
     created_at = models.DateTimeField(default=djtz.now)
 
@@ -104,7 +111,7 @@ class Property(models.Model):
             raise ValidationError({"name": exc.messages}) from None
         if (self.step_up_from is None) != (self.step_up_until is None):
             missing = "step_up_until" if self.step_up_until is None else "step_up_from"
-            raise ValidationError({missing: "Give both step-up times, or neither (always)."})
+            raise ValidationError({missing: _("Give both step-up times, or neither (always).")})
 
     def step_up_required(self, at: dt.datetime) -> bool:
         """Whether opening the door at `at` needs the step-up verifier, judged by the local

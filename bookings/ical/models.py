@@ -6,6 +6,7 @@ import builtins
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from portal.crypto import EncryptedTextField
 from portal.models import Organization
@@ -13,12 +14,12 @@ from properties.models import Property
 
 
 class FetchStatus(models.TextChoices):
-    NEVER = "never", "Not fetched yet"
-    OK = "ok", "Fetched"
-    CAPPED = "capped", "Fetched, but over the cap: later stays not imported"
-    NOT_MODIFIED = "not_modified", "Unchanged since the last fetch"
-    EMPTY = "empty", "Suspiciously empty: nothing changed"
-    FAILED = "failed", "Failed"
+    NEVER = "never", _("Not fetched yet")
+    OK = "ok", _("Fetched")
+    CAPPED = "capped", _("Fetched, but over the cap: later stays not imported")
+    NOT_MODIFIED = "not_modified", _("Unchanged since the last fetch")
+    EMPTY = "empty", _("Suspiciously empty: nothing changed")
+    FAILED = "failed", _("Failed")
 
 
 class IcalFeed(models.Model):

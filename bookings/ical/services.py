@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bookings import dispatch
 from bookings.ical.caps import cap_alert, cap_report, over_cap
@@ -73,7 +74,7 @@ def feed_create(
     """Add a feed after checking its URL (the same SSRF rules as at fetch time); the first
     fetch is queued when the transaction commits."""
     if property.organization_id != organization.pk:
-        raise ServiceError("No such property.", field="property")
+        raise ServiceError(_("No such property."), field="property")
     url = (url or "").strip()
     if url[:9].lower() == "webcal://":  # calendar apps' name for the same https link
         url = "https://" + url[9:]
@@ -83,7 +84,7 @@ def feed_create(
         raise ServiceError(str(exc), field="url") from None
     digest = url_hash(url)
     if IcalFeed.objects.filter(property=property, url_hash=digest).exists():
-        raise ServiceError("This property already has a feed with this URL.", field="url")
+        raise ServiceError(_("This property already has a feed with this URL."), field="url")
     try:
         with transaction.atomic():
             feed = IcalFeed.objects.create(
@@ -95,7 +96,9 @@ def feed_create(
                 url_masked=mask_url(url)[:200],
             )
     except IntegrityError:
-        raise ServiceError("This property already has a feed with this URL.", field="url") from None
+        raise ServiceError(
+            _("This property already has a feed with this URL."), field="url"
+        ) from None
     feed_fetch_soon(feed=feed)
     return feed
 

@@ -7,6 +7,7 @@ import secrets
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from portal.crypto import EncryptedTextField
 from portal.models import Organization
@@ -19,7 +20,7 @@ class PmsKind(models.TextChoices):
     SMOOBU = "smoobu", "Smoobu"
     LODGIFY = "lodgify", "Lodgify"
     HOSPITABLE = "hospitable", "Hospitable"
-    GENERIC = "generic", "Generic JSON"
+    GENERIC = "generic", _("Generic JSON")
 
 
 def new_webhook_key() -> str:
@@ -88,14 +89,14 @@ class PmsListingMapping(models.Model):
 
 
 class PmsEventOutcome(models.TextChoices):
-    PENDING = "pending", "Waiting to be processed"
-    APPLIED = "applied", "Applied to the booking"
-    UNCHANGED = "unchanged", "Nothing to change"
-    STALE = "stale", "Older than what was already applied"
-    UNMAPPED = "unmapped", "Listing not mapped to a property yet"
-    IGNORED = "ignored", "Not about a reservation"
-    INVALID = "invalid", "Could not be read"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Waiting to be processed")
+    APPLIED = "applied", _("Applied to the booking")
+    UNCHANGED = "unchanged", _("Nothing to change")
+    STALE = "stale", _("Older than what was already applied")
+    UNMAPPED = "unmapped", _("Listing not mapped to a property yet")
+    IGNORED = "ignored", _("Not about a reservation")
+    INVALID = "invalid", _("Could not be read")
+    FAILED = "failed", _("Failed")
 
 
 class PmsEvent(models.Model):

@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from bookings import dispatch
 from bookings.codes import NoCodeAvailable
@@ -47,7 +48,10 @@ def connection_create(
     """One connection per organization and PMS kind. The secret is ours unless the PMS issues
     its own signing secret (Lodgify, Hospitable, Guesty), which the manager pastes in."""
     if kind not in PmsKind.values:
-        raise ServiceError(f"Unknown PMS; choose one of {', '.join(PmsKind.values)}.", field="kind")
+        raise ServiceError(
+            gettext("Unknown PMS; choose one of %(kinds)s.") % {"kinds": ", ".join(PmsKind.values)},
+            field="kind",
+        )
     name = (name or "").strip() or PmsKind(kind).label
     if secret is not None:
         _check_secret(secret)
@@ -58,14 +62,17 @@ def connection_create(
             )
     except IntegrityError:
         raise ServiceError(
-            f"This organization already has a {PmsKind(kind).label} connection.", field="kind"
+            gettext("This organization already has a %(kind)s connection.")
+            % {"kind": PmsKind(kind).label},
+            field="kind",
         ) from None
 
 
 def _check_secret(secret: str) -> None:
     if len(secret.strip()) < MIN_SECRET_LEN or secret != secret.strip():
         raise ServiceError(
-            f"A secret needs at least {MIN_SECRET_LEN} characters and no surrounding spaces.",
+            gettext("A secret needs at least %(n)d characters and no surrounding spaces.")
+            % {"n": MIN_SECRET_LEN},
             field="secret",
         )
 
@@ -126,9 +133,9 @@ def mapping_set(
     waiting for it."""
     listing_id = (listing_id or "").strip()
     if not listing_id:
-        raise ServiceError("Give the PMS listing id.", field="listing_id")
+        raise ServiceError(gettext("Give the PMS listing id."), field="listing_id")
     if property is not None and property.organization_id != connection.organization_id:
-        raise ServiceError("No such property.", field="property")
+        raise ServiceError(gettext("No such property."), field="property")
     if property is None:
         PmsListingMapping.objects.filter(connection=connection, listing_id=listing_id).delete()
         return None
@@ -360,7 +367,7 @@ def _booking_data(reservation: Reservation, prop: Property, status: str) -> Book
     else:
         ok = reservation.check_out > reservation.check_in
     if not ok:
-        raise ServiceError("check_out must be after check_in.", field="check_out")
+        raise ServiceError(gettext("check_out must be after check_in."), field="check_out")
     email = reservation.guest_email
     try:
         validate_email(email) if email else None
@@ -386,9 +393,13 @@ def _booking_data(reservation: Reservation, prop: Property, status: str) -> Book
 def _apply(event: PmsEvent, reservation: Reservation) -> str:
     connection, organization = event.connection, event.organization
     if not reservation.external_id or len(reservation.external_id) > 120:
-        raise ServiceError("The reservation id is missing or too long.", field="external_id")
+        raise ServiceError(
+            gettext("The reservation id is missing or too long."), field="external_id"
+        )
     if len(reservation.listing_id) > 120 or len(reservation.version) > 80:
-        raise ServiceError("The listing id or the version is too long.", field="listing_id")
+        raise ServiceError(
+            gettext("The listing id or the version is too long."), field="listing_id"
+        )
     prop = resolve_property(connection=connection, listing_id=reservation.listing_id)
     event.listing_id = reservation.listing_id[:120]
     if prop is None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from bookings.models import StandingAccess
 from bookings.planning import local_to_utc
@@ -154,14 +155,17 @@ def standing_access_sync(*, access: StandingAccess, now: dt.datetime | None = No
 def _check(*, property: Property, locks: list[Lock], fields: dict) -> None:
     for lock in locks:
         if lock.property_id != property.pk:
-            raise ServiceError(f"The lock “{lock.name}” is not at this property.", field="locks")
+            raise ServiceError(
+                gettext("The lock “%(lock)s” is not at this property.") % {"lock": lock.name},
+                field="locks",
+            )
     if fields.get("from_time") == fields.get("until_time"):
-        raise ServiceError("from_time and until_time must differ.", field="until_time")
+        raise ServiceError(gettext("from_time and until_time must differ."), field="until_time")
     starts, ends = fields.get("starts_on"), fields.get("ends_on")
     if starts and ends and ends < starts:
-        raise ServiceError("ends_on must not be before starts_on.", field="ends_on")
+        raise ServiceError(gettext("ends_on must not be before starts_on."), field="ends_on")
     if not (fields.get("weekdays", 127) or 127) & 127:
-        raise ServiceError("Choose at least one weekday.", field="weekdays")
+        raise ServiceError(gettext("Choose at least one weekday."), field="weekdays")
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ import datetime as dt
 import secrets
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bookings.emails import access_email_send, email_resend
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail
@@ -22,9 +23,9 @@ MANUAL_SOURCE = "manual"
 def _check_dates(check_in: dt.date, check_out: dt.date) -> None:
     stay_dates_check(check_in=check_in, check_out=check_out)
     if check_out <= check_in:
-        raise ServiceError("Check-out must be after check-in.", field="check_out")
+        raise ServiceError(_("Check-out must be after check-in."), field="check_out")
     if (check_out - check_in).days > 366:
-        raise ServiceError("A stay can last at most a year.", field="check_out")
+        raise ServiceError(_("A stay can last at most a year."), field="check_out")
 
 
 def stay_create(
@@ -59,7 +60,7 @@ def stay_change_dates(*, booking: Booking, check_in: dt.date, check_out: dt.date
     """Extend or shorten: the code stays the same unless it clashes in the new window. Exact
     check-in/out moments sent by a source give way to the new dates."""
     if booking.status == BookingStatus.CANCELLED:
-        raise ServiceError("A cancelled stay cannot be changed.")
+        raise ServiceError(_("A cancelled stay cannot be changed."))
     _check_dates(check_in, check_out)
     booking, _c, _ch = booking_upsert(
         organization=booking.organization,
@@ -86,7 +87,7 @@ def stay_new_code(*, booking: Booking) -> AccessGrant:
     """Replace the stay's code on every lock (a guest shared it, or it leaked)."""
     grant = AccessGrant.objects.filter(booking=booking, active=True).first()
     if grant is None:
-        raise ServiceError("This stay has no active code.")
+        raise ServiceError(_("This stay has no active code."))
     with transaction.atomic():
         return grant_redraw(grant_id=grant.pk, taken=grant.code)
 
@@ -94,10 +95,10 @@ def stay_new_code(*, booking: Booking) -> AccessGrant:
 def stay_send_code(*, booking: Booking) -> GuestEmail:
     """Send the guest the current code and window now, even if it was sent before."""
     if not booking.guest_email:
-        raise ServiceError("The stay has no guest email address.")
+        raise ServiceError(_("The stay has no guest email address."))
     grant = AccessGrant.objects.filter(booking=booking, active=True).first()
     if grant is None or booking.status != BookingStatus.CONFIRMED:
-        raise ServiceError("Only a confirmed stay with a code can be sent.")
+        raise ServiceError(_("Only a confirmed stay with a code can be sent."))
     last = booking.emails.filter(sent_at__isnull=False).order_by("-created_at", "-pk").first()
     if (
         last is not None
@@ -107,5 +108,5 @@ def stay_send_code(*, booking: Booking) -> GuestEmail:
         return email_resend(email=last)  # the same message again, word for word
     email = access_email_send(grant_id=grant.pk, force=True)  # the code or window changed
     if email is None:
-        raise ServiceError("The email could not be prepared.")
+        raise ServiceError(_("The email could not be prepared."))
     return email

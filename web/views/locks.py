@@ -18,6 +18,7 @@ from locks.services import lock_create, lock_update
 from portal.tenancy import get_scoped_or_404
 from portal.times import zone
 from web.access import page_tenant
+from web.advice import advice
 from web.forms import BackupPoolForm, EventFilterForm, LockForm
 from web.selectors.locks import (
     backup_pool,
@@ -166,7 +167,7 @@ def lock_action(request, slug: str, pk: int):
     try:
         command = lock_action_request(lock=lock, action=request.POST.get("action", ""))
     except ActionRefused as exc:
-        messages.error(request, str(exc))
+        messages.error(request, advice(str(exc)))
         return redirect("lock-page", slug=slug, pk=pk)
     if getattr(request, "htmx", False):
         return page(
