@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as djtz  # `timezone` is also a field below
-
 from django.utils.translation import gettext_lazy as _
 
 from portal.times import DEFAULT_ZONE, zone

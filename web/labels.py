@@ -23,7 +23,7 @@ CODE_STATES: dict[str, Promise] = {
     "failed": pgettext_lazy("code state", "failed"),
 }
 
-# What a lock's connection can do (locks.drivers.Capability), as the lock page lists them.
+# What a lock's connection can do (locks.integrations.base.Capability), as the lock page lists them.
 CAPABILITIES: dict[str, Promise] = {
     "codes": _("keypad codes"),
     "actions": _("remote lock and unlock"),
@@ -34,7 +34,7 @@ CAPABILITIES: dict[str, Promise] = {
     "schedules": _("weekday and time limits"),
 }
 
-# Remote actions (locks.drivers.ACTIONS), as a command's payload names them.
+# Remote actions (locks.integrations.base.ACTIONS), as a command's payload names them.
 LOCK_ACTIONS: dict[str, Promise] = {
     "unlock": _("unlock"),
     "lock": _("lock"),

@@ -17,7 +17,7 @@ NOT_SHOWN = (
     "locks/nuki/ble/",
     "locks/agent/",
     "locks/simulators/",
-    "locks/nukiweb_payload.py",
+    "locks/integrations/nuki_web/payload.py",
     "locks/api.py",  # API errors are for developers, in English
 )
 

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from bookings.models import GuestEmail
-from bookings.stay_services import stay_create
+from bookings.stay.services import stay_create
 from locks.models import AccessCode, CodeState
 from portal.models import Role
 from portal.services import membership_add

@@ -28,8 +28,8 @@ from bookings.emails import SUBJECTS
 from bookings.ical.models import IcalFeed
 from bookings.models import Booking, GuestEmail, StepUpChallenge
 from bookings.pms.services import connection_create
-from bookings.standing import standing_access_create
-from bookings.stay_services import stay_change_dates, stay_create
+from bookings.standing.services import standing_access_create
+from bookings.stay.services import stay_change_dates, stay_create
 from bookings.verifiers import EmailCodeVerifier
 from locks.models import AccessCode, Bridge, CodeState, CommandStatus, LockCommand, LockEvent
 from locks.services import lock_create

@@ -19,8 +19,8 @@ from django.utils import timezone
 from bookings.ical.models import FetchStatus, IcalFeed
 from bookings.models import AccessGrant, GuestEmail, StayLink
 from bookings.pms.models import PmsConnection, PmsEvent
-from bookings.standing import standing_access_create
-from bookings.stay_services import stay_create
+from bookings.standing.services import standing_access_create
+from bookings.stay.services import stay_create
 from locks.models import Agent, Bridge, CommandStatus, Lock, LockCommand, LockEvent
 from locks.services import lock_create
 from portal.invitations import invitation_create

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from bookings.models import AccessGrant
-from bookings.stay_services import stay_create
+from bookings.stay.services import stay_create
 from bookings.tests.test_integration import services, worker  # noqa: F401 (fixtures)
 from locks.services import lock_create
 from portal.times import local_stamp
