@@ -5,11 +5,14 @@ in SPECTACULAR_SETTINGS), never from a CDN: the docs work offline and on network
 third-party hosts, and the Content-Security-Policy needs no outside origin. Our templates hold
 no inline <script> or <style> (the page styles are a static file; Swagger UI's start-up script
 comes from the split view's own URL), so no 'unsafe-inline' is needed for scripts.
+
+Its `urlpatterns` are included by portal/urls.py under /api/.
 """
 
 from __future__ import annotations
 
 from csp.decorators import csp_update
+from django.urls import path
 from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
@@ -30,3 +33,9 @@ class RedocDocsView(SpectacularRedocView):
     """ReDoc: the same schema as one long, searchable reference page."""
 
     template_name = "api/redoc.html"
+
+
+urlpatterns = [
+    path("docs/", SwaggerDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", RedocDocsView.as_view(url_name="schema"), name="api-redoc"),
+]

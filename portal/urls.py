@@ -8,7 +8,6 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView
 
 from portal.api import OrganizationSettingsView, PingView
-from portal.api_docs import RedocDocsView, SwaggerDocsView
 from portal.health import healthz
 from portal.views import PasswordResetView, RateLimitedLoginView, admin_login
 
@@ -21,8 +20,7 @@ urlpatterns = [
     path("", include("locks.urls")),
     path("", include("bookings.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SwaggerDocsView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", RedocDocsView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/", include("portal.api_docs")),  # /api/docs/ (Swagger UI), /api/redoc/
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
