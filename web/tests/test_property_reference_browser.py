@@ -39,7 +39,7 @@ def test_a_manager_sees_the_id_and_sets_the_reference(live_server, browser, worl
     expect(page.get_by_text(f"Id {plain.pk}")).to_be_visible()
     page.get_by_label("Reference (for the API and PMS listings)").fill("loft-1")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("#id_external_ref_error")).to_contain_text("already uses this reference")
+    expect(page.locator("div#id_external_ref_error")).to_contain_text("already uses this reference")
     page.screenshot(path=str(SHOTS / "property-reference-taken.png"), full_page=True)
     plain.refresh_from_db()
     assert plain.external_ref == ""
