@@ -28,7 +28,7 @@ run: $(VENV)/.runtime
 
 ## test: the whole suite (integration tests need DATABASE_URL=postgres://... and a Redis broker)
 test: $(VENV)/.dev
-	$(BIN)/pytest
+	$(BIN)/pytest -rs
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from bookings.api_examples import BOOKING_CREATE_EXAMPLES, VALIDATION_ERROR
 from bookings.fields import DateOrDateTimeField
 from bookings.models import Booking, BookingStatus, Language
 from bookings.selectors import access_by_booking
@@ -277,7 +278,8 @@ class BookingViewSet(
 
     @extend_schema(
         request=BookingInputSerializer,
-        responses={200: BookingSerializer, 201: BookingSerializer},
+        responses={200: BookingSerializer, 201: BookingSerializer, 400: VALIDATION_ERROR},
+        examples=BOOKING_CREATE_EXAMPLES,
     )
     def create(self, request, *args, **kwargs):
         """Create or update a booking by external_id: 201 when created, 200 when updated."""

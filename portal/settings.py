@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files (portal/api_docs.py)
     "django_celery_beat",
     "django_htmx",
     "csp",
@@ -260,6 +261,13 @@ SPECTACULAR_SETTINGS = {
         "BookingStatusEnum": "bookings.models.BookingStatus",
         "PmsKindEnum": "bookings.pms.models.PmsKind",
     },
+    # /api/docs/ and /api/redoc/ load their scripts from our own static files, pinned by
+    # requirements.txt (drf-spectacular-sidecar): never from a CDN (portal/api_docs.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # "Authorize" once with an API key, and it survives a reload of the page.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True},
 }
 
 # Celery: an embedded filesystem broker by default (no server needed); Redis via CELERY_BROKER_URL.

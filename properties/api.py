@@ -7,7 +7,7 @@ from rest_framework import serializers
 from portal.api import TenantModelViewSet
 from portal.validators import refuse_control_characters
 from properties.models import Property
-from properties.services import property_create, property_update
+from properties.services import external_ref_in_use, property_create, property_update
 
 
 class PropertySerializer(serializers.ModelSerializer):
@@ -61,10 +61,10 @@ class PropertySerializer(serializers.ModelSerializer):
         if not value:
             return value
         tenant = self.context["tenant"]
-        clash = Property.objects.filter(organization=tenant.organization, external_ref=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
+        exclude_pk = self.instance.pk if self.instance is not None else None
+        if external_ref_in_use(
+            organization=tenant.organization, value=value, exclude_pk=exclude_pk
+        ):
             raise serializers.ValidationError("Another property already uses this external_ref.")
         return value
 

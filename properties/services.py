@@ -18,6 +18,22 @@ PLANNING_FIELDS = (
 )
 
 
+def external_ref_in_use(
+    *, organization: Organization, value: str, exclude_pk: int | None = None
+) -> bool:
+    """Whether another property of the organization already has this external_ref.
+
+    The API (`"property": "<ref>"`) and PMS listings find a property by it, so it must name one
+    property per organization; empty names none. Checked before saving by the API and the
+    property form, so the clash is a field error and nothing is written."""
+    if not value:
+        return False
+    clash = Property.objects.filter(organization=organization, external_ref=value)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    return clash.exists()
+
+
 def property_create(*, organization: Organization, **fields) -> Property:
     prop = Property(organization=organization, **fields)
     prop.full_clean()

@@ -15,6 +15,7 @@ from portal import verifiers
 from portal.models import ApiKeyScope, Organization, Role
 from portal.validators import refuse_control_characters
 from properties.models import Property
+from properties.services import external_ref_in_use
 
 TIMEZONES = sorted(available_timezones() - {"Factory", "localtime"})
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -40,9 +41,11 @@ class PropertyForm(forms.ModelForm):
             "step_up_from",
             "step_up_until",
             "app_access",
+            "external_ref",
         ]
         labels = {
             "name": _("Name"),
+            "external_ref": _("Reference (for the API and PMS listings)"),
             "address": _("Address"),
             "check_in_time": _("Check-in time"),
             "check_out_time": _("Check-out time"),
@@ -62,6 +65,11 @@ class PropertyForm(forms.ModelForm):
             ),
             "step_up_from": _("From after until wraps midnight, e.g. 22:00 to 06:00."),
             "app_access": "",
+            "external_ref": _(
+                "How the API and a PMS name this property, e.g. the listing id in your PMS: "
+                '"property": "<reference>" in a booking. Unique in the organization; '
+                "empty: only the id works."
+            ),
         }
         widgets = {
             "check_in_time": TIME,
@@ -72,8 +80,9 @@ class PropertyForm(forms.ModelForm):
             "house_instructions": forms.Textarea(attrs={"rows": 4}),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
+        self.organization = organization
         self.fields["cleaning_minutes"].required = False
 
         self.fields["step_up_verifier"] = forms.ChoiceField(
@@ -85,6 +94,18 @@ class PropertyForm(forms.ModelForm):
 
     def clean_cleaning_minutes(self):
         return self.cleaned_data.get("cleaning_minutes") or 0
+
+    def clean_external_ref(self) -> str:
+        """As the API checks it (properties/api.py): trimmed, one property per reference in
+        the organization; a clash is this field's error and nothing is saved."""
+        value = (self.cleaned_data.get("external_ref") or "").strip()
+        if external_ref_in_use(
+            organization=self.organization, value=value, exclude_pk=self.instance.pk
+        ):
+            raise forms.ValidationError(
+                _("Another property of this organization already uses this reference.")
+            )
+        return value
 
 
 VERIFIER_LABELS = {"email_code": _("A one-time code sent to the guest by email")}

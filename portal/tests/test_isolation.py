@@ -18,6 +18,7 @@ PUBLIC = {
     "ping",
     "schema",
     "api-docs",
+    "api-redoc",
     "login",
     "logout",
     "home",

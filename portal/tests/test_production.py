@@ -295,15 +295,25 @@ def test_no_template_has_inline_script_or_event_handlers():
 
 
 @pytest.mark.django_db
-def test_api_docs_load_swagger_from_files_under_the_policy():
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_api_docs_load_their_scripts_from_our_own_files_under_the_policy(path):
+    """Swagger UI and ReDoc come from /static/ (drf-spectacular-sidecar), never a CDN: the
+    policy names no other origin and the page no outside URL (the browser test,
+    portal/tests/test_api_docs_browser.py, shows them rendering offline)."""
     client = Client()
-    page = client.get("/api/docs/")
+    page = client.get(path)
     assert page.status_code == 200
-    assert script_src(page["Content-Security-Policy"]) == "'self' https://cdn.jsdelivr.net"
-    assert not INLINE_SCRIPT.search(page.content.decode())
-    script = client.get("/api/docs/?script=")
-    assert script.status_code == 200
-    assert script["Content-Type"].startswith("application/javascript")
+    policy = page["Content-Security-Policy"]
+    assert script_src(policy) == "'self'"
+    assert "https:" not in policy and "http:" not in policy
+    body = page.content.decode()
+    assert not INLINE_SCRIPT.search(body) and "<style" not in body
+    assert "/static/drf_spectacular_sidecar/" in body
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", body), body
+    if path == "/api/docs/":
+        script = client.get("/api/docs/?script=")
+        assert script.status_code == 200
+        assert script["Content-Type"].startswith("application/javascript")
 
 
 def test_the_image_never_carries_the_env_file():

@@ -53,7 +53,11 @@ def _save(form, *, organization=None, instance=None):
 @login_required
 def property_new(request, slug: str):
     tenant = page_tenant(request, slug, write=True)
-    form = PropertyForm(request.POST or None, initial={"timezone": "Europe/Vienna"})
+    form = PropertyForm(
+        request.POST or None,
+        initial={"timezone": "Europe/Vienna"},
+        organization=tenant.organization,
+    )
     if request.method == "POST" and form.is_valid():
         prop = _save(form, organization=tenant.organization)
         if prop is not None:
@@ -66,7 +70,7 @@ def property_new(request, slug: str):
 def property_edit(request, slug: str, pk: int):
     tenant = page_tenant(request, slug, write=True)
     prop = get_scoped_or_404(Property, tenant, pk=pk)
-    form = PropertyForm(request.POST or None, instance=prop)
+    form = PropertyForm(request.POST or None, instance=prop, organization=tenant.organization)
     if request.method == "POST" and form.is_valid():
         prop.refresh_from_db()  # the ModelForm changed the instance in place
         if _save(form, instance=prop) is not None:

@@ -848,7 +848,7 @@ class AddKeypadCode(Command):
     nonce_k: bytes = field(metadata=wire(NONCE))
     security_pin: SecurityPin = field(metadata=wire(PIN))
 
-    def __repr__(self) -> str:  # keypad codes never go to logs (DESIGN.md invariant 5)
+    def __repr__(self) -> str:  # keypad codes never go to logs (docs/design.md, invariant 5)
         return f"AddKeypadCode(name={self.name!r}, code=<hidden>)"
 
 
