@@ -22,10 +22,12 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
     grant_id = AccessGrant.id_from_holder(access_code.holder)
     if grant_id is None or access_code.state != CodeState.SET:
         return
+    from bookings.alerts import code_not_set_settled
     from bookings.backup import backup_settled
     from bookings.tasks import send_access_email
 
     backup_settled(access_code=access_code)
+    code_not_set_settled(access_code=access_code)
 
     after_commit(lambda: send_access_email.delay(grant_id), what=f"send_access_email({grant_id})")
 

@@ -186,14 +186,12 @@ def delivery_throttled(*, key: str, rate: str, window_seconds: float) -> None:
         organization=connection.organization,
         kind="pms_throttled",
         subject=f"pms:{connection.pk}",
-        message=(
-            f"The {connection.get_kind_display()} connection “{connection.name}” sent more "
-            f"than {rate} deliveries, the most allowed per connection: the extra ones were "
-            "refused with “retry later” (most systems send them again)."
-        ),
-        fix="Check that the latest bookings from this system arrived. If it really sends this "
-        "many, ask the administrator to raise LATCHKEY_PMS_HOOK_RATE; if not, someone may "
-        "know the webhook URL: create a new connection.",
+        code="pms_throttled",
+        params={
+            "system": str(connection.get_kind_display()),
+            "name": connection.name,
+            "rate": rate,
+        },
     )
 
 
@@ -403,16 +401,11 @@ def _apply(event: PmsEvent, reservation: Reservation) -> str:
             organization=organization,
             kind=UNMAPPED_ALERT,
             subject=_unmapped_subject(connection, reservation.listing_id),
-            message=(
-                f"{connection.get_kind_display()} sent a booking for its listing "
-                f"“{reservation.listing_id}”, which is not linked to any of your properties. "
-                "The booking is kept and waits."
-            ),
-            fix=(
-                "Link the listing to a property (PMS connection → listing mappings), or give "
-                f"the property the external reference “{reservation.listing_id}”. Waiting "
-                "bookings are applied as soon as it is linked."
-            ),
+            code="pms_unmapped",
+            params={
+                "system": str(connection.get_kind_display()),
+                "listing": reservation.listing_id,
+            },
         )
         return PmsEventOutcome.UNMAPPED
     if event.outcome == PmsEventOutcome.UNMAPPED:  # it waited: the alert asking to map can go
