@@ -66,7 +66,7 @@ ALERT_TEXTS: dict[str, AlertText] = {
     # A code command failed for good (locks/sync/runner.py).
     "code_failed.gave_up": AlertText(
         _("Code not on the lock"),
-        _("Could not put the code “%(name)s” on %(lock)s: %(reason)s"),
+        _("Could not set the code “%(name)s” on %(lock)s: %(reason)s"),
         _(
             "The portal stopped trying. Check the lock's batteries and connection, then press "
             "Retry on the lock's page (it also tries again by itself when the lock answers)."
@@ -82,7 +82,7 @@ ALERT_TEXTS: dict[str, AlertText] = {
     ),
     "code_failed.refused": AlertText(
         _("Code not on the lock"),
-        _("Could not put the code “%(name)s” on %(lock)s: %(reason)s"),
+        _("Could not set the code “%(name)s” on %(lock)s: %(reason)s"),
         "%(fix)s",
     ),
     "code_failed.remove_refused": AlertText(
@@ -155,8 +155,8 @@ ALERT_TEXTS: dict[str, AlertText] = {
         _("Calendar feed failing"),
         _(
             "The calendar feed “%(feed)s” of %(property)s could not be read %(failures)s times "
-            "in a row. %(error)s New bookings and changes will not arrive until the feed works "
-            "again; stays from this feed are kept as they were."
+            "in a row. %(error)s Stays from this feed are kept as they were; new bookings and "
+            "changes will not arrive until the feed works again."
         ),
         _(
             "Open the calendar's export page at the channel (Airbnb, Booking.com, VRBO…), copy "
