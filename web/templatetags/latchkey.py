@@ -13,6 +13,7 @@ from django.utils.formats import date_format
 from django.utils.translation import get_language, gettext_lazy
 
 from portal.alertkinds import alert_title_for
+from web.selectors.email_masking import masked_text
 
 register = template.Library()
 
@@ -83,3 +84,9 @@ def alert_title(kind: str) -> str:
     """A short headline in the manager's language for an alert kind (see portal.alertkinds;
     an alert row's own `title` also knows its state)."""
     return alert_title_for(kind=kind)
+
+
+@register.filter
+def masked_email(email) -> str:
+    """A guest email's text with its door code and stay link masked (web.selectors)."""
+    return masked_text(email)
