@@ -182,6 +182,7 @@ def delivery_throttled(*, key: str, rate: str, window_seconds: float) -> None:
     PmsConnection.objects.filter(pk=connection.pk).update(throttled_count=F("throttled_count") + 1)
     if not cache.add(f"latchkey:pms-throttled:{connection.pk}", 1, int(window_seconds) + 1):
         return
+    cache.set(f"latchkey:pms-throttled-open:{connection.pk}", 1, None)  # see throttling_over
     alert_raise(
         organization=connection.organization,
         kind="pms_throttled",
@@ -193,6 +194,18 @@ def delivery_throttled(*, key: str, rate: str, window_seconds: float) -> None:
             "rate": rate,
         },
     )
+
+
+def throttling_over(*, connection: PmsConnection) -> None:
+    """A delivery was let through: once a whole window passed without a refusal, the
+    "deliveries refused" alert is over. Two cache reads per delivery, no query."""
+    open_key = f"latchkey:pms-throttled-open:{connection.pk}"
+    if not cache.get(open_key) or cache.get(f"latchkey:pms-throttled:{connection.pk}"):
+        return
+    alert_resolve(
+        organization=connection.organization, kind="pms_throttled", subject=f"pms:{connection.pk}"
+    )
+    cache.delete(open_key)
 
 
 def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple[PmsEvent, bool]:
@@ -217,6 +230,7 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
             rejected_count=F("rejected_count") + 1
         )
         raise
+    throttling_over(connection=connection)
     try:
         text = body.decode("utf-8")
         if "\x00" in text:
