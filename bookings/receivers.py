@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
+from bookings.alerts import code_not_set_settled
 from bookings.models import AccessGrant
 from locks.models import CodeState
 from locks.signals import (
@@ -22,7 +23,6 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
     grant_id = AccessGrant.id_from_holder(access_code.holder)
     if grant_id is None or access_code.state != CodeState.SET:
         return
-    from bookings.alerts import code_not_set_settled
     from bookings.backup import backup_settled
     from bookings.tasks import send_access_email
 

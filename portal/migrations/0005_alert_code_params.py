@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0004_invitation'),
+        ("portal", "0004_invitation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='alert',
-            name='code',
-            field=models.CharField(blank=True, default='', max_length=60),
+            model_name="alert",
+            name="code",
+            field=models.CharField(blank=True, default="", max_length=60),
         ),
         migrations.AddField(
-            model_name='alert',
-            name='covers',
+            model_name="alert",
+            name="covers",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='alert',
-            name='params',
+            model_name="alert",
+            name="params",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
