@@ -183,7 +183,10 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         now=now,
     )
     alert_resolve(organization=grant.organization, kind="no_backup_code", subject=subject)
-    until_text = f"{grant.valid_until.astimezone(booking.property.tz):%Y-%m-%d %H:%M}"
+    until_text = (
+        f"{grant.valid_until.astimezone(booking.property.tz):%Y-%m-%d %H:%M} "
+        f"{booking.property.timezone}"
+    )
     alert_raise(
         organization=grant.organization,
         kind="backup_code_given",

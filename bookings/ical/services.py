@@ -269,7 +269,11 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
                 "property": feed.property.name,
                 "failures": feed.failures,
                 "error": message,
-                "since": (f"{since.astimezone(feed.property.tz):%Y-%m-%d %H:%M}" if since else ""),
+                "since": (
+                    f"{since.astimezone(feed.property.tz):%Y-%m-%d %H:%M} {feed.property.timezone}"
+                    if since
+                    else ""
+                ),
             },
         )
     return FetchReport(status=status, error=message)
