@@ -130,6 +130,7 @@ ALERT_TEXTS: dict[str, AlertText] = {
             "Remove codes that are no longer needed from this lock; codes of ended stays are "
             "removed automatically."
         ),
+        (("reason", _("The lock says: %(reason)s")),),
     ),
     "lock_nearly_full": AlertText(
         _("Lock nearly full"),

@@ -409,7 +409,8 @@ def _fail_code(command: LockCommand, exc: DriverError) -> None:
             subject=f"lock:{command.lock_id}",
             severity="critical",
             code="lock_full",
-            params={"lock": command.lock.name},
+            params={"lock": command.lock.name, "reason": exc.reason},
+            covers=[("code_failed", f"code:{ac.pk}")],  # one cause (the full keypad), one alert
         )
     refused = exc.permanent and exc.fix
     alert_raise(
