@@ -140,6 +140,15 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
     subject = f"booking:{booking.pk}"
     doors = ", ".join(lock.name for lock in unreachable)
     who = booking.guest_name or booking.external_id
+    params = {
+        "doors": doors,
+        "guest": who,
+        "check_in": f"{booking.check_in:%Y-%m-%d}",
+        "property": booking.property.name,
+    }
+    # One cause (the door cannot be reached), one alert: this one stands for the stay's
+    # "code not on the lock" alerts.
+    covers = [("code_not_set", subject)] + [("code_failed", f"code:{ac.pk}") for ac in missing]
     code = backup_take(
         unreachable=unreachable,
         locks=locks,
@@ -150,15 +159,15 @@ def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
         usable=usable,
     )
     if code is None:
+        pool = any(lock.backup_pool_size for lock in unreachable)
         alert_raise(
             organization=grant.organization,
             kind="no_backup_code",
             subject=subject,
             severity="critical",
-            message=f"{doors} cannot be reached and has no backup code ready for {who} "
-            f"(check-in {booking.check_in:%Y-%m-%d} at {booking.property.name}).",
-            fix="Bring the lock back online, or give the guest another way in. Set a backup "
-            "pool on the lock so this does not happen again.",
+            code="no_backup_code.pool_empty" if pool else "no_backup_code.no_pool",
+            params=params,
+            covers=covers,
         )
         return False
     grant.code = code

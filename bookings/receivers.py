@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from bookings import dispatch
+from bookings.alerts import code_not_set_settled
 from bookings.backup import backup_codes_assign, backup_settled
 from bookings.models import AccessGrant, Booking, StandingAccess
 from bookings.services import grant_redraw, grant_sync
@@ -32,6 +33,8 @@ def on_access_code_state_changed(sender, access_code, **kwargs) -> None:
     if grant_id is None or access_code.state != CodeState.SET:
         return
     backup_settled(access_code=access_code)
+    code_not_set_settled(access_code=access_code)
+
     dispatch.send_on_commit(dispatch.SEND_ACCESS_EMAIL, grant_id)
 
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone as djtz  # `timezone` is also a field below
 from django.utils.translation import gettext_lazy as _
 
+from portal.alertkinds import alert_text, alert_title_for
 from portal.times import DEFAULT_ZONE, zone
 
 
@@ -177,8 +178,15 @@ class Alert(models.Model):
     severity = models.CharField(
         max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
     )
-    message = models.TextField()
+    message = models.TextField()  # English rendering of `code`; the text itself for old rows
     fix = models.TextField(blank=True)
+    # What to say (a key of portal.alertkinds.ALERT_TEXTS) and with which values: rendered in
+    # the reader's language. Empty on rows written before codes existed.
+    code = models.CharField(max_length=60, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    # "kind subject" of the alerts this one stands for (one cause, one alert): while it is
+    # open they are not raised on their own.
+    covers = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=djtz.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
@@ -194,6 +202,26 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}"
+
+    def _rendered(self) -> tuple[str, str, str] | None:
+        return alert_text(kind=self.kind, code=self.code, params=self.params)
+
+    @property
+    def title(self) -> str:
+        """The headline in the active language ("" when none is known)."""
+        return alert_title_for(kind=self.kind, code=self.code)
+
+    @property
+    def body(self) -> str:
+        """What happened, in the active language (old rows: their stored English text)."""
+        rendered = self._rendered()
+        return rendered[1] if rendered else self.message
+
+    @property
+    def advice(self) -> str:
+        """What to do, in the active language (old rows: their stored English text)."""
+        rendered = self._rendered()
+        return rendered[2] if rendered else self.fix
 
 
 class Invitation(models.Model):

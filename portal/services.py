@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
 
+from portal.alertkinds import alert_text_english
 from portal.models import (
     Alert,
     AlertSeverity,
@@ -129,28 +130,59 @@ def alert_raise(
     organization: Organization,
     kind: str,
     subject: str,
-    message: str,
+    message: str = "",
     fix: str = "",
     severity: str = AlertSeverity.WARNING,
+    code: str = "",
+    params: dict | None = None,
+    covers: list[tuple[str, str]] | None = None,
 ) -> Alert:
-    """Open an alert, or refresh the open one for the same kind and subject."""
+    """Open an alert, or refresh the open one for the same kind and subject.
+
+    Give `code` and `params` (see portal.alertkinds) so the alert is rendered in the reader's
+    language; `message`/`fix` are then filled in English for the admin and exports. `covers`
+    names the alerts ("kind", "subject") this one stands for, having the same cause: they are
+    resolved, and not raised again while this one is open. An alert covered by an open one is
+    not raised: the covering alert is returned instead."""
+    params = params or {}
+    if code:
+        message, fix = alert_text_english(kind=kind, code=code, params=params)
+    covered = [f"{k} {s}" for k, s in (covers or [])]
+    covering = (
+        Alert.objects.filter(
+            organization=organization,
+            resolved_at__isnull=True,
+            covers__contains=[f"{kind} {subject}"],
+        )
+        .exclude(kind=kind, subject=subject)
+        .first()
+    )
+    if covering is not None:
+        return covering
+    for pair in covers or []:
+        alert_resolve(organization=organization, kind=pair[0], subject=pair[1])
     alert = Alert.objects.filter(
         organization=organization, kind=kind, subject=subject, resolved_at__isnull=True
     ).first()
+    fields = {
+        "message": message,
+        "fix": fix,
+        "severity": severity,
+        "code": code,
+        "params": params,
+        "covers": covered,
+    }
     if alert is not None:
-        if (alert.message, alert.fix, alert.severity) != (message, fix, severity):
-            alert.message, alert.fix, alert.severity = message, fix, severity
-            alert.save(update_fields=["message", "fix", "severity"])
+        changed = [name for name, value in fields.items() if getattr(alert, name) != value]
+        if changed:
+            for name in changed:
+                setattr(alert, name, fields[name])
+            alert.save(update_fields=changed)
         return alert
     try:
         with transaction.atomic():
             return Alert.objects.create(
-                organization=organization,
-                kind=kind,
-                subject=subject,
-                message=message,
-                fix=fix,
-                severity=severity,
+                organization=organization, kind=kind, subject=subject, **fields
             )
     except IntegrityError:  # raised concurrently by another worker
         return Alert.objects.get(

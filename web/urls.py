@@ -75,6 +75,7 @@ urlpatterns = [
     path(org + "integrations/pms/<int:pk>/secret/", pms.pms_secret, name="pms-secret"),
     path(org + "integrations/pms/<int:pk>/map/", pms.pms_map, name="pms-map"),
     path(org + "emails/", emails.emails, name="emails"),
+    path(org + "emails/<int:pk>/body/", emails.email_body, name="email-body"),
     path(org + "settings/", settings.settings_page, name="settings"),
     path(org + "settings/api-keys/new/", settings.api_key_new, name="api-key-new"),
     path(

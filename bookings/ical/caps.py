@@ -51,7 +51,12 @@ def cap_alert(feed: IcalFeed, *, label: str, subject: str, coming: int) -> None:
         organization=feed.organization,
         kind=ALERT_CAPPED,
         subject=subject,
-        message=cap_report(label=label, coming=coming),
-        fix="Check that this is the right calendar link (one listing rarely has that many "
-        "bookings ahead). If it is, ask the administrator to raise LATCHKEY_ICAL_MAX_STAYS.",
+        code="ical_feed_capped",
+        params={
+            "feed": feed.name or feed.url_masked,
+            "property": feed.property.name,
+            "coming": coming,
+            "cap": settings.LATCHKEY_ICAL_MAX_STAYS,
+            "rest": coming - settings.LATCHKEY_ICAL_MAX_STAYS,
+        },
     )

@@ -260,25 +260,14 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
             organization=feed.organization,
             kind=ALERT_FAILING,
             subject=_subject(feed),
-            message=(
-                f"The calendar feed {_label(feed)} could not be read {feed.failures} times in a "
-                f"row. {message} Stays from this feed are kept as they were"
-                + (
-                    f" at the last good fetch, {local_stamp(since, feed.property.timezone)}"
-                    if since
-                    else ""
-                )
-                + "; new bookings and changes will not arrive until the feed works again."
-            ),
-            fix=(
-                "Check the listing at the channel: if its calendar really is empty now, cancel "
-                "the stays that were dropped by hand (the feed then works again by itself)."
-                if status == FetchStatus.EMPTY
-                else "Open the calendar's export page at the channel (Airbnb, Booking.com, "
-                "VRBO…), copy the export link again and compare it with this feed; if it "
-                "changed, remove this feed and add the new link. Meanwhile, check new bookings "
-                "by hand."
-            ),
+            code="ical_feed_failing.empty" if status == FetchStatus.EMPTY else "ical_feed_failing",
+            params={
+                "feed": feed.name or feed.url_masked,
+                "property": feed.property.name,
+                "failures": feed.failures,
+                "error": message,
+                "since": local_stamp(since, feed.property.timezone) if since else "",
+            },
         )
     return FetchReport(status=status, error=message)
 
@@ -433,13 +422,13 @@ def _missing(feed: IcalFeed, tracked: IcalStay, now: dt.datetime, report: FetchR
             organization=feed.organization,
             kind=ALERT_VANISHED,
             subject=f"booking:{booking.pk}",
-            message=(
-                f"The stay of {booking.guest_name or booking.external_id} at "
-                f"{feed.property.name} (check-out {booking.check_out:%Y-%m-%d}) is under way "
-                f"but no longer in the calendar feed {_label(feed)}. Its code keeps working "
-                "until check-out."
-            ),
-            fix="If the guest has left early, cancel the stay; otherwise nothing to do.",
+            code="ical_stay_vanished",
+            params={
+                "guest": booking.guest_name or booking.external_id,
+                "property": feed.property.name,
+                "check_out": f"{booking.check_out:%Y-%m-%d}",
+                "feed": feed.name or feed.url_masked,
+            },
         )
         return
     booking_upsert(

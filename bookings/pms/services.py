@@ -187,19 +187,30 @@ def delivery_throttled(*, key: str, rate: str, window_seconds: float) -> None:
     PmsConnection.objects.filter(pk=connection.pk).update(throttled_count=F("throttled_count") + 1)
     if not cache.add(f"latchkey:pms-throttled:{connection.pk}", 1, int(window_seconds) + 1):
         return
+    cache.set(f"latchkey:pms-throttled-open:{connection.pk}", 1, None)  # see throttling_over
     alert_raise(
         organization=connection.organization,
         kind="pms_throttled",
         subject=f"pms:{connection.pk}",
-        message=(
-            f"The {connection.get_kind_display()} connection “{connection.name}” sent more "
-            f"than {rate} deliveries, the most allowed per connection: the extra ones were "
-            "refused with “retry later” (most systems send them again)."
-        ),
-        fix="Check that the latest bookings from this system arrived. If it really sends this "
-        "many, ask the administrator to raise LATCHKEY_PMS_HOOK_RATE; if not, someone may "
-        "know the webhook URL: create a new connection.",
+        code="pms_throttled",
+        params={
+            "system": str(connection.get_kind_display()),
+            "name": connection.name,
+            "rate": rate,
+        },
     )
+
+
+def throttling_over(*, connection: PmsConnection) -> None:
+    """A delivery was let through: once a whole window passed without a refusal, the
+    "deliveries refused" alert is over. Two cache reads per delivery, no query."""
+    open_key = f"latchkey:pms-throttled-open:{connection.pk}"
+    if not cache.get(open_key) or cache.get(f"latchkey:pms-throttled:{connection.pk}"):
+        return
+    alert_resolve(
+        organization=connection.organization, kind="pms_throttled", subject=f"pms:{connection.pk}"
+    )
+    cache.delete(open_key)
 
 
 def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple[PmsEvent, bool]:
@@ -224,6 +235,7 @@ def event_receive(*, key: str, body: bytes, headers: Mapping[str, str]) -> tuple
             rejected_count=F("rejected_count") + 1
         )
         raise
+    throttling_over(connection=connection)
     try:
         text = body.decode("utf-8")
         if "\x00" in text:
@@ -407,16 +419,11 @@ def _apply(event: PmsEvent, reservation: Reservation) -> str:
             organization=organization,
             kind=UNMAPPED_ALERT,
             subject=_unmapped_subject(connection, reservation.listing_id),
-            message=(
-                f"{connection.get_kind_display()} sent a booking for its listing "
-                f"“{reservation.listing_id}”, which is not linked to any of your properties. "
-                "The booking is kept and waits."
-            ),
-            fix=(
-                "Link the listing to a property (PMS connection → listing mappings), or give "
-                f"the property the external reference “{reservation.listing_id}”. Waiting "
-                "bookings are applied as soon as it is linked."
-            ),
+            code="pms_unmapped",
+            params={
+                "system": str(connection.get_kind_display()),
+                "listing": reservation.listing_id,
+            },
         )
         return PmsEventOutcome.UNMAPPED
     if event.outcome == PmsEventOutcome.UNMAPPED:  # it waited: the alert asking to map can go

@@ -10,7 +10,7 @@ import secrets
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from bookings.emails import access_email_send, email_resend
+from bookings.emails import access_email_send, email_resend, grant_ready
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail
 from bookings.services import BookingData, booking_upsert, grant_redraw, stay_dates_check
 from portal.models import Organization
@@ -100,12 +100,20 @@ def stay_send_code(*, booking: Booking) -> GuestEmail:
     if grant is None or booking.status != BookingStatus.CONFIRMED:
         raise ServiceError(_("Only a confirmed stay with a code can be sent."))
     last = booking.emails.filter(sent_at__isnull=False).order_by("-created_at", "-pk").first()
+    if last is None:
+        raise ServiceError(
+            "No email was sent yet: the first goes out by itself once the code is on every door."
+        )
     if (
         last is not None
         and (last.valid_from, last.valid_until) == (grant.valid_from, grant.valid_until)
         and grant.code in last.body_text
     ):
         return email_resend(email=last)  # the same message again, word for word
+    if not grant_ready(grant):  # never mail a code a door does not have yet
+        raise ServiceError(
+            "The new code is not on every door yet: the email goes out by itself once it is."
+        )
     email = access_email_send(grant_id=grant.pk, force=True)  # the code or window changed
     if email is None:
         raise ServiceError(_("The email could not be prepared."))

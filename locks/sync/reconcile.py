@@ -159,10 +159,8 @@ def _foreign_codes(lock: Lock, observed: list, ours: dict, known: set[str]) -> N
         kind="foreign_codes",
         subject=subject,
         severity="info",
-        message=f"{lock.name} holds {len(foreign)} keypad code(s) Latchkey did not create: "
-        f"{names}. They are kept and their digits are never given to a guest.",
-        fix="If they are not needed, remove them at the lock, or let Latchkey remove codes it "
-        "did not create (organization setting).",
+        code="foreign_codes",
+        params={"lock": lock.name, "count": len(foreign), "names": names},
     )
 
 
@@ -177,9 +175,8 @@ def _capacity_check(lock: Lock, *, held: int) -> None:
             organization=lock.organization,
             kind="lock_nearly_full",
             subject=subject,
-            message=f"{lock.name} holds {held} of the {lock.capacity} keypad codes it can store.",
-            fix="Remove codes that are no longer needed from this lock; codes of ended stays "
-            "are removed automatically.",
+            code="lock_nearly_full",
+            params={"lock": lock.name, "held": held, "capacity": lock.capacity},
         )
     else:
         alert_resolve(organization=lock.organization, kind="lock_nearly_full", subject=subject)

@@ -40,6 +40,7 @@ from locks.models import (
 )
 from locks.observed import lock_status_record
 from locks.signals import access_code_conflict, access_code_state_changed, command_failed
+from locks.sync.advice import gave_up_fix
 from locks.sync.commands import (
     backoff_seconds,
     command_claim,
@@ -384,7 +385,7 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
             lease_until=None,
             error=exc.detail[:2000],
             reason=exc.reason,
-            fix=exc.fix,
+            fix=exc.fix if exc.permanent else gave_up_fix(exc.fix),
         )
         if updated and command.access_code_id:
             _fail_code(command, exc)
@@ -402,16 +403,19 @@ def _fail_code(command: LockCommand, exc: DriverError) -> None:
             kind="lock_full",
             subject=f"lock:{command.lock_id}",
             severity="critical",
-            message=f"{command.lock.name}: {exc.reason}",
-            fix=exc.fix,
+            code="lock_full",
+            params={"lock": command.lock.name, "reason": exc.reason},
+            covers=[("code_failed", f"code:{ac.pk}")],  # one cause (the full keypad), one alert
         )
-    action = "set" if ac.wanted else "remove"
+    refused = exc.permanent and exc.fix
     alert_raise(
         organization=command.lock.organization,
         kind="code_failed",
         subject=f"code:{ac.pk}",
-        message=f"Could not {action} the code “{ac.name}” on {command.lock.name}: {exc.reason}",
-        fix=exc.fix or "Retry the command once the lock is reachable.",
+        code="code_failed."
+        + ("" if ac.wanted else "remove_")
+        + ("refused" if refused else "gave_up"),
+        params={"name": ac.name, "lock": command.lock.name, "reason": exc.reason, "fix": exc.fix},
     )
 
     def _send() -> None:

@@ -87,6 +87,27 @@ def make_booking(world):
     )
 
 
+def make_guest_email(world):
+    from django.utils import timezone
+
+    from bookings.models import GuestEmail
+
+    booking = make_booking(world)
+    return GuestEmail.objects.create(
+        organization=world.org,
+        booking=booking,
+        kind="access",
+        to="g@x.test",
+        language="en",
+        subject="Your door code",
+        body_text="Your code is 123456",
+        body_html="",
+        valid_from=timezone.now(),
+        valid_until=timezone.now(),
+        code="123456",
+    )
+
+
 def make_standing_access(world):
     import datetime as dt
 
@@ -214,6 +235,7 @@ PAGE_OBJECT_ROUTES = {
     "stay-page": (make_booking, None, None),
     # A guest's code: owners and managers only (portal.tenancy.may_see_secrets).
     "stay-code": (make_booking, "write", None),
+    "email-body": (make_guest_email, "write", None),
     "stay-dates": (make_booking, "write", _stay_dates),
     "stay-cancel": (make_booking, "write", {}),
     "stay-new-code": (make_booking, "write", {}),

@@ -166,7 +166,7 @@ def test_guest_emails_show_their_body_only_to_owners_and_managers(world, stay, c
     """The access email carries the code: its body is a code like any other."""
     from bookings.models import GuestEmail
 
-    GuestEmail.objects.create(
+    email = GuestEmail.objects.create(
         organization=world.org,
         booking_id=stay.booking_id,
         kind="access",
@@ -183,12 +183,18 @@ def test_guest_emails_show_their_body_only_to_owners_and_managers(world, stay, c
         reverse("emails", kwargs={"slug": world.org.slug}),
         reverse("stay-page", kwargs={"slug": world.org.slug, "pk": stay.booking_id}),
     ]
+    full = reverse("email-body", kwargs={"slug": world.org.slug, "pk": email.pk})
     for user, allowed in ((world.owner, True), (world.member, True), (world.viewer, False)):
         client.force_login(user)
         for page in pages:
             body = client.get(page).content.decode()
             assert "Your door code" in body, (user, page)
-            assert (f"Door code: {stay.code}" in body) is allowed, (user, page)
+            # The body is shown masked, the code only on request ("Show code").
+            assert stay.code not in body, (user, page)
+            assert ("Door code: ••••••" in body) is allowed, (user, page)
+        answer = client.get(full)
+        assert answer.status_code == (200 if allowed else 403), user
+        assert (f"Door code: {stay.code}" in answer.content.decode()) is allowed, user
 
 
 # --- sudo for session-authenticated API calls ------------------------------------------------

@@ -61,10 +61,15 @@ def stay_detail(*, booking: Booking) -> dict:
             latest[cmd.access_code_id] = cmd
         for ac in codes:
             ac.command = latest.get(ac.pk)
+    emails = list(booking.emails.order_by("-created_at", "-pk")[:20])
     return {
         "grant": grant,
         "stay_link": StayLink.objects.filter(grant=grant).first() if grant else None,
         "codes": codes,
         "busy": any(ac.state in (CodeState.SETTING, CodeState.REMOVING) for ac in codes),
-        "emails": list(booking.emails.order_by("-created_at", "-pk")[:20]),
+        "emails": emails,
+        # "Resend" only once a first email went out; until then the page says which doors
+        # the first email waits for (it goes out by itself once the code is on every one).
+        "email_sent": any(email.sent_at for email in emails),
+        "email_waits_for": [ac.lock.name for ac in codes if ac.wanted and not ac.works_on_lock()],
     }

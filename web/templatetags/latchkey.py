@@ -13,7 +13,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_lazy
 
+from portal.alertkinds import alert_title_for
 from portal.times import local_stamp, zone
+from web.selectors.email_masking import masked_text
 
 register = template.Library()
 
@@ -91,25 +93,14 @@ def alert_link(alert, slug: str) -> str:
     return reverse(name, kwargs={"slug": slug, "pk": int(pk)})
 
 
-ALERT_TITLES = {
-    "backup_code_given": gettext_lazy("Backup code given out"),
-    "no_backup_code": gettext_lazy("No backup code left"),
-    "lock_full": gettext_lazy("Lock full: no room for new codes"),
-    "lock_nearly_full": gettext_lazy("Lock nearly full"),
-    "foreign_codes": gettext_lazy("Codes Latchkey did not create"),
-    "code_failed": gettext_lazy("Code not on the lock"),
-    "code_not_set": gettext_lazy("Code not on the lock"),
-    "ical_feed_failing": gettext_lazy("Calendar feed failing"),
-    "ical_stay_vanished": gettext_lazy("Stay gone from the calendar"),
-    "bridge_error": gettext_lazy("Bridge problem"),
-    "nuki_web": gettext_lazy("Nuki Web connection"),
-    "nuki_web_reconnect": gettext_lazy("Nuki Web connection"),
-    "pms_unmapped": gettext_lazy("PMS listing without a property"),
-}
+@register.filter
+def alert_title(kind: str) -> str:
+    """A short headline in the manager's language for an alert kind (see portal.alertkinds;
+    an alert row's own `title` also knows its state)."""
+    return alert_title_for(kind=kind)
 
 
 @register.filter
-def alert_title(kind: str) -> str:
-    """A short headline in the manager's language above an alert's (English) details."""
-    title = ALERT_TITLES.get(kind)
-    return str(title) if title else ""
+def masked_email(email) -> str:
+    """A guest email's text with its door code and stay link masked (web.selectors)."""
+    return masked_text(email)

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from locks.drivers import driver_for
 
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
@@ -19,6 +20,7 @@ from bookings.stay.links import stay_link_token, stay_url
 from demo.ble import seed_ble_demo
 from demo.nukiweb import demo_nukiweb_seed
 from locks.models import Lock
+from locks.observed import lock_status_record
 from locks.services import lock_create
 from portal.models import Organization, Role
 from portal.services import api_key_create, membership_add, organization_create
@@ -77,6 +79,9 @@ class Command(BaseCommand):
                 driver="virtual",
                 config={"delay_ms": 1200, "failure_rate": 0.3},
             )
+        for lock in Lock.objects.filter(property=prop, driver="virtual"):
+            # Like a real lock, each reports its bolt, battery and door when first seen.
+            lock_status_record(lock=lock, status=driver_for(lock).status(), source="virtual")
         today = timezone.localdate(timezone=prop.tz)
         stays = [
             ("demo-1001", "Anna Gruber", "anna@example.com", "de", 0, 2, "confirmed"),

@@ -160,10 +160,6 @@ def _report_lock_cap(*, agent: Agent, refused: list[str]) -> None:
         organization=agent.organization,
         kind="agent_locks_capped",
         subject=subject,
-        message=(
-            f"The on-site agent “{agent.name}” reported {len(refused)} more locks than the "
-            f"{cap} one agent may serve; they were not added: {shown}."
-        ),
-        fix="Unpair the locks this agent should not serve, or serve them with a second agent "
-        "near them (LATCHKEY_AGENT_MAX_LOCKS is the cap).",
+        code="agent_locks_capped",
+        params={"agent": agent.name, "count": len(refused), "cap": cap, "shown": shown},
     )

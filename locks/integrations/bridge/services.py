@@ -77,8 +77,8 @@ def _fail(bridge: Bridge, exc: BridgeError) -> None:
         organization=bridge.organization,
         kind="bridge_error",
         subject=f"bridge:{bridge.pk}",
-        message=f"Bridge “{bridge.name}”: {exc.message}",
-        fix=exc.fix,
+        code="bridge_error",
+        params={"bridge": bridge.name, "error": exc.message, "fix": exc.fix},
     )
 
 

@@ -162,8 +162,8 @@ def _needs_reconnect(conn: NukiWebConnection, why: str) -> None:
         kind="nuki_web_reconnect",
         subject="nuki_web",
         severity="critical",
-        message=f"Nuki Web needs reconnecting: {why}",
-        fix="Open Integrations → Nuki Web and connect again; codes wait until then.",
+        code="nuki_web_reconnect",
+        params={"why": why},
     )
 
 

@@ -177,4 +177,22 @@ class VirtualDriver(Driver):
         self.lock.__class__.objects.filter(pk=self.lock.pk).update(state=state)
         self._event("lock_action", f"Remote {action.replace('_', ' ')}", action=action)
         self._answer()
-        return LockStatus(state=state, battery_percent=self.lock.battery_percent)
+        return self.status(state=state)
+
+    # Status --------------------------------------------------------------------------------
+    def status(self, *, state: str | None = None) -> LockStatus:
+        """What the lock reports about itself, like a real one: its bolt, its battery and its
+        door sensor (`battery_percent` and `door_state` in the config set them; a fresh lock
+        is locked, its door closed, its batteries well charged)."""
+        battery = int(self.lock.config.get("battery_percent", 87))
+        current = self.lock.state if self.lock.state not in ("", "unknown") else "locked"
+        return LockStatus(
+            state=state or current,
+            battery_percent=battery,
+            battery_critical=battery <= 15,
+            door_state=str(self.lock.config.get("door_state", "door closed")),
+        )
+
+    def read_state(self) -> LockStatus | None:
+        self._radio()
+        return self.status()
