@@ -14,7 +14,6 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.utils import timezone
-from locks.bridges import bridge_connect
 
 from bookings.tests.pms_samples import payload
 from bookings.tests.test_ical import Answer, add_feed, airbnb_reserved, fetch, ics, vevent
@@ -22,6 +21,7 @@ from bookings.tests.test_ical import server as server  # the fixture
 from bookings.tests.test_pms_webhooks import deliver, make_connection, stay
 from bookings.tests.test_pms_webhooks import listing_locks as listing_locks  # the fixture
 from bookings.tests.test_pms_webhooks import listing_prop as listing_prop  # the fixture
+from locks.integrations.bridge.services import bridge_connect
 from locks.models import VirtualLockCode
 from locks.sync.outbox import command_enqueue
 from locks.tests.engine.helpers import put

@@ -139,3 +139,23 @@ def event_source_label(value) -> str:
     """Who reported an event: a driver ("virtual"), the portal, the guest's page…"""
     label = SOURCES.get(str(value or "")) or SOURCES.get(_key(value))
     return str(label) if label else _fallback(value)
+
+
+# Messages the virtual lock (and the demo) stores in its activity log, in English: shown in
+# the reader's language; the name after the colon is the code's, kept as it is.
+EVENT_MESSAGES = {
+    "Keypad code added": _("Keypad code added"),
+    "Keypad code changed": _("Keypad code changed"),
+    "Keypad code removed": _("Keypad code removed"),
+}
+
+
+@register.filter
+def event_message(value) -> str:
+    """ "Keypad code added: Greta Gast" → "Tastencode hinzugefügt: Greta Gast" in German."""
+    text = str(value or "")
+    head, sep, rest = text.partition(": ")
+    label = EVENT_MESSAGES.get(head)
+    if label is None:
+        return text
+    return f"{label}{sep}{rest}"

@@ -133,6 +133,7 @@ def scene(world, commit):
         "api-key": key.pk,
         "invitation": invitation.pk,
         "member": membership.pk,
+        "email": GuestEmail.objects.filter(booking=stay).first().pk,
     }
     grant = AccessGrant.objects.get(booking=stay)
     # What must be seen somewhere, and in which zone.
@@ -170,6 +171,7 @@ PK_OF = {
     "member-remove": "member",
     "invitation-withdraw": "invitation",
     "api-key-revoke": "api-key",
+    "email-body": "email",
 }
 PREFIX_OF = {  # the rest by their name's first word
     "property": "property",

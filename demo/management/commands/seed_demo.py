@@ -12,13 +12,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from locks.drivers import driver_for
 
 from bookings.models import AccessGrant
 from bookings.services import BookingData, booking_upsert
 from bookings.stay.links import stay_link_token, stay_url
 from demo.ble import seed_ble_demo
 from demo.nukiweb import demo_nukiweb_seed
+from locks.integrations.registry import driver_for
 from locks.models import Lock
 from locks.observed import lock_status_record
 from locks.services import lock_create
