@@ -1,4 +1,4 @@
-"""Client for the Nuki Bridge HTTP API v1.13 (no Django here: stdlib, httpx, PyNaCl, redis)."""
+"""Client for the Nuki Bridge HTTP API v1.13 (no Django here: stdlib, httpx2, PyNaCl, redis)."""
 
 from .client import NO_RETRY, BridgeClient, RetryPolicy
 from .errors import BridgeError

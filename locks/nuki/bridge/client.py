@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from .errors import BridgeError
 from .locking import LockFactory, default_lock_factory
@@ -49,15 +49,15 @@ _SECRET_PARAMS = re.compile(r"(?<=[?&])(token|hash|ctoken|nonce|url)=[^&\s\"']*"
 
 
 class RedactTokenFilter(logging.Filter):
-    """httpx logs every request URL at INFO; the bridge's token travels in the query string.
-    This filter, put on the "httpx" logger at import, masks token/hash/ctoken/nonce values."""
+    """httpx2 logs every request URL at INFO; the bridge's token travels in the query string.
+    This filter, put on the "httpx2" logger at import, masks token/hash/ctoken/nonce values."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-            isinstance(arg, str | httpx.URL) for arg in record.args
+            isinstance(arg, str | httpx2.URL) for arg in record.args
         ):
             record.args = tuple(
-                _SECRET_PARAMS.sub(r"\1=***", str(arg)) if isinstance(arg, str | httpx.URL) else arg
+                _SECRET_PARAMS.sub(r"\1=***", str(arg)) if isinstance(arg, str | httpx2.URL) else arg
                 for arg in record.args
             )
         if isinstance(record.msg, str):
@@ -65,8 +65,8 @@ class RedactTokenFilter(logging.Filter):
         return True
 
 
-if not any(isinstance(f, RedactTokenFilter) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(RedactTokenFilter())
+if not any(isinstance(f, RedactTokenFilter) for f in logging.getLogger("httpx2").filters):
+    logging.getLogger("httpx2").addFilter(RedactTokenFilter())
 
 DEFAULT_PORT = 8080
 MAX_CALLBACKS = 3
@@ -151,7 +151,7 @@ class BridgeClient:
         self.retry = retry or RetryPolicy()
         self.lock_factory = lock_factory or default_lock_factory
         self._sleep = sleep
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
+        self._http = httpx2.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
 
     @classmethod
     def from_url(cls, url: str, token: str | None, **kwargs) -> BridgeClient:
@@ -374,14 +374,14 @@ class BridgeClient:
             can_retry = attempt < self.retry.attempts
             try:
                 response = self._send(endpoint, params, signed=signed, timeout=timeout)
-            except httpx.TimeoutException as exc:
-                unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            except httpx2.TimeoutException as exc:
+                unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
                 raise _unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
-            except httpx.TransportError as exc:
-                unsent = isinstance(exc, httpx.ConnectError)
+            except httpx2.TransportError as exc:
+                unsent = isinstance(exc, httpx2.ConnectError)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
@@ -421,7 +421,7 @@ class BridgeClient:
 
     def _send(
         self, endpoint: str, params: dict[str, str] | None, *, signed: bool, timeout: float
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         with self.lock_factory(self.key):
             query = dict(params or {})
             if signed:
@@ -451,7 +451,7 @@ class BridgeClient:
         )
         self._sleep(delay)
 
-    def _decode(self, response: httpx.Response, endpoint: str) -> Any:
+    def _decode(self, response: httpx2.Response, endpoint: str) -> Any:
         if not response.content.strip():
             return None
         try:
@@ -460,7 +460,7 @@ class BridgeClient:
             raise _unreachable(endpoint, _body_excerpt(response)) from exc
 
     def _status_error(
-        self, response: httpx.Response, endpoint: str, params: dict[str, str] | None
+        self, response: httpx2.Response, endpoint: str, params: dict[str, str] | None
     ) -> BridgeError:
         status = response.status_code
         params = params or {}
@@ -597,5 +597,5 @@ def _unreachable(endpoint: str, detail: str) -> BridgeError:
     )
 
 
-def _body_excerpt(response: httpx.Response) -> str:
+def _body_excerpt(response: httpx2.Response) -> str:
     return f"HTTP {response.status_code}: {response.text[:300]!r}"
