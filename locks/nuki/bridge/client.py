@@ -57,7 +57,9 @@ class RedactTokenFilter(logging.Filter):
             isinstance(arg, str | httpx2.URL) for arg in record.args
         ):
             record.args = tuple(
-                _SECRET_PARAMS.sub(r"\1=***", str(arg)) if isinstance(arg, str | httpx2.URL) else arg
+                _SECRET_PARAMS.sub(r"\1=***", str(arg))
+                if isinstance(arg, str | httpx2.URL)
+                else arg
                 for arg in record.args
             )
         if isinstance(record.msg, str):
