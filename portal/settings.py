@@ -262,7 +262,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: an embedded filesystem broker by default (no server needed); Redis via CELERY_BROKER_URL.
-CELERY_BROKER_URL = config.get_url("CELERY_BROKER_URL", "filesystem://")
+# The host part names no server (the folders below are the broker) but keeps kombu from logging
+# "No hostname was supplied" on every connection.
+CELERY_BROKER_URL = config.get_url("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
