@@ -20,8 +20,8 @@ FILENAME = "demo-credentials.json"
 FILE_MODE = 0o600
 
 
-def credentials_path(var_dir: Path = VAR_DIR) -> Path:
-    return var_dir / FILENAME
+def credentials_path(var_dir: Path | None = None) -> Path:
+    return (var_dir or VAR_DIR) / FILENAME
 
 
 def load(path: Path) -> dict[str, str]:

@@ -450,7 +450,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Request paths in log lines (django.request's "Not Found: /stay/...", runserver) carry
     # tokens: the filter masks them (portal.log_masking; gunicorn: portal.access_log).
-    "filters": {"mask_tokens": {"()": "portal.log_masking.MaskTokensFilter"}},
+    "filters": {
+        "mask_tokens": {"()": "portal.log_masking.MaskTokensFilter"},
+        # A 403 or 400 is one line, not a traceback (portal/log_quiet.py); 5xx keep theirs.
+        "client_errors_quiet": {"()": "portal.log_quiet.ClientErrorsWithoutTraceback"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -459,5 +463,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": config.get_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_errors_quiet"]},
+    },
 }

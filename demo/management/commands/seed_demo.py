@@ -7,6 +7,7 @@ run (demo/credentials.py keeps them in var/, mode 0600) and are printed every ti
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -33,7 +34,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        stored = credentials.credentials_path()
+        stored = credentials.credentials_path(settings.VAR_DIR)
         org = Organization.objects.filter(slug="demo-rentals").first()
         if org is None:
             org, _, _ = organization_create(name="Demo Rentals", owner_email=OWNER_EMAIL)
