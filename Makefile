@@ -19,12 +19,18 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	touch $@
 
 ## run: web + worker + beat with a seeded demo organization (Ctrl-C stops all of them)
+# demo/run_env.py: the stand-ins' ports (derived from PORT, or free: two checkouts run side by
+# side; a taken PORT, or a taken port you set, stops here naming the variable) and the demo's
+# Nuki Web OAuth client (the stand-in's). The web, worker and stand-ins read them from there.
+RUN_ENV := var/run.env
 run: $(VENV)/.runtime
+	@mkdir -p var && $(BIN)/python -m demo.run_env $(PORT) > $(RUN_ENV)
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	LATCHKEY_SITE_URL=$(RUN_SITE_URL) $(BIN)/python manage.py seed_demo
+	set -a && . ./$(RUN_ENV) && LATCHKEY_SITE_URL=$(RUN_SITE_URL) $(BIN)/python manage.py seed_demo
 	@echo "Open http://localhost:$(PORT)/ and sign in with the login above."
-	LATCHKEY_SITE_URL=$(RUN_SITE_URL) PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	set -a && . ./$(RUN_ENV) && LATCHKEY_SITE_URL=$(RUN_SITE_URL) PATH="$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile -p $(PORT)
 
 ## test: the whole suite (integration tests need DATABASE_URL=postgres://... and a Redis broker)
 test: $(VENV)/.dev

@@ -216,18 +216,18 @@ def start_celery_worker(env: dict[str, str], *, concurrency: int = 2) -> Service
 
 def wait_http(service: Service, url: str, *, headers: dict[str, str], timeout: float = 30) -> None:
     """Wait until the server answers `url` with 200 (gunicorn boots its workers lazily)."""
-    import httpx
+    import httpx2
 
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         service.check_alive()
         try:
-            response = httpx.get(url, headers=headers, timeout=2)
+            response = httpx2.get(url, headers=headers, timeout=2)
             if response.status_code == 200:
                 return
             last = f"HTTP {response.status_code}: {response.text[:300]}"
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.2)
     raise RuntimeError(f"{service.name} did not answer {url} within {timeout}s ({last})")

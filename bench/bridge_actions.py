@@ -24,7 +24,7 @@ import sys
 import time
 
 import _common as common
-import httpx
+import httpx2
 
 DATABASE = "latchkey_bench_bridge"
 BROKER_DB = 9
@@ -103,7 +103,7 @@ def main() -> int:
         sim.max_concurrent_seen = 0
         before = sim.counters["endpoint:/lockAction"]
         ids = []
-        with httpx.Client(base_url=base, headers=headers, timeout=10) as api:
+        with httpx2.Client(base_url=base, headers=headers, timeout=10) as api:
             started = time.time()
             for lock_id in lock_ids:
                 res = api.post(f"/api/v1/locks/{lock_id}/actions/", json={"action": "unlock"})

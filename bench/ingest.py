@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import _common as common
-import httpx
+import httpx2
 
 DATABASE = "latchkey_bench_ingest"
 BROKER_DB = 5
@@ -120,10 +120,10 @@ def booking_payload(prefix: str) -> dict:
 
 # Load generation ---------------------------------------------------------------------------
 
-Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Send = Callable[[httpx2.AsyncClient], Awaitable[httpx2.Response]]
 
 
-def ping(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+def ping(client: httpx2.AsyncClient) -> Awaitable[httpx2.Response]:
     return client.get("/api/v1/ping/")
 
 
@@ -134,26 +134,26 @@ def post_booking(prefix: str, count: int, path: str = "/api/v1/bookings/") -> Se
     bodies = iter([json.dumps(booking_payload(prefix)).encode() for _ in range(count)])
     headers = {"Content-Type": "application/json"}
 
-    def send(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    def send(client: httpx2.AsyncClient) -> Awaitable[httpx2.Response]:
         return client.post(path, content=next(bodies), headers=headers)
 
     return send
 
 
-async def status_of(request: Awaitable[httpx.Response]) -> int:
+async def status_of(request: Awaitable[httpx2.Response]) -> int:
     """The answer's status code; 0 when there was no answer (connection error, timeout)."""
     try:
         response = await request
-    except httpx.HTTPError:
+    except httpx2.HTTPError:
         return 0
     return response.status_code
 
 
-def make_client(setup: Setup, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+def make_client(setup: Setup, connections: int) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
         base_url=setup.base_url,
         headers={"Authorization": f"Bearer {setup.api_key}"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections),
         timeout=30,
     )
 
@@ -175,7 +175,7 @@ async def closed_loop(
     window: dict[str, float] = {}
     stop = asyncio.Event()
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop(client: httpx2.AsyncClient) -> None:
         while not stop.is_set():
             started = loop.time()
             status = await status_of(send(client))
@@ -205,7 +205,7 @@ async def open_loop(setup: Setup, send: Send, *, rate: float, duration: float, s
     loop = asyncio.get_running_loop()
     count = round(rate * duration)
 
-    async def one(client: httpx.AsyncClient, scheduled: float) -> None:
+    async def one(client: httpx2.AsyncClient, scheduled: float) -> None:
         status = await status_of(send(client))
         result.note(status, loop.time() - scheduled)
 

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import _common as common
-import httpx
+import httpx2
 
 DATABASE = "latchkey_bench_latency"
 BROKER_DB = 7
@@ -102,19 +102,19 @@ async def post_bookings(base_url: str, api_key: str, *, count: int, rate: float)
     posted = [Posted(index=i, started=0.0) for i in range(count)]
     loop = asyncio.get_running_loop()
 
-    async def one(client: httpx.AsyncClient, item: Posted) -> None:
+    async def one(client: httpx2.AsyncClient, item: Posted) -> None:
         item.started = time.time()
         began = loop.time()
         try:
             response = await client.post("/api/v1/bookings/", json=booking_payload(item.index))
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             return
         item.response_seconds = loop.time() - began
         item.status = response.status_code
         if response.status_code in (200, 201):
             item.booking_id = response.json()["id"]
 
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
     ) as client:
         start = loop.time() + 0.05

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import _common as common
-import httpx
+import httpx2
 import yaml
 
 DATABASE = "latchkey_bench_noisy"
@@ -169,7 +169,7 @@ def enroll(base: str, enrollments: list[str]) -> list[str]:
     silent agents enroll once (so they count as enrolled) and are never heard from again."""
     tokens = []
     for enrollment in enrollments:
-        answer = httpx.post(f"{base}/agent/v1/enroll", json={"token": enrollment}, timeout=30)
+        answer = httpx2.post(f"{base}/agent/v1/enroll", json={"token": enrollment}, timeout=30)
         answer.raise_for_status()
         tokens.append(answer.json()["agent_token"])
     return tokens
@@ -202,18 +202,18 @@ async def post_open_loop(base: str, key: str, bodies: list[dict], rate: float) -
     loop = asyncio.get_running_loop()
     posted = [Posted(started=0.0) for _ in bodies]
 
-    async def one(client: httpx.AsyncClient, i: int) -> None:
+    async def one(client: httpx2.AsyncClient, i: int) -> None:
         posted[i].started = time.time()
         try:
             answer = await client.post("/api/v1/bookings/", json=bodies[i])
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             return
         posted[i].status = answer.status_code
         if answer.status_code in (200, 201):
             posted[i].booking_id = answer.json()["id"]
 
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
         start, tasks = loop.time() + 0.05, []
         for i in range(len(bodies)):
             await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
@@ -225,13 +225,13 @@ async def post_open_loop(base: str, key: str, bodies: list[dict], rate: float) -
 async def ping_until(base: str, key: str, stop: asyncio.Event, every: float) -> list[float]:
     took = []
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
         while not stop.is_set():
             began = time.monotonic()
             try:
                 answer = await client.get("/api/v1/ping/")
                 ok = answer.status_code == 200
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 ok = False  # counted as a failed ping (infinitely slow), not a crash
             took.append(time.monotonic() - began if ok else float("inf"))
             await asyncio.sleep(max(0.0, every - (time.monotonic() - began)))
@@ -258,11 +258,11 @@ class Pollers:
         self.future = asyncio.run_coroutine_threadsafe(self._all(), self.loop)
 
     async def _all(self) -> None:
-        limits = httpx.Limits(max_connections=len(self.tokens) + 10)
-        async with httpx.AsyncClient(base_url=self.base, timeout=60, limits=limits) as client:
+        limits = httpx2.Limits(max_connections=len(self.tokens) + 10)
+        async with httpx2.AsyncClient(base_url=self.base, timeout=60, limits=limits) as client:
             await asyncio.gather(*(self._one(client, t) for t in self.tokens))
 
-    async def _one(self, client: httpx.AsyncClient, token: str) -> None:
+    async def _one(self, client: httpx2.AsyncClient, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         while True:
             try:
@@ -270,7 +270,7 @@ class Pollers:
                 if answer.status_code != 200:
                     self.errors[answer.status_code] += 1
                     await asyncio.sleep(1)
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 self.errors[type(exc).__name__] += 1
                 await asyncio.sleep(1)
 
@@ -457,7 +457,7 @@ def main() -> int:
     common.recreate_database(DATABASE)
     common.purge_redis(args.broker_db, args.cache_db)
     common.setup_django(env)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     common.migrate()
     world = create_world()
     common.close_django_connections()
@@ -507,7 +507,7 @@ def main() -> int:
         for n, enrollment in enumerate(world.enrollments):
             state = tmp / f"agent{n}"
             extra.append(start_agent(base, enrollment, state, tmp / f"agent{n}.log"))
-        a_api = httpx.Client(
+        a_api = httpx2.Client(
             base_url=base, headers={"Authorization": f"Bearer {world.a_key}"}, timeout=60
         )
         deadline = time.monotonic() + 90

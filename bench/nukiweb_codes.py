@@ -20,7 +20,7 @@ import sys
 import time
 
 import _common as common
-import httpx
+import httpx2
 
 DATABASE = "latchkey_bench_nukiweb"
 BROKER_DB = 11
@@ -84,7 +84,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {key}"}
         common.wait_http(services[0], f"{base}/api/v1/ping/", headers=headers)
-        api = httpx.Client(base_url=base, headers=headers, timeout=30)
+        api = httpx2.Client(base_url=base, headers=headers, timeout=30)
         api.post("/api/v1/nuki-web/", json={"api_token": "bench-api-token-1"}).raise_for_status()
         deadline = time.monotonic() + 60
         locks = []

@@ -47,7 +47,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import _common as common
-import httpx
+import httpx2
 from latency import wait_for_worker
 
 DATABASE = "latchkey_bench_pms"
@@ -207,7 +207,7 @@ async def send_all(base_url: str, connections: dict, reservations: list[Reservat
         for v in set(res.sent)
     }
 
-    async def lane(client: httpx.AsyncClient, mine: list[Reservation]) -> None:
+    async def lane(client: httpx2.AsyncClient, mine: list[Reservation]) -> None:
         for res in mine:
             conn = connections[res.kind]
             url = f"/hooks/pms/{conn.webhook_key}/"
@@ -217,7 +217,7 @@ async def send_all(base_url: str, connections: dict, reservations: list[Reservat
                 response = await client.post(url, content=body, headers=headers)
                 statuses[response.status_code] += 1
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base_url, timeout=60) as client:
         await asyncio.gather(*(lane(client, reservations[i::lanes]) for i in range(lanes)))
     return statuses
 

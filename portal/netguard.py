@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import httpx2
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -70,7 +70,7 @@ class Target:
 @dataclass
 class Response:
     status: int
-    headers: httpx.Headers
+    headers: httpx2.Headers
     body: bytes
     url: str  # the final URL, after redirects
     peer: str  # the address actually connected to
@@ -241,7 +241,7 @@ def fetch(
         # A fresh client per hop: a pooled connection made (and TLS-verified) for one host
         # must not be reused for another host that resolves to the same address.
         verify = _default_tls() if guard.verify is True else guard.verify
-        with httpx.Client(trust_env=False, follow_redirects=False, verify=verify) as client:
+        with httpx2.Client(trust_env=False, follow_redirects=False, verify=verify) as client:
             response = _get(client, target, headers or {}, max_bytes, deadline)
         if response.status in REDIRECTS and "location" in response.headers:
             current = urljoin(current, response.headers["location"])
@@ -252,14 +252,13 @@ def fetch(
 
 @functools.cache
 def _default_tls() -> ssl.SSLContext:
-    """The CA bundle httpx would load, loaded once per process (it costs ~20 ms each time)."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
+    """The CA store httpx2 would load (the system's, not certifi's), loaded once per process
+    (it costs ~20 ms each time). No environment: the client runs with trust_env=False."""
+    return httpx2.create_ssl_context(trust_env=False)
 
 
 def _get(
-    client: httpx.Client,
+    client: httpx2.Client,
     target: Target,
     headers: dict[str, str],
     max_bytes: int,
@@ -274,17 +273,17 @@ def _get(
             "GET",
             _pinned_url(target, ip),
             headers={**headers, "Host": _host_header(target)},
-            timeout=httpx.Timeout(remaining),
+            timeout=httpx2.Timeout(remaining),
             extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )
         try:
             response = client.send(request, stream=True)
-        except httpx.ConnectError as exc:
+        except httpx2.ConnectError as exc:
             last_error = exc
             continue  # try the host's next checked address
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise FetchError("The server took too long to answer.") from None
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise FetchError(f"The server could not be reached: {exc}.") from None
         try:
             peer = _peer(response)
@@ -308,7 +307,7 @@ def _ordered(addresses: Iterable[IPAddress]) -> list[IPAddress]:
     return sorted(addresses, key=lambda ip: ip.version)
 
 
-def _peer(response: httpx.Response) -> IPAddress | None:
+def _peer(response: httpx2.Response) -> IPAddress | None:
     stream = response.extensions.get("network_stream")
     if stream is None:
         return None
@@ -318,7 +317,7 @@ def _peer(response: httpx.Response) -> IPAddress | None:
     return ipaddress.ip_address(str(addr[0]).split("%", 1)[0])
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+def _read_capped(response: httpx2.Response, max_bytes: int, deadline: float) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(
@@ -336,9 +335,9 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
             if time.monotonic() > deadline:
                 raise FetchError("The server took too long to answer.")
             chunks.append(chunk)
-    except httpx.TimeoutException:
+    except httpx2.TimeoutException:
         raise FetchError("The server took too long to answer.") from None
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise FetchError(f"The answer broke off: {exc}.") from None
     return b"".join(chunks)
 

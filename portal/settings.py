@@ -271,7 +271,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: an embedded filesystem broker by default (no server needed); Redis via CELERY_BROKER_URL.
-CELERY_BROKER_URL = config.get_url("CELERY_BROKER_URL", "filesystem://")
+# The host part names no server (the folders below are the broker) but keeps kombu from logging
+# "No hostname was supplied" on every connection.
+CELERY_BROKER_URL = config.get_url("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
@@ -459,7 +461,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Request paths in log lines (django.request's "Not Found: /stay/...", runserver) carry
     # tokens: the filter masks them (portal.log_masking; gunicorn: portal.access_log).
-    "filters": {"mask_tokens": {"()": "portal.log_masking.MaskTokensFilter"}},
+    "filters": {
+        "mask_tokens": {"()": "portal.log_masking.MaskTokensFilter"},
+        # A 403 or 400 is one line, not a traceback (portal/log_quiet.py); 5xx keep theirs.
+        "client_errors_quiet": {"()": "portal.log_quiet.ClientErrorsWithoutTraceback"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -468,5 +474,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": config.get_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_errors_quiet"]},
+    },
 }

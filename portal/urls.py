@@ -8,11 +8,13 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView
 
 from portal.api import OrganizationSettingsView, PingView
+from portal.favicon import favicon
 from portal.health import healthz
 from portal.views import PasswordResetView, RateLimitedLoginView, admin_login
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v1/ping/", PingView.as_view(), name="ping"),
     path("api/v1/organization/", OrganizationSettingsView.as_view(), name="organization-settings"),
     # Each app owns its URLs; included by dotted path, so the floor imports no app above it.

@@ -269,7 +269,7 @@ def payload(kind: str, stay: Stay, *, update: bool = False) -> bytes:
 def signed_headers(
     kind: str, secret: str, body: bytes, *, now: float | None = None, msg_id: str = ""
 ) -> dict[str, str]:
-    """HTTP headers as the PMS would send them (as Django test-client/httpx header names)."""
+    """HTTP headers as the PMS would send them (as Django test-client/httpx2 header names)."""
     headers = {"Content-Type": "application/json"}
     if kind in ("hostaway", "generic"):
         token = base64.b64encode(f"latchkey:{secret}".encode()).decode()

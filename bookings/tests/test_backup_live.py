@@ -10,7 +10,7 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -58,7 +58,7 @@ def fast_worker(monkeypatch, concurrent_db):
 def test_backup_code_while_offline_then_narrowed_when_back(
     live_server, fast_worker, world, prop, locks
 ):
-    api = httpx.Client(
+    api = httpx2.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=15
     )
     for lock in locks:

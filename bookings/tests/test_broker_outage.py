@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -153,7 +153,7 @@ def test_broker_down_then_up_the_code_reaches_set_by_itself(postgres, world, pro
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            api = httpx.Client(
+            api = httpx2.Client(
                 base_url=f"http://127.0.0.1:{web_port}",
                 headers={"Authorization": f"Bearer {world.write_key}"},
                 timeout=30,
@@ -163,7 +163,7 @@ def test_broker_down_then_up_the_code_reaches_set_by_itself(postgres, world, pro
                 assert web.poll() is None, web_log.read_text()
                 try:
                     return api.get("/healthz").status_code == 200
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     return False
 
             wait_for(web_up, timeout=60, what="the web server")

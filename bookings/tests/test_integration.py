@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from django.db import connection
 
@@ -82,7 +82,7 @@ def booking_body(prop, **over):
 
 
 def test_booking_to_set_then_changed_then_removed(live_server, worker, world, prop, locks):
-    api = httpx.Client(
+    api = httpx2.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=10
     )
     created = api.post("/api/v1/bookings/", json=booking_body(prop))
@@ -138,7 +138,7 @@ def test_worker_killed_mid_command_sets_the_code_exactly_once(live_server, worke
         driver="virtual",
         config={"delay_ms": 4000},
     )
-    api = httpx.Client(
+    api = httpx2.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=10
     )
     created = api.post("/api/v1/bookings/", json=booking_body(prop, external_id="KILL-1"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import httpx
+import httpx2
 import pytest
 
 from bookings.models import AccessGrant, Booking, BookingStatus
@@ -43,9 +43,9 @@ def site(world):
     return prop, locks
 
 
-def post(live_server, conn, body: bytes, secret: str | None = None) -> httpx.Response:
+def post(live_server, conn, body: bytes, secret: str | None = None) -> httpx2.Response:
     headers = signed_headers(conn.kind, secret or conn.secret, body)
-    return httpx.post(
+    return httpx2.post(
         f"{live_server.url}/hooks/pms/{conn.webhook_key}/",
         content=body,
         headers=headers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+import httpx2
 import pytest
 
 from bookings.models import AccessGrant, BookingStatus
@@ -47,7 +47,7 @@ def test_guest_opens_the_door_from_the_stay_page(
     )
     grant = AccessGrant.objects.get(booking=booking)
     token = stay_link_token(grant=grant)
-    browser = httpx.Client(base_url=live_server.url, timeout=15)
+    browser = httpx2.Client(base_url=live_server.url, timeout=15)
     page = browser.get(f"/stay/{token}/")
     assert page.status_code == 200
     html = page.text

@@ -5,7 +5,7 @@ home router, and it talks to Nuki Smart Locks over Bluetooth LE as a paired *app
 through `locks.nuki.ble`. The shared keys it holds never leave its disk: the portal sees lock
 addresses, states, codes and logs, never key material.
 
-Dependencies are httpx, bleak and PyNaCl only (no Django, nothing from the portal), so the
+Dependencies are httpx2, bleak and PyNaCl only (no Django, nothing from the portal), so the
 package can be copied to a Raspberry Pi together with `locks/nuki/ble`.
 
 Modules, each small on purpose:

@@ -298,7 +298,7 @@ def configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:  # protocol chatter and HTTP lines stay out of the normal log
-        for noisy in ("httpx", "httpcore", "locks.nuki.ble"):
+        for noisy in ("httpx2", "httpcore2", "locks.nuki.ble"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

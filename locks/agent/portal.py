@@ -21,7 +21,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from . import AGENT_VERSION
 from .state import AgentConfig
@@ -82,7 +82,7 @@ def check_portal_url(url: str, *, allow_http: bool = False) -> str:
     return url.strip().rstrip("/")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx2.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -92,7 +92,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP date: rare from our portal, the backoff copes
 
 
-def _raise_for_status(response: httpx.Response, what: str) -> None:
+def _raise_for_status(response: httpx2.Response, what: str) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
@@ -104,7 +104,7 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     raise PortalRejected(message, status=status)
 
 
-def _json(response: httpx.Response, what: str) -> Any:
+def _json(response: httpx2.Response, what: str) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -116,7 +116,7 @@ async def enroll(
     enrollment_token: str,
     name: str = "",
     *,
-    http: httpx.AsyncClient | None = None,
+    http: httpx2.AsyncClient | None = None,
     allow_http: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AgentConfig:
@@ -127,13 +127,13 @@ async def enroll(
     base = check_portal_url(portal_url, allow_http=allow_http)
     what = "enrollment"
     owned = http is None
-    client = http or httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT})
+    client = http or httpx2.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT})
     try:
         try:
             response = await client.post(
                 f"{base}{API}/enroll", json={"token": enrollment_token, "name": name}
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise PortalUnavailable(f"{what}: cannot reach the portal ({exc})") from exc
         _raise_for_status(response, what)
         data = _json(response, what)
@@ -158,14 +158,14 @@ class PortalClient:
         portal_url: str,
         agent_token: str,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: httpx2.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         allow_http: bool = False,
     ) -> None:
         self.base = check_portal_url(portal_url, allow_http=allow_http)
         self.timeout = timeout
         self._owned = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or httpx2.AsyncClient(timeout=timeout)
         self._headers = {"Authorization": f"Bearer {agent_token}", "User-Agent": USER_AGENT}
 
     @classmethod
@@ -185,7 +185,7 @@ class PortalClient:
         body: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         try:
             response = await self._http.request(
                 method,
@@ -195,7 +195,7 @@ class PortalClient:
                 headers=self._headers,
                 timeout=self.timeout if timeout is None else timeout,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise PortalUnavailable(f"{what}: cannot reach the portal ({exc!r})") from exc
         _raise_for_status(response, what)
         return response

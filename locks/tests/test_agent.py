@@ -1,7 +1,7 @@
 """The on-site agent (`locks.agent`) end to end: a real HTTP server on loopback plays the
 portal, the simulated Smart Lock plays the lock over the loopback BLE transport.
 
-Nothing here is mocked below the agent's own seams: requests are real HTTP through httpx,
+Nothing here is mocked below the agent's own seams: requests are real HTTP through httpx2,
 BLE frames are real (encrypted, chunked into 20-byte pieces), state files are real files.
 Delays (retries, backoff) are shrunk to milliseconds through the agent's parameters.
 """

@@ -17,7 +17,7 @@ import shlex
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from locks.integrations.ble_agent.enrollment import agent_create
@@ -49,18 +49,18 @@ class Polls:
 
     def __init__(self, base: str, tokens: list[str]):
         self.base, self.tokens = base, tokens
-        self.done: dict[int, tuple[float, httpx.Response | BaseException]] = {}
+        self.done: dict[int, tuple[float, httpx2.Response | BaseException]] = {}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.future = asyncio.run_coroutine_threadsafe(self._all(), self.loop)
 
     async def _all(self) -> None:
-        limits = httpx.Limits(max_connections=len(self.tokens) + 10)
-        async with httpx.AsyncClient(base_url=self.base, timeout=60, limits=limits) as client:
+        limits = httpx2.Limits(max_connections=len(self.tokens) + 10)
+        async with httpx2.AsyncClient(base_url=self.base, timeout=60, limits=limits) as client:
             await asyncio.gather(*(self._one(client, i) for i in range(len(self.tokens))))
 
-    async def _one(self, client: httpx.AsyncClient, index: int) -> None:
+    async def _one(self, client: httpx2.AsyncClient, index: int) -> None:
         headers = {"Authorization": f"Bearer {self.tokens[index]}"}
         try:
             result = await client.get("/agent/v1/jobs", params={"wait": 30}, headers=headers)
@@ -76,7 +76,7 @@ class Polls:
 
 def _enroll(base: str, organization) -> tuple[str, int]:
     _, token = agent_create(organization=organization, name="Door agent")
-    res = httpx.post(f"{base}/agent/v1/enroll", json={"token": token}, timeout=30)
+    res = httpx2.post(f"{base}/agent/v1/enroll", json={"token": token}, timeout=30)
     assert res.status_code == 201, res.text
     return res.json()["agent_token"], res.json()["agent_id"]
 
@@ -112,7 +112,7 @@ def test_idle_agents_hold_no_thread_and_a_job_wakes_its_poll(tmp_path, settings,
             org, _, _ = organization_create(name=f"Noisy {n}", owner_email=f"a{n}@noisy.test")
             agents += [_enroll(base, org) for _ in range(AGENTS_PER_ORG)]
         first_token, first_id = agents[0]
-        res = httpx.post(
+        res = httpx2.post(
             f"{base}/agent/v1/locks",
             json={"locks": [{"address": "AA:BB:CC:00:00:01", "paired": True}]},
             headers={"Authorization": f"Bearer {first_token}"},
@@ -120,7 +120,7 @@ def test_idle_agents_hold_no_thread_and_a_job_wakes_its_poll(tmp_path, settings,
         )
         assert res.status_code == 200, res.text
 
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx2.Client(base_url=base, timeout=60) as client:
             client.headers["Authorization"] = f"Bearer {ping_key}"
             for _ in range(6):  # warm both workers
                 assert client.get("/api/v1/ping/").status_code == 200

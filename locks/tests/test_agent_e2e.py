@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import pytest
 from django.db import connection
 
@@ -238,7 +238,7 @@ def test_bookings_reach_simulated_locks_through_a_real_agent_and_survive_crash_a
     from locks.models import AgentJob
     from locks.simulators.ble_lock.persist import lock_time_error
 
-    api = httpx.Client(
+    api = httpx2.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {world.write_key}"}, timeout=20
     )
     target = urlsplit(live_server.url)

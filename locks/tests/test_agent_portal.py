@@ -84,7 +84,7 @@ def test_reported_locks_appear_as_ble_agent_locks(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_driver_job_round_trip_through_the_long_poll(world, live_server, concurrent_db):
-    import httpx
+    import httpx2
 
     agent, _, _, raw = enroll(world)
     lock = Lock.objects.create(
@@ -93,7 +93,7 @@ def test_driver_job_round_trip_through_the_long_poll(world, live_server, concurr
     seen = {}
 
     def fake_agent():
-        with httpx.Client(
+        with httpx2.Client(
             base_url=live_server.url, headers={"Authorization": f"Bearer {raw}"}
         ) as c:
             jobs = c.get("/agent/v1/jobs", params={"wait": 10}, timeout=20).json()["jobs"]

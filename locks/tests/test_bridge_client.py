@@ -5,7 +5,7 @@ import pickle
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from locks.nuki.bridge import (
@@ -85,7 +85,7 @@ def receiver():
         yield rx
 
 
-RAW = httpx.Client(timeout=5, trust_env=False)
+RAW = httpx2.Client(timeout=5, trust_env=False)
 
 
 def raw_get(sim, path, params):
@@ -479,7 +479,7 @@ def test_the_token_never_reaches_the_logs(sim, make_client, caplog):
     make_client(token_mode="hashed").list_devices()
     with pytest.raises(BridgeError):
         make_client(token="wrong-" + sim.token, token_mode="plain").info()
-    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx2"]
     assert any("/list?token=***" in line for line in httpx_lines)
     assert any("hash=***" in line for line in httpx_lines)
     assert sim.token not in caplog.text

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 
-import httpx
+import httpx2
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -49,7 +49,7 @@ def redis_client():
 
 
 def get(url, params):
-    return httpx.get(url, params=params, timeout=5, trust_env=False)
+    return httpx2.get(url, params=params, timeout=5, trust_env=False)
 
 
 def run_in_threads(count, target):

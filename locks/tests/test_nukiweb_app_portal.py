@@ -378,7 +378,7 @@ def test_connect_needs_an_https_redirect_uri_and_a_client_id(world, client, sett
 
 
 @pytest.mark.django_db
-def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit, monkeypatch):
+def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit, monkeypatch, tmp_path):
     """seed_demo (make run) connects the demo organization to the Procfile's stand-in with an
     API token, imports its smartlocks onto the lock rows it prepared, and the demo stay's code
     and app access reach the stand-in. Running it again adds nothing."""
@@ -395,6 +395,7 @@ def test_demo_seed_connects_to_the_stand_in_idempotently(settings, commit, monke
         api_tokens=[DEMO_API_TOKEN], apply_delay=0.05, smartlocks=2, timezone="Europe/Vienna"
     ) as stand_in:
         settings.LATCHKEY_DEMO_NUKIWEB_PORT = stand_in.port
+        settings.VAR_DIR = tmp_path  # the demo's credentials file, not the checkout's var/
         settings.NUKI_WEB_API_URL = "https://api.nuki.invalid"  # the demo must not use it
         for _ in range(2):
             with commit():

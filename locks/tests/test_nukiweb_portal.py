@@ -11,7 +11,7 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import pytest
 
 from bookings.models import AccessGrant, GuestEmail
@@ -57,7 +57,7 @@ def oauth_connect(client, world, sim) -> NukiWebConnection:
     assert start.status_code == 302 and start["Location"].startswith(sim.url + "/oauth/authorize")
     query = parse_qs(urlsplit(start["Location"]).query)
     assert query["code_challenge_method"] == ["S256"] and query["state"][0]
-    with httpx.Client(follow_redirects=False) as browser:
+    with httpx2.Client(follow_redirects=False) as browser:
         page = browser.get(start["Location"])
         assert page.status_code == 200 and "Allow" in page.text
         challenge = page.text.split("name='consent_challenge' value='")[1].split("'")[0]

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from zoneinfo import ZoneInfo
 
-import httpx
+import httpx2
 import pytest
 
 from locks.nuki.web import AuthType, NukiWebClient
@@ -28,7 +28,7 @@ def sim():
 @pytest.fixture
 def api(sim):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
+    with httpx2.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
         yield client
 
 
@@ -58,7 +58,7 @@ def test_account_users_invited_by_email(api, sim):
     assert api.get(f"/account/user/{user['accountUserId']}").json()["name"] == "Gina"
     assert api.get("/account/user/999").status_code == 404
     # Without a token: 401.
-    assert httpx.get(sim.url + "/account/user", trust_env=False).status_code == 401
+    assert httpx2.get(sim.url + "/account/user", trust_env=False).status_code == 401
 
 
 def test_app_authorization_with_window_weekdays_and_times(api, sim):

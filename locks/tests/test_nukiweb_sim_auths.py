@@ -2,7 +2,7 @@
 
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from locks.simulators.nukiweb import AUTH_KEYPAD_CODE, NukiWebSimulator, smartlock_id_for
@@ -20,7 +20,7 @@ def sim():
 @pytest.fixture
 def api(sim):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
+    with httpx2.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
         yield client
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from locks.simulators.nukiweb import (
@@ -43,7 +43,7 @@ def sim():
 @pytest.fixture
 def api(sim):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
+    with httpx2.Client(base_url=sim.url, headers=headers, trust_env=False, timeout=5) as client:
         yield client
 
 
@@ -341,7 +341,7 @@ def test_max_concurrency_is_recorded(api, lock_id):
 
         def call():
             barrier.wait()
-            with httpx.Client(trust_env=False) as client:
+            with httpx2.Client(trust_env=False) as client:
                 client.get(f"{slow.url}/smartlock", headers={"Authorization": f"Bearer {TOKEN}"})
 
         threads = [threading.Thread(target=call) for _ in range(4)]
@@ -367,11 +367,11 @@ def test_command_line_server():
         first_line = process.stdout.readline()
         assert "Nuki Web simulator at http://127.0.0.1:" in first_line, process.stderr.read()
         url = first_line.split(" at ")[1].strip()
-        answer = httpx.get(f"{url}/smartlock", headers={"Authorization": "Bearer cli-t"})
+        answer = httpx2.get(f"{url}/smartlock", headers={"Authorization": "Bearer cli-t"})
         assert answer.status_code == 200
         assert len(answer.json()) == 2
-        assert httpx.get(f"{url}/smartlock").status_code == 401
-        state = httpx.get(f"{url}/__sim__/state").json()
+        assert httpx2.get(f"{url}/smartlock").status_code == 401
+        state = httpx2.get(f"{url}/__sim__/state").json()
         assert state["counters"]["GET /smartlock"] == 2
     finally:
         process.terminate()
@@ -381,7 +381,7 @@ def test_command_line_server():
 def test_outage_and_stop():
     with NukiWebSimulator(api_tokens=[TOKEN]) as sim:
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=sim.url, headers=headers, trust_env=False) as client:
+        with httpx2.Client(base_url=sim.url, headers=headers, trust_env=False) as client:
             assert client.get("/smartlock").status_code == 200
             sim.outage_status = 503
             assert client.get("/smartlock").status_code == 503
@@ -389,5 +389,5 @@ def test_outage_and_stop():
             assert client.get("/smartlock").status_code == 200
             sim.stop()
             # The pooled keep-alive connection is cut too: a stopped simulator is gone.
-            with pytest.raises(httpx.TransportError):
+            with pytest.raises(httpx2.TransportError):
                 client.get("/smartlock")

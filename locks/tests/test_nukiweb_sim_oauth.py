@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import pytest
 
 from locks.simulators.nukiweb import NukiWebSimulator
@@ -69,7 +69,7 @@ def sim(callback):
 
 @pytest.fixture
 def http(sim):
-    with httpx.Client(base_url=sim.url, trust_env=False, timeout=5) as client:
+    with httpx2.Client(base_url=sim.url, trust_env=False, timeout=5) as client:
         yield client
 
 
@@ -267,7 +267,7 @@ def test_refresh_reuse_without_grant_revocation(callback):
             redirect_uris=[callback.url],
             revoke_grant_on_reuse=False,
         ) as sim,
-        httpx.Client(base_url=sim.url, trust_env=False) as http,
+        httpx2.Client(base_url=sim.url, trust_env=False) as http,
     ):
         verifier, challenge = pkce_pair()
         code = code_from(consent(http, callback, challenge=challenge))

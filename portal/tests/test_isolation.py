@@ -15,6 +15,7 @@ from portal.testing import days_from_now
 
 PUBLIC = {
     "healthz",
+    "favicon",
     "ping",
     "schema",
     "api-docs",

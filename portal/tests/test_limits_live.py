@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import yaml
 
@@ -54,9 +54,9 @@ class Gunicorn:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.err.read_text()
             try:
-                httpx.get(f"{base}/healthz", timeout=2)
+                httpx2.get(f"{base}/healthz", timeout=2)
                 return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 time.sleep(0.3)
         raise AssertionError("gunicorn did not start: " + self.err.read_text())
 
@@ -72,7 +72,7 @@ class Gunicorn:
 
 
 def _failed_login(base: str, username: str) -> int:
-    with httpx.Client(base_url=base, timeout=60) as client:  # a new connection: any worker
+    with httpx2.Client(base_url=base, timeout=60) as client:  # a new connection: any worker
         form = client.get("/accounts/login/").text
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
         return client.post(
@@ -140,7 +140,7 @@ def test_the_access_log_and_django_log_carry_no_tokens(tmp_path):
     spoofed = {"X-Forwarded-For": "203.0.113.66"}  # no trusted proxy: must not be logged
     try:
         server.wait_ready(base)
-        with httpx.Client(base_url=base, timeout=30, headers=spoofed) as client:
+        with httpx2.Client(base_url=base, timeout=30, headers=spoofed) as client:
             client.get(f"/stay/{TOKEN}/")
             client.get(
                 f"/stay/{TOKEN}x/opening/ab/?lang=de", headers={"Referer": f"{base}/stay/{TOKEN}/"}

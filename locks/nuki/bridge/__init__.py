@@ -1,4 +1,4 @@
-"""Client for the Nuki Bridge HTTP API v1.13 (no Django here: stdlib, httpx, PyNaCl, redis).
+"""Client for the Nuki Bridge HTTP API v1.13 (no Django here: stdlib, httpx2, PyNaCl, redis).
 
 `client` makes the calls; `failures` words what went wrong, `redact` keeps tokens out of
 logs, `tokens` signs requests, `locking` keeps one request at a time per bridge, `models`

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from .errors import BridgeError
 from .failures import body_excerpt, status_error, unreachable
@@ -45,7 +45,7 @@ from .redact import redaction_install
 from .tokens import TokenMode, TokenSigner
 
 log = logging.getLogger(__name__)
-redaction_install()  # the token never reaches a log line through httpx
+redaction_install()  # the token never reaches a log line through httpx2
 
 DEFAULT_PORT = 8080
 MAX_CALLBACKS = 3
@@ -130,7 +130,7 @@ class BridgeClient:
         self.retry = retry or RetryPolicy()
         self.lock_factory = lock_factory or default_lock_factory
         self._sleep = sleep
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
+        self._http = httpx2.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
 
     @classmethod
     def from_url(cls, url: str, token: str | None, **kwargs) -> BridgeClient:
@@ -353,14 +353,14 @@ class BridgeClient:
             can_retry = attempt < self.retry.attempts
             try:
                 response = self._send(endpoint, params, signed=signed, timeout=timeout)
-            except httpx.TimeoutException as exc:
-                unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            except httpx2.TimeoutException as exc:
+                unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
                 raise unreachable(endpoint, f"{exc!r} after {attempt} attempt(s)") from exc
-            except httpx.TransportError as exc:
-                unsent = isinstance(exc, httpx.ConnectError)
+            except httpx2.TransportError as exc:
+                unsent = isinstance(exc, httpx2.ConnectError)
                 if can_retry and (idempotent or unsent):
                     self._backoff(endpoint, attempt, repr(exc))
                     continue
@@ -402,7 +402,7 @@ class BridgeClient:
 
     def _send(
         self, endpoint: str, params: dict[str, str] | None, *, signed: bool, timeout: float
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         with self.lock_factory(self.key):
             query = dict(params or {})
             if signed:
@@ -432,7 +432,7 @@ class BridgeClient:
         )
         self._sleep(delay)
 
-    def _decode(self, response: httpx.Response, endpoint: str) -> Any:
+    def _decode(self, response: httpx2.Response, endpoint: str) -> Any:
         if not response.content.strip():
             return None
         try:

@@ -3,7 +3,7 @@ for every way a connection can fail, each a `BridgeError` saying whether a retry
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 from .errors import BridgeError
 from .tokens import TokenMode
@@ -25,12 +25,12 @@ def unreachable(endpoint: str, detail: str) -> BridgeError:
     )
 
 
-def body_excerpt(response: httpx.Response) -> str:
+def body_excerpt(response: httpx2.Response) -> str:
     return f"HTTP {response.status_code}: {response.text[:300]!r}"
 
 
 def status_error(
-    response: httpx.Response,
+    response: httpx2.Response,
     endpoint: str,
     params: dict[str, str] | None,
     *,

@@ -1,4 +1,4 @@
-"""Keeping the bridge's token out of logs: httpx logs every request URL at INFO, and the token
+"""Keeping the bridge's token out of logs: httpx2 logs every request URL at INFO, and the token
 travels in the query string. The client module calls `redaction_install()` when imported."""
 
 from __future__ import annotations
@@ -6,21 +6,23 @@ from __future__ import annotations
 import logging
 import re
 
-import httpx
+import httpx2
 
 _SECRET_PARAMS = re.compile(r"(?<=[?&])(token|hash|ctoken|nonce|url)=[^&\s\"']*")
 
 
 class RedactTokenFilter(logging.Filter):
-    """httpx logs every request URL at INFO; the bridge's token travels in the query string.
-    This filter, put on the "httpx" logger at import, masks token/hash/ctoken/nonce values."""
+    """httpx2 logs every request URL at INFO; the bridge's token travels in the query string.
+    This filter, put on the "httpx2" logger at import, masks token/hash/ctoken/nonce values."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-            isinstance(arg, str | httpx.URL) for arg in record.args
+            isinstance(arg, str | httpx2.URL) for arg in record.args
         ):
             record.args = tuple(
-                _SECRET_PARAMS.sub(r"\1=***", str(arg)) if isinstance(arg, str | httpx.URL) else arg
+                _SECRET_PARAMS.sub(r"\1=***", str(arg))
+                if isinstance(arg, str | httpx2.URL)
+                else arg
                 for arg in record.args
             )
         if isinstance(record.msg, str):
@@ -29,6 +31,6 @@ class RedactTokenFilter(logging.Filter):
 
 
 def redaction_install() -> None:
-    """Put the filter on the "httpx" logger, once per process."""
-    if not any(isinstance(f, RedactTokenFilter) for f in logging.getLogger("httpx").filters):
-        logging.getLogger("httpx").addFilter(RedactTokenFilter())
+    """Put the filter on the "httpx2" logger, once per process."""
+    if not any(isinstance(f, RedactTokenFilter) for f in logging.getLogger("httpx2").filters):
+        logging.getLogger("httpx2").addFilter(RedactTokenFilter())

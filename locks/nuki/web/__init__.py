@@ -1,4 +1,4 @@
-"""Client for the Nuki Web API (cloud). No Django here: httpx only."""
+"""Client for the Nuki Web API (cloud). No Django here: httpx2 only."""
 
 from .client import AuthType, NukiWebAuth, NukiWebClient, NukiWebError, Smartlock
 

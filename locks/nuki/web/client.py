@@ -1,4 +1,4 @@
-"""An httpx client for the parts of the Nuki Web API the portal uses.
+"""An httpx2 client for the parts of the Nuki Web API the portal uses.
 
 Authentication is a bearer token from a `token_provider` callable, so the caller decides where
 tokens live and how they are refreshed: on a 401 the client asks the provider for a fresh
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-import httpx
+import httpx2
 
 TokenProvider = Callable[[bool], str]  # refresh -> access token
 
@@ -200,12 +200,12 @@ class NukiWebClient:
         token_provider: TokenProvider,
         *,
         timeout: float = 15.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.token_provider = token_provider
         self.calls = 0
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, trust_env=False
         )
 
@@ -219,18 +219,18 @@ class NukiWebClient:
         self.close()
 
     # Plumbing --------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs) -> httpx2.Response:
         for refresh in (False, True):
             token = self.token_provider(refresh)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             try:
                 self.calls += 1
                 response = self._http.request(method, path, headers=headers, **kwargs)
-            except httpx.TimeoutException:
+            except httpx2.TimeoutException:
                 raise NukiWebError(
                     "Nuki Web did not answer in time.", fix="Nothing to do: the portal retries."
                 ) from None
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 raise NukiWebError(
                     f"Nuki Web could not be reached ({exc.__class__.__name__}).",
                     fix="Nothing to do: the portal retries.",
@@ -239,7 +239,7 @@ class NukiWebClient:
                 break
         return self._check(response)
 
-    def _check(self, response: httpx.Response) -> httpx.Response:
+    def _check(self, response: httpx2.Response) -> httpx2.Response:
         status = response.status_code
         if status < 400:
             return response
