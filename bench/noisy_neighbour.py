@@ -87,6 +87,14 @@ def compose_command(service: str, *, queue_prefix: str, port: int) -> list[str]:
     return out
 
 
+def service_priority(service: str) -> dict[str, str]:
+    """The service's LATCHKEY_WORKER_NICE from docker-compose.yml (bulk channels run niced)."""
+    compose = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())
+    environment = compose["services"][service].get("environment") or {}
+    nice = environment.get("LATCHKEY_WORKER_NICE")
+    return {"LATCHKEY_WORKER_NICE": str(nice)} if nice is not None else {}
+
+
 def worker_services() -> list[str]:
     compose = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())
     return sorted(name for name in compose["services"] if name.startswith("worker"))
@@ -475,9 +483,8 @@ def main() -> int:
                                    env)  # fmt: skip
         services.append(web)
         for name in worker_services():
-            services.append(
-                common.start_service(name, compose_command(name, queue_prefix=prefix, port=0), env)
-            )
+            argv = compose_command(name, queue_prefix=prefix, port=0)
+            services.append(common.start_service(name, argv, {**env, **service_priority(name)}))
         services.append(
             common.start_service("beat", compose_command("beat", queue_prefix=prefix, port=0), env)
         )

@@ -4,7 +4,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import task_prerun, worker_process_init
+from celery.signals import task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -30,3 +30,23 @@ def _freeze_loaded_objects(**kwargs) -> None:
     """Keep what the worker loaded at start out of full garbage collections (see
     portal/wsgi.py: one pass over Django's import-time objects took ~90 ms)."""
     gc.freeze()
+
+
+def worker_nice() -> int:
+    """LATCHKEY_WORKER_NICE: how much lower this worker's CPU priority is than the web's and
+    the code workers' (0..19; from the environment, read before Django's settings exist)."""
+    try:
+        return max(0, min(19, int(os.environ.get("LATCHKEY_WORKER_NICE", "0") or 0)))
+    except ValueError:
+        return 0
+
+
+@worker_init.connect
+def _lower_priority(**kwargs) -> None:
+    """Bulk channels (calendar and PMS ingestion, on-site agents, bridges, mail, beat's
+    sweeps) run niced in docker-compose.yml, so on a shared machine a tenant's flood of them
+    yields the CPU to guests' requests and to code pushes (bench/noisy_neighbour.py). Set in
+    the worker's main process before its pool starts: every pool process inherits it."""
+    step = worker_nice()
+    if step:
+        os.nice(step)
