@@ -2,8 +2,8 @@
 elsewhere: code_not_set, code_failed, no_backup_code and backup_code_given
 (bookings/tests/test_alert_truth.py, test_backup_codes.py); lock_nearly_full and
 foreign_codes (locks/tests/engine/test_reconcile.py); ical_feed_failing (test_ical.py);
-ical_feed_capped (test_ical_caps.py); agent_locks_capped (locks/tests/test_tenant_caps.py);
-nuki_web_reconnect (locks/tests/test_nukiweb_portal.py); pms_unmapped
+ical_feed_capped (test_ical_caps.py); agent_locks_capped (locks/tests/integrations/test_tenant_caps.py);
+nuki_web_reconnect (locks/tests/integrations/test_nukiweb_portal.py); pms_unmapped
 (test_pms_webhooks.py). Here: the kinds whose end was not tested, or not handled."""
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from locks.integrations.bridge.services import bridge_connect
 from locks.models import VirtualLockCode
 from locks.sync.outbox import command_enqueue
 from locks.tests.engine.helpers import put
-from locks.tests.test_bridge_portal import add_bridge
-from locks.tests.test_bridge_portal import sim as sim  # the fixture
+from locks.tests.integrations.test_bridge_portal import add_bridge
+from locks.tests.integrations.test_bridge_portal import sim as sim  # the fixture
 from portal.models import Alert
 from portal.testing import days_from_now
 

@@ -69,7 +69,7 @@ def test_beat_entries_go_to_the_periodic_queue_except_the_bridges_log_sync():
 def test_a_worker_without_q_consumes_every_queue():
     """`make run`'s single `celery -A portal worker` and the tests' Worker run everything: with
     no -Q, a worker consumes app.amqp.queues, which is every queue declared here (a real one
-    answers /healthz with "ok": locks/tests/test_queue_starvation.py)."""
+    answers /healthz with "ok": locks/tests/engine/test_queue_starvation.py)."""
     from portal.celery import app
 
     assert set(app.amqp.queues) == set(settings.LATCHKEY_QUEUES.values())

@@ -25,7 +25,7 @@ from locks.simulators.nukiweb import (
 )
 
 TOKEN = "api-token-for-tests"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

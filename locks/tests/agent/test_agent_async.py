@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from locks.models import AccessCode, AgentJob, CodeState, CommandStatus, Lock, LockCommand
 from locks.sync import outbox
-from locks.tests.test_agent_portal import enroll
+from locks.tests.agent.test_agent_portal import enroll
 from portal.times import local_stamp
 
 

@@ -35,7 +35,7 @@ from locks.nuki.ble.values import NukiDateTime
 
 HERE = Path(__file__).resolve()
 BUNDLED = HERE.parent / "data" / "ble-vectors.json"
-SHARED = HERE.parents[3] / "shared" / "nuki" / "ble-vectors.json"
+SHARED = HERE.parents[4] / "shared" / "nuki" / "ble-vectors.json"
 
 
 def vectors_path() -> Path:

@@ -13,7 +13,7 @@ from locks.nuki.ble.frames import encode_plain
 
 from .test_ble_vectors import ENC, MSG, SHARED_KEY, SPEC_CHALLENGE_NONCE
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

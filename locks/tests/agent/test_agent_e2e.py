@@ -33,7 +33,7 @@ from django.db import connection
 
 from portal.testing import Worker, database_url, days_from_now
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 OUTAGE_SECONDS = 30.0
