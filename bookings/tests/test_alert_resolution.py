@@ -2,7 +2,8 @@
 elsewhere: code_not_set, code_failed, no_backup_code and backup_code_given
 (bookings/tests/test_alert_truth.py, test_backup_codes.py); lock_nearly_full and
 foreign_codes (locks/tests/engine/test_reconcile.py); ical_feed_failing (test_ical.py);
-ical_feed_capped (test_ical_caps.py); agent_locks_capped (locks/tests/integrations/test_tenant_caps.py);
+ical_feed_capped (test_ical_caps.py);
+agent_locks_capped (locks/tests/integrations/test_tenant_caps.py);
 nuki_web_reconnect (locks/tests/integrations/test_nukiweb_portal.py); pms_unmapped
 (test_pms_webhooks.py). Here: the kinds whose end was not tested, or not handled."""
 

@@ -29,13 +29,15 @@ PUBLIC = {
     "standing-access-list",
     "bridge-list",
     "icalfeed-list",
-    "bridge-callback",  # the URL's secret is the credential: locks/tests/integrations/test_bridge_portal.py
+    # the URL's secret is the credential: locks/tests/integrations/test_bridge_portal.py
+    "bridge-callback",
     "nuki-web-webhook",  # signed: locks/tests/integrations/test_nukiweb_portal.py
     # The URL's key names the connection; signature/password per PMS:
     # bookings/tests/test_pms_webhooks.py
     "pms-webhook",
     "pms-connection-list",  # own organization's rows only: bookings/tests/test_pms_api.py
-    "nuki-web-callback",  # session-bound OAuth state: locks/tests/integrations/test_nukiweb_portal.py
+    # session-bound OAuth state: locks/tests/integrations/test_nukiweb_portal.py
+    "nuki-web-callback",
     "nuki-web-connection",  # the caller's own organization only, no object id
     "organization-settings",  # own organization only: portal/tests/test_org_settings.py
     # The on-site agent's own API: its token names its organization; no object of another
