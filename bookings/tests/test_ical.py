@@ -341,7 +341,7 @@ def test_failing_feed_changes_nothing_alerts_after_repeated_failures_and_recover
     assert "not found (HTTP 404)" in alert.message
     assert "Stays from this feed are kept" in alert.message
     # The last good fetch in the property's zone, in the pages' one format (not UTC).
-    assert f"fetch, {local_stamp(feed.last_success_at, prop.timezone)};" in alert.message
+    assert f"Last good fetch: {local_stamp(feed.last_success_at, prop.timezone)}." in alert.message
     assert "UTC" not in alert.message
     assert "TOPSECRET" not in alert.message + alert.fix
     assert feed.next_fetch_at > timezone.now() + dt.timedelta(seconds=900)  # backing off

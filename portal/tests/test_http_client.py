@@ -21,7 +21,8 @@ import sys, warnings
 warnings.simplefilter("error", DeprecationWarning)
 import django
 django.setup()
-import locks.nukiweb, locks.nuki.web.client, locks.nuki.bridge.client, locks.agent.portal
+import locks.integrations.nuki_web.connection, locks.nuki.web.client
+import locks.nuki.bridge.client, locks.agent.portal
 import portal.netguard, portal.celery
 import authlib.integrations.httpx_client._compat as compat
 assert compat.httpx2.__name__ == "httpx2", compat.httpx2.__name__
