@@ -52,6 +52,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/pms_webhooks.py
 	$(BIN)/python bench/ble_frames.py
 	$(BIN)/python bench/ble_latency.py
+	$(BIN)/python bench/noisy_neighbour.py
 
 ## messages: refresh the German catalogue from the code, then compile it (commit both files)
 messages: $(VENV)/.dev
