@@ -78,8 +78,6 @@ def compose_command(service: str, *, queue_prefix: str, port: int) -> list[str]:
             arg = f"127.0.0.1:{port}"
         elif i and argv[i - 1] == "-Q":
             arg = ",".join(f"{queue_prefix}-{q}" for q in arg.split(","))
-        elif arg == "--access-logfile":
-            pass
         out.append(arg)
     out[0] = str(common.BIN / out[0]) if (common.BIN / out[0]).exists() else out[0]
     if out[0] == "python":
