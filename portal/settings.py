@@ -78,11 +78,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.StaticFilesMiddleware",
     "csp.middleware.CSPMiddleware",
-    "portal.middleware.BodySizeLimitMiddleware",
+    "portal.middleware.body_size_limit_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "portal.middleware.SessionIdleMiddleware",
+    "portal.middleware.session_idle_middleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,7 +90,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "web.zones.ZoneMiddleware",  # every request starts and ends in UTC
+    "web.zones.zone_middleware",  # every request starts and ends in UTC
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -391,6 +391,8 @@ LATCHKEY_AGENT_WAKE_URL = config.get_url(
 # lost answer (locks.integrations.ble_agent.jobs JOB_RESEND_SECONDS) signals nobody.
 LATCHKEY_AGENT_POLL_RECHECK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_RECHECK_SECONDS", 5.0)
 LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 0.5)
+# Served without a thread per request (portal.asgi): the agents' job long-poll.
+LATCHKEY_LONG_POLL_PATHS = ("/agent/v1/jobs",)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-commands": {

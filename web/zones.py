@@ -6,13 +6,15 @@ zone for the request, a page about one property switches to the property's with 
 and every time on the page is then rendered by the `stamp` filter (web.templatetags.latchkey)
 in the active zone, which the layout names once ("Times in Pacific/Auckland"). A row whose
 property is in another zone than the page names its own. The zone also decides which day
-"today" is and what a date filter ("From 3 Dec") means. `ZoneMiddleware` ends every request
+"today" is and what a date filter ("From 3 Dec") means. `zone_middleware` ends every request
 back in UTC, so the API and the next request on the same thread are never affected.
 """
 
 from __future__ import annotations
 
+from asgiref.sync import iscoroutinefunction
 from django.utils import timezone
+from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import Organization
 from portal.times import zone
@@ -33,16 +35,27 @@ def current_zone() -> str:
     return timezone.get_current_timezone_name()
 
 
-class ZoneMiddleware:
+@sync_and_async_middleware
+def zone_middleware(get_response):
     """Start and end every request in the default zone (UTC): a zone activated by a manager
-    page must not leak into the next request served by the same thread."""
+    page must not leak into the next request served by the same thread. Both modes: see
+    portal.middleware for why no middleware may be sync only."""
+    if iscoroutinefunction(get_response):
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        timezone.deactivate()
-        try:
-            return self.get_response(request)
-        finally:
+        async def middleware(request):
             timezone.deactivate()
+            try:
+                return await get_response(request)
+            finally:
+                timezone.deactivate()
+
+    else:
+
+        def middleware(request):
+            timezone.deactivate()
+            try:
+                return get_response(request)
+            finally:
+                timezone.deactivate()
+
+    return middleware

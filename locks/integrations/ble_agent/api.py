@@ -223,9 +223,10 @@ class JobsView(AgentView):
 
 
 def _db(func):
-    """`func` as a coroutine in the request's own thread (asgiref's thread-sensitive one, where
-    Django's middleware ran), with the connection given back after it: under portal.asgi
-    (a pool, CONN_MAX_AGE 0) a waiting poll holds no database connection."""
+    """`func` as a coroutine on asgiref's thread-sensitive thread (under portal.asgi one thread
+    that every poll of the process takes turns on; in a sync test, the test's own thread, with
+    its transaction), with the connection given back after it: under portal.asgi (a pool,
+    CONN_MAX_AGE 0) a waiting poll holds no database connection and no thread."""
 
     def run(*args, **kwargs):
         try:

@@ -16,6 +16,7 @@ import os
 import shlex
 import threading
 import time
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -74,6 +75,22 @@ class Polls:
         self.thread.join(timeout=10)
 
 
+def _worker_threads(master_pid: int) -> int:
+    """Threads in all of gunicorn's worker processes (the master's children), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(master_pid):
+            total += int(fields["Threads"])
+    return total
+
+
 def _enroll(base: str, organization) -> tuple[str, int]:
     _, token = agent_create(organization=organization, name="Door agent")
     res = httpx2.post(f"{base}/agent/v1/enroll", json={"token": token}, timeout=30)
@@ -124,9 +141,15 @@ def test_idle_agents_hold_no_thread_and_a_job_wakes_its_poll(tmp_path, settings,
             client.headers["Authorization"] = f"Bearer {ping_key}"
             for _ in range(6):  # warm both workers
                 assert client.get("/api/v1/ping/").status_code == 200
+            threads_before = _worker_threads(server.proc.pid)
             polls = Polls(base, [token for token, _ in agents])
             time.sleep(3)  # every poll is in and waiting
             assert polls.done == {}, polls.done
+            threads_waiting = _worker_threads(server.proc.pid)
+            print(f"\n{mode}: worker threads {threads_before} idle, {threads_waiting} with polls")
+            # Each worker may start asgiref's one shared thread for the polls' short steps
+            # (2 workers); a thread per poll would be 50 more.
+            assert threads_waiting - threads_before <= 2, (threads_before, threads_waiting)
             took = []
             for _ in range(PINGS):
                 started = time.monotonic()
