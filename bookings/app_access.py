@@ -41,7 +41,7 @@ def app_access_sync(
         return []
     locks = [
         lock
-        for lock in Lock.objects.select_for_update().filter(property=booking.property_id)
+        for lock in Lock.objects.select_for_update(no_key=True).filter(property=booking.property_id)
         if Capability.APP_ACCESS in lock.capabilities
     ]
     return access_put(

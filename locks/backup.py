@@ -78,7 +78,9 @@ def pool_fill(*, lock: Lock, now: dt.datetime | None = None) -> list[BackupCode]
     """Bring the lock's pool of available backup codes to its configured size."""
     now = now or timezone.now()
     lock = (
-        Lock.objects.select_for_update(of=("self",)).select_related("organization").get(pk=lock.pk)
+        Lock.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("organization")
+        .get(pk=lock.pk)
     )
     available = list(
         BackupCode.objects.filter(lock=lock, status=BackupCode.Status.AVAILABLE).order_by("pk")

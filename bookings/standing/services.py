@@ -177,7 +177,11 @@ def standing_access_create(
     access = StandingAccess(organization=organization, property=property, code="", **fields)
     access.save()
     access.locks.set(locks)
-    list(Lock.objects.select_for_update().filter(pk__in=[k.pk for k in standing_locks(access)]))
+    list(
+        Lock.objects.select_for_update(no_key=True).filter(
+            pk__in=[k.pk for k in standing_locks(access)]
+        )
+    )
     access.code = _free_digits(standing_locks(access))
     access.save(update_fields=["code"])
     standing_access_sync(access=access)

@@ -128,29 +128,29 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
     LATCHKEY_ORG_RUNNING_COMMANDS running per organization, so one organization's backlog
     cannot take every worker while another organization's first command waits.
 
-    The lock row is locked while deciding, so two workers cannot both see the lock idle and
-    both start. Returns None when the command is not due, already taken, its lock is busy or
-    its organization is at its cap (then the next command to end in that organization
+    Claims of one lock take turns (`_claim_turn`), so two workers cannot both see the lock
+    idle and both start. Returns None when the command is not due, already taken, its lock is
+    busy or its organization is at its cap (then the next command to end in that organization
     dispatches it: `dispatch_next_for_org`).
     """
     now = now or timezone.now()
     lease = dt.timedelta(seconds=settings.LATCHKEY_COMMAND_LEASE_SECONDS)
     cap = settings.LATCHKEY_ORG_RUNNING_COMMANDS
     with transaction.atomic():
-        # The command's lock row, locked, in one statement (only the lock row: `of`).
         row = (
-            Lock.objects.select_for_update(of=("self",))
-            .filter(commands__pk=command_id, commands__status=CommandStatus.PENDING)
-            .values_list("pk", "organization_id")
+            LockCommand.objects.filter(pk=command_id, status=CommandStatus.PENDING)
+            .values_list("lock_id", "organization_id")
             .first()
         )
         if row is None:
             return None
         lock_id, organization_id = row
+        if not _claim_turn(lock_id=lock_id):
+            return None
         if cap and _org_at_cap(organization_id=organization_id, cap=cap, now=now):
             return None
-        # The lock row is held, so "no other command of this lock is running" cannot change
-        # before the update: the check rides along in the same statement.
+        # It is this lock's claim turn, so "no other command of this lock is running" cannot
+        # change before the update: the check rides along in the same statement.
         busy = LockCommand.objects.filter(
             Q(status=CommandStatus.RUNNING, lease_until__gt=now) | Q(status=CommandStatus.WAITING),
             lock_id=lock_id,
@@ -173,6 +173,26 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
 # Namespace of the transaction-scoped advisory lock that serialises one organization's claims
 # (the second key is the organization's id), so two workers cannot both see it under its cap.
 _ORG_CLAIM_LOCK = 0x4C4B  # "LK"
+# Namespace of the one that serialises one lock's claims (the second key is the lock's id).
+_LOCK_CLAIM_LOCK = 0x4C43  # "LC"
+
+
+def _claim_turn(*, lock_id: int) -> bool:
+    """Take this lock's claim turn until the transaction ends; False if the lock is gone.
+
+    Why not the lock row `FOR UPDATE`, as before: that row lock also stops every transaction
+    that inserts a row pointing at the lock (a code, a command, an event: PostgreSQL checks
+    the foreign key at commit with `FOR KEY SHARE`) and every planner choosing digits for the
+    lock (`FOR NO KEY UPDATE`). Under load a claim held by a descheduled worker made those
+    commits wait in a queue (bench/noisy_neighbour.py: the most frequent wait). An advisory
+    lock keyed by the lock's id serialises the claims and nothing else. SQLite (`make run`'s
+    default) runs one writing transaction at a time anyway: there the lock row is read
+    FOR UPDATE as before (a no-op on SQLite)."""
+    if connection.vendor != "postgresql":
+        return Lock.objects.select_for_update().filter(pk=lock_id).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLAIM_LOCK, lock_id])
+    return True
 
 
 def _capped_key(organization_id: int) -> str:
