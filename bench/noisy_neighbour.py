@@ -28,6 +28,11 @@ A's organization runs with LATCHKEY_ORG_MAX_AGENTS=80 (the default cap, 20, woul
 scenario's 72 agents; the cap is per organization, so B is not affected either way), and
 LATCHKEY_ANON_RATE=1000/min lets one address enroll 72 agents in seconds.
 
+The floor: next to B's load a probe (bench/db_probe.py) times what the machine alone does to a
+short path, with no portal code and no shared rows: 5 tiny commits in a row (B's shortest path
+to `set` commits that often), a SELECT 1 round trip and the scheduler's delay at nice 0. Its
+noisy / quiet p99 ratio is printed next to B's: B's ratio cannot be lower than the machine's.
+
 Run: .venv/bin/python bench/noisy_neighbour.py          (~5 min)
 """
 
@@ -53,6 +58,7 @@ from pathlib import Path
 import _common as common
 import httpx2
 import yaml
+from db_probe import CHAIN_COMMITS, FloorProbe
 
 DATABASE = "latchkey_bench_noisy"
 BROKER_DB, CACHE_DB = 1, 2
@@ -473,7 +479,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     services: list[common.Service] = []
     extra: list[subprocess.Popen] = []
-    pollers = hosts = None
+    pollers = hosts = probe = None
     tmp = Path(tempfile.mkdtemp(prefix="latchkey-noisy-"))
     figures: dict = {}
     try:
@@ -494,6 +500,7 @@ def main() -> int:
             service.check_alive()
         background = common.wait_for_quiet()
         common.print_figure("machine busy before load", background, "% (100 = one core)")
+        probe = FloorProbe(env["DATABASE_URL"]).start()
 
         # -- quiet phase --------------------------------------------------------------------
         async def quiet():
@@ -502,7 +509,9 @@ def main() -> int:
             stop.set()
             return posted, lat, states, await pinger
 
+        q_window = [time.time()]
         q_posted, q_lat, q_states, q_pings = asyncio.run(quiet())
+        q_window.append(time.time())
         common.close_django_connections()
 
         # -- A's noise ------------------------------------------------------------------------
@@ -556,7 +565,10 @@ def main() -> int:
             stop.set()
             return posted, lat, states, await pinger, await a_load
 
+        n_window = [time.time()]
         n_posted, n_lat, n_states, n_pings, a_posted = asyncio.run(noisy())
+        n_window.append(time.time())
+        floor = {"quiet": probe.window(*q_window), "noisy": probe.window(*n_window)}
         a_result = a_outcome(world, noise_started, timeout=JOB_DEADLINE_S * MAX_ATTEMPTS + 150)
         a_result["a_posts_ok"] = sum(1 for p in a_posted if p.booking_id is not None)
         a_result["pollers_errors"] = dict(pollers.errors)
@@ -577,9 +589,12 @@ def main() -> int:
                       "ping_p99_ms": round(1000 * common.percentile(n_pings, 99), 1),
                       "pings": len(n_pings)},
             "a": a_result,
+            "floor": floor,
             "background_pct": background,
         }  # fmt: skip
     finally:
+        if probe is not None:
+            probe.stop()
         if pollers is not None:
             pollers.stop()
         for proc in extra:
@@ -630,10 +645,30 @@ def report(args: argparse.Namespace, figures: dict) -> int:
         failures.append(
             f"A's silent agents' codes not all failed in plain words: {a['silent_states']}"
         )
+    report_floor(figures["floor"])
     figures["ratio"] = ratio
     for phase in ("quiet", "noisy"):
         figures[phase]["states"] = dict(figures[phase]["states"])
     return common.finish("noisy_neighbour", figures, failures)
+
+
+def report_floor(floor: dict) -> None:
+    """The machine's own floor (bench/db_probe.py): no portal code, no shared rows."""
+    common.print_header("floor: the shared machine alone (bench/db_probe.py)")
+    for name, label in (
+        ("chain", f"{CHAIN_COMMITS} commits in a row"),
+        ("select", "SELECT 1 round trip"),
+        ("scheduler", "5 ms sleep wakes late by"),
+    ):
+        quiet, noisy = floor["quiet"][name], floor["noisy"][name]
+        common.print_figure(
+            label, f"quiet p50 {quiet['p50_ms']} / p99 {quiet['p99_ms']} ms, "
+            f"noisy p50 {noisy['p50_ms']} / p99 {noisy['p99_ms']} ms ({noisy['n']} samples)",
+        )  # fmt: skip
+    quiet, noisy = floor["quiet"]["chain"]["p99_ms"], floor["noisy"]["chain"]["p99_ms"]
+    floor["chain_p99_ratio"] = round(noisy / quiet, 2) if quiet and noisy else None
+    common.print_figure("floor ratio (chain p99 noisy / quiet)", floor["chain_p99_ratio"],
+                        target=f"B's ratio cannot beat this; target <= {TARGET_RATIO}")  # fmt: skip
 
 
 if __name__ == "__main__":
