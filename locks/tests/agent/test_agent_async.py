@@ -9,6 +9,7 @@ import datetime as dt
 import time
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from locks.models import AccessCode, AgentJob, CodeState, CommandStatus, Lock, LockCommand
@@ -18,7 +19,18 @@ from portal.times import local_stamp
 
 
 @pytest.fixture
-def ble(world, prop, commit, settings):
+def morning():
+    """06:00 UTC today, the clock running: the stay below checks in this afternoon (local
+    time), so its code is due and check-in has not passed. Without this the tests depended on
+    the hour: after check-in a failed code is covered by the door-unreachable alert
+    (bookings.backup), and `code_failed` is not raised."""
+    today = dt.datetime.now(dt.UTC).date()
+    with time_machine.travel(dt.datetime.combine(today, dt.time(6), tzinfo=dt.UTC), tick=True):
+        yield
+
+
+@pytest.fixture
+def ble(morning, world, prop, commit, settings):
     """An enrolled agent, its BLE lock at the property, and a stay whose code is due now."""
     from bookings.services import BookingData, booking_upsert
     from portal.testing import days_from_now
