@@ -371,8 +371,11 @@ def test_nuki_states_lengths() -> None:
     assert c.NukiStates.decode(head).config_update_count is None
     full = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5]))
     assert (full.config_update_count, full.last_lock_action_completion_status) == (1, 5)
-    newer = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 9, 9]))
-    assert newer.extra == b"\x09\x09"
+    newer = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 2, 0, 8]))
+    assert (newer.door_sensor_state, newer.night_mode_active) == (2, 0)
+    assert (newer.accessory_battery_state, newer.extra) == (8, b"")
+    newest = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 2, 0, 8, 9, 9]))
+    assert newest.extra == b"\x09\x09"
     with pytest.raises(LengthError):
         c.NukiStates.decode(head[:-1])
 
