@@ -283,7 +283,9 @@ def test_indications_are_reassembled_per_characteristic() -> None:
         with pytest.raises(TimeoutError):
             await transport.receive(0.01)
 
-        radio.client.indicate(USDIO, bytes(21))  # longer than an indication may be
+        # longer than any indication may be (ATT MTU at most 517): a larger negotiated MTU
+        # is fine without the transport knowing it, 515 bytes never are
+        radio.client.indicate(USDIO, bytes(515))
         with pytest.raises(ProtocolError):
             await transport.receive(0.1)
 
