@@ -142,9 +142,13 @@ class Authorization:
     date_last_active: NukiDateTime = field(default_factory=NukiDateTime.unset)
     lock_count: int = 0
 
-    def to_entry(self) -> c.AuthorizationEntry:
-        """Authorization Entry (0x000A): the allowed-* fields only when time limited."""
-        window = self.window.wire_fields() if self.window.time_limited else {"time_limited": 0}
+    def to_entry(self, *, always_time_fields: bool) -> c.AuthorizationEntry:
+        """Authorization Entry (0x000A): the allowed-* fields only when time limited (spec
+        v1.10), or always (`always_time_fields`: firmware with keypad support, 75 bytes)."""
+        if always_time_fields or self.window.time_limited:
+            window = self.window.wire_fields()
+        else:
+            window = {"time_limited": 0}
         return c.AuthorizationEntry(
             authorization_id=self.authorization_id,
             id_type=self.id_type,
