@@ -754,19 +754,22 @@ class RequestLogEntries(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class LoggingEnabledLogData(Struct):
-    """Data of log entry type 0x01."""
+    """Data of log entry type 0x01. Firmware with keypad support pads every log entry's data
+    to 5 bytes (as pyNukiBT reads real locks); the padding is kept, not interpreted."""
 
     logging_enabled: int = field(metadata=wire(U8))
+    padding: bytes = field(default=b"", metadata=wire(REST))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LockActionLogData(Struct):
-    """Data of log entry type 0x02."""
+    """Data of log entry type 0x02 (padded to 5 bytes by firmware with keypad support)."""
 
     lock_action: int = field(metadata=wire(U8))
     trigger: int = field(metadata=wire(U8))
     auto_unlock_flag: int = field(metadata=wire(U8))
     completion_status: int = field(metadata=wire(U8))
+    padding: bytes = field(default=b"", metadata=wire(REST))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ motor's host (see `PairingStore` and `MotorHost`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +53,9 @@ LOG_TYPE_KEYPAD_CODE_CHANGE = 0xF0
 change u8 (1 added, 2 updated, 3 removed) and code id u16. The client reads it as RawLogData."""
 
 KEYPAD_SOURCE_CODE = 0x01
+
+LOG_DATA_SIZE = 5
+"""Bytes of a log entry's data on firmware with keypad support (padded with zeros)."""
 
 DOOR_SENSOR_DEACTIVATED = 0x01
 """Nuki States' door sensor state when no door sensor is set up (0 would mean unavailable)."""
@@ -315,8 +319,13 @@ class LockCore:
     # == log =====================================================================================
 
     def append_log(self, auth_id: int, name: str, entry_type: int, data: Any) -> None:
+        """Keep a log entry; firmware with keypad support pads its data to 5 bytes."""
         if not self.logging_enabled and entry_type != LogEntryType.LOGGING_ENABLED:
             return
+        if self.firmware.keypad_support and hasattr(data, "padding"):
+            data = dataclasses.replace(
+                data, padding=bytes(max(0, LOG_DATA_SIZE - len(data.encode())))
+            )
         self.log.append(
             c.LogEntry(
                 index=self.next_log_index,

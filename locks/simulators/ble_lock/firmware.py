@@ -19,10 +19,11 @@ Sizes of the payloads each generation sends (bytes):
     Battery Report        5                           17  (+ last action's measurements)
     Log Entry Count       3                           5   (+ door sensor flags)
     Authorization Entry   56, or 75 if time limited   75  (always with the time fields)
+    Log Entry             48 + data (1 or 4 bytes)    53  (data padded to 5 bytes)
     keypad commands       ERROR_UNKNOWN               0x0041-0x0047 (Keypad Code: 63 bytes,
                                                            always with the time fields)
 
-Log Entry, Status, Challenge and the pairing messages have the same layout in both. The ATT
+Status, Challenge and the pairing messages have the same layout in both. The ATT
 MTU: a v1.10 lock stays at the default 23 (20-byte indications); the Smart Lock 3.0 accepts
 an MTU exchange up to `max_mtu` (247, the simulator's choice; the real figure is not
 published). The later layouts are Nuki's Smart Lock API v2.2.1 as the open-source clients

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from locks.nuki.ble.client import NukiClient
-from locks.nuki.ble.constants import CommandId, HomeKitStatus
+from locks.nuki.ble.constants import CommandId, HomeKitStatus, LockAction
 from locks.nuki.ble.errors import NukiErrorCode, NukiErrorReport
 from locks.nuki.ble.frames import decode_encrypted
 from locks.nuki.ble.gatt import SMART_LOCK
@@ -79,7 +79,9 @@ async def exercise(client: NukiClient) -> None:
     await client.request_advanced_config()
     await client.request_nuki_states()
     await client.request_battery_report()
-    await client.request_log_entries(count=5)
+    await client.lock_action(LockAction.UNLOCK)
+    await client.enable_logging(True)
+    await client.request_log_entries(count=5)  # a lock action and a logging entry
     await client.add_keypad_code(345678, "Guest")
     await client.request_keypad_codes()
     await client.request_authorization_entries()
@@ -120,6 +122,7 @@ def test_every_answer_of_the_smart_lock_3_has_that_firmwares_layout() -> None:
             CommandId.LOG_ENTRY_COUNT: {5},
             CommandId.KEYPAD_CODE: {63},  # always with the time fields
             CommandId.AUTHORIZATION_ENTRY: {75},  # always with the time fields, too
+            CommandId.LOG_ENTRY: {53},  # data padded to 5 bytes
         }
         for command_id, expected in sizes.items():
             assert {len(p) for p in payloads(client, command_id)} == expected, command_id
@@ -148,6 +151,8 @@ def test_a_v110_lock_sends_the_63_byte_config_and_the_v110_layouts_throughout() 
         await client.request_advanced_config()
         await client.request_nuki_states()
         await client.request_battery_report()
+        await client.lock_action(LockAction.UNLOCK)
+        await client.enable_logging(False)
         await client.request_log_entries(count=5)
         for command_id, size in [
             (CommandId.NUKI_STATES, 18),
@@ -157,6 +162,8 @@ def test_a_v110_lock_sends_the_63_byte_config_and_the_v110_layouts_throughout() 
         ]:
             assert {len(p) for p in payloads(client, command_id)} == {size}, command_id
         assert (await client.request_nuki_states()).door_sensor_state is None
+        # log entry data as v1.10 lists it: lock action 4 bytes (52), logging flag 1 (49)
+        assert sorted(len(p) for p in payloads(client, CommandId.LOG_ENTRY)) == [49, 52]
 
     simulate(body, firmware=SMART_LOCK_1_V110)
 
