@@ -37,8 +37,8 @@ field), 30 (the header ends), 32, 47, 60 (a frame's exact size), 182, 244 bytes.
 CONFIG_77 = c.Config(
     nuki_id=0x11223344,
     name="Front door",
-    latitude=48.2,
-    longitude=16.4,
+    latitude=48.25,
+    longitude=16.5,
     auto_unlatch=0,
     pairing_enabled=1,
     button_enabled=1,
