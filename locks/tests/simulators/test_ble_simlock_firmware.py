@@ -100,7 +100,10 @@ def test_the_default_is_a_smart_lock_3_and_its_config_goes_on_after_fob_action_3
         # after fob action 3 (byte 62): single lock, advertising mode, has keypad, firmware
         # 3.8.2, hardware 7.1, HomeKit disabled, time zone id none, device type 4,
         # capabilities 1, has keypad v2
-        assert raw[63:].hex() == "000001030802070101ffff040101"
+        assert (
+            raw[63:].hex()
+            == "00" + "00" + "01" + "030802" + "0701" + "01" + "ffff" + "04" + "01" + "01"
+        )
         assert (config.single_lock, config.advertising_mode, config.has_keypad) == (0, 0, 1)
         assert (config.firmware, config.hardware) == ("3.8.2", "7.1")
         assert config.homekit_status == HomeKitStatus.DISABLED
