@@ -9,6 +9,10 @@ secretbox open, CRC check, typed decode). The baseline is PyNaCl's bare
 `crypto_secretbox` + `crypto_secretbox_open` of a plaintext of the same size with a fresh
 nonce each time, measured in the same run. Ratio = ours / bare (1.0 would be "free").
 
+Also the Config (0x0015) a Smart Lock 3.0 sends (77 bytes, 131 on the wire) and the cost of
+reassembling it from indications: at the default ATT MTU of 23 (7 indications of at most 20
+bytes) and at a negotiated MTU of 185 (one), messages per second through `Reassembler`.
+
 No target in the issue beyond reporting the ratio; CPU-bound, single core, no services.
 
 Run: .venv/bin/python bench/ble_frames.py [--seconds 1.5] [--rounds 3]
@@ -30,7 +34,14 @@ from nacl import bindings
 
 from locks.nuki.ble import commands as c
 from locks.nuki.ble.constants import LockAction
-from locks.nuki.ble.frames import encode_pdata, frame_encrypted, read_encrypted
+from locks.nuki.ble.frames import (
+    Reassembler,
+    encode_pdata,
+    frame_encrypted,
+    read_encrypted,
+    split_chunks,
+)
+from locks.nuki.ble.gatt import MAX_INDICATION, chunk_size_for
 from locks.nuki.ble.values import NukiDateTime, NukiTime, SecurityPin
 
 KEY = bytes(range(32))
@@ -67,7 +78,49 @@ def commands() -> dict[str, c.Command]:
             lock_count=0,
             **window,
         ),
+        "config_0x0015_smart_lock_3": c.Config(
+            nuki_id=0x11223344,
+            name="Front door",
+            latitude=48.25,  # exact in float32, so the round trip compares equal
+            longitude=16.5,
+            auto_unlatch=0,
+            pairing_enabled=1,
+            button_enabled=1,
+            led_enabled=1,
+            led_brightness=3,
+            current_time=NukiDateTime(2030, 5, 1, 14, 0, 0),
+            timezone_offset=60,
+            dst_mode=1,
+            has_fob=0,
+            fob_action_1=1,
+            fob_action_2=2,
+            fob_action_3=0,
+            single_lock=0,
+            advertising_mode=0,
+            has_keypad=1,
+            firmware_version=bytes((3, 8, 2)),
+            hardware_revision=bytes((7, 1)),
+            homekit_status=1,
+            timezone_id=37,
+            device_type=4,
+            capabilities=1,
+            has_keypad_v2=1,
+        ),
     }
+
+
+def reassembly_rate(frame: bytes, mtu: int, seconds: float, rounds: int) -> float:
+    """Messages per second through one Reassembler, the frame cut as a link with `mtu` cuts."""
+    chunks = split_chunks(frame, chunk_size_for(mtu))
+    reassembler = Reassembler(encrypted=True, chunk_size=MAX_INDICATION)
+
+    def work() -> object:
+        for chunk in chunks:
+            out = reassembler.feed(chunk)
+        assert out == [frame]
+        return out
+
+    return rate(work, seconds, rounds)
 
 
 def rate(work: Callable[[], object], seconds: float, rounds: int) -> float:
@@ -123,6 +176,16 @@ def main() -> int:
             "secretbox_per_s": round(bare_rate),
             "ratio": ratio,
         }
+    config = frame_encrypted(commands()["config_0x0015_smart_lock_3"], KEY, AUTH_ID)
+    for mtu in (23, 185):
+        pieces = len(split_chunks(config, chunk_size_for(mtu)))
+        per_s = reassembly_rate(config, mtu, args.seconds, args.rounds)
+        common.print_figure(
+            f"reassembly of the {len(config)} B Config at MTU {mtu} ({pieces} indications)",
+            f"{per_s:,.0f}",
+            "messages/s",
+        )
+        figures[f"reassembly_mtu_{mtu}"] = {"indications": pieces, "messages_per_s": round(per_s)}
     return common.finish("ble_frames", figures, [])
 
 

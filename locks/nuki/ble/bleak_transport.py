@@ -12,8 +12,12 @@ Thin on purpose: everything protocol-shaped lives elsewhere (framing and reassem
   spec asks for. `write_mode="chunked"` instead writes pieces of at most MTU - 3 bytes (and at
   most `max_write` = 20, the characteristic's declared size), for stacks that refuse long
   writes;
-* reassembles indications (at most 20 bytes each, spec: uint8[20]) into messages with one
-  `Reassembler` per characteristic and queues them for `receive()`;
+* reassembles indications into messages with one `Reassembler` per characteristic and queues
+  them for `receive()`. A lock sends indications of at most MTU - 3 bytes (20 at the default
+  MTU of 23; the spec declares uint8[20]); the reassembler finds message ends from the content
+  (the encrypted header's length, a command's fixed size, the CRC) and from indications
+  shorter than the link's largest, so it needs no MTU figure, which BlueZ does not always
+  report. `indication_size` only bounds one indication (default: the largest ATT allows);
 * drops the link after `idle_timeout` seconds without traffic (the lock drops it after about
   20 s anyway) and reconnects on the next `send()`.
 
@@ -33,7 +37,7 @@ from typing import Any, Literal
 
 from .errors import ProtocolError
 from .frames import Reassembler, split_chunks
-from .gatt import MAX_CHUNK, SMART_LOCK, NukiProfile
+from .gatt import ATT_HEADER, DEFAULT_MTU, MAX_CHUNK, MAX_INDICATION, SMART_LOCK, NukiProfile
 from .transport import Message, Transport
 
 try:  # bleak is a runtime requirement, but the module stays importable without it
@@ -46,8 +50,6 @@ except ImportError:  # pragma: no cover - bleak is in requirements.txt
 
 logger = logging.getLogger(__name__)
 
-ATT_HEADER = 3
-"""Bytes of an ATT write/indication PDU that are not payload (MTU - 3 is the payload size)."""
 MAX_LONG_WRITE = 512
 """Largest attribute value a write-with-response may carry (bleak's documented limit)."""
 
@@ -120,7 +122,7 @@ class BleakTransport(Transport):
         idle_timeout: float | None = 20.0,
         write_mode: Literal["long", "chunked"] = "long",
         max_write: int = MAX_CHUNK,
-        indication_size: int = MAX_CHUNK,
+        indication_size: int = MAX_INDICATION,
         characteristics: Iterable[str] | None = None,
         client_factory: ClientFactory = _default_client_factory,
         sleep: Sleep = asyncio.sleep,
@@ -161,9 +163,9 @@ class BleakTransport(Transport):
         """The negotiated ATT MTU (23 when unknown; BlueZ always reports 23)."""
         client = self._client
         try:
-            return int(client.mtu_size) if client is not None else 23
+            return int(client.mtu_size) if client is not None else DEFAULT_MTU
         except Exception:  # some backends raise before the MTU exchange
-            return 23
+            return DEFAULT_MTU
 
     def _touch(self) -> None:
         self._last_activity = asyncio.get_running_loop().time()

@@ -12,6 +12,11 @@ Layout rules the generic code knows about:
   and the short Nuki States the spec's own example shows (15 of the 18 listed bytes).
 * A trailing `extra` field keeps whatever later firmware appends to an answer, so a newer lock
   does not break decoding; it is empty for spec-sized messages.
+* Answers that later firmware lengthened (Config, Nuki States, Advanced Config, Battery Report,
+  Log Entry Count) carry the later fields as optional groups, None on firmware that stops at
+  the v1.10 layout. Their layouts are Nuki's Smart Lock API v2.2.1 as the open-source clients
+  (NukiBleEsp32, pyNukiBT) implement it; fields after v2.2.1 are named as those clients name
+  them and are *unconfirmed* (docs/design.md, "The simulated BLE lock").
 * The security PIN is the last field and is 2 bytes (v1.10) or 4 bytes (newer locks).
 
 Decoding raises only `ProtocolError` (and subclasses); encoding a malformed object raises
@@ -38,12 +43,15 @@ from .values import (
     NONCE,
     PIN,
     REST,
+    S8,
     S16,
     TIME,
     U8,
     U16,
     U32,
     UUID,
+    VERSION2,
+    VERSION3,
     Codec,
     NukiDateTime,
     NukiTime,
@@ -393,6 +401,15 @@ class NukiStates(Command):
     last_lock_action_completion_status: int | None = field(
         default=None, metadata=wire(U8, group="last_lock_action_completion_status")
     )
+    door_sensor_state: int | None = field(
+        default=None, metadata=wire(U8, group="door_sensor_state")
+    )
+    night_mode_active: int | None = field(
+        default=None, metadata=wire(U8, group="night_mode_active")
+    )
+    accessory_battery_state: int | None = field(
+        default=None, metadata=wire(U8, group="accessory_battery_state")
+    )
     extra: bytes = field(default=b"", metadata=wire(REST))
 
 
@@ -436,13 +453,21 @@ class OpeningsClosingsSummary(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class BatteryReport(Command):
-    """Battery report; newer firmware appends more fields, kept in `extra`."""
+    """Battery report; firmware with keypad support appends the last action's measurements
+    (group "details", v2.2.1); anything later lands in `extra`."""
 
     COMMAND_ID = CommandId.BATTERY_REPORT
     NAME = "Battery Report"
     battery_drain: int = field(metadata=wire(U16))
     battery_voltage: int = field(metadata=wire(U16))
     critical_battery_state: int = field(metadata=wire(U8))
+    lock_action: int | None = field(default=None, metadata=wire(U8, group="details"))
+    start_voltage: int | None = field(default=None, metadata=wire(U16, group="details"))
+    lowest_voltage: int | None = field(default=None, metadata=wire(U16, group="details"))
+    lock_distance: int | None = field(default=None, metadata=wire(U16, group="details"))
+    start_temperature: int | None = field(default=None, metadata=wire(S8, group="details"))
+    max_turn_current: int | None = field(default=None, metadata=wire(U16, group="details"))
+    battery_resistance: int | None = field(default=None, metadata=wire(U16, group="details"))
     extra: bytes = field(default=b"", metadata=wire(REST))
 
 
@@ -493,7 +518,13 @@ class RequestConfig(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class Config(Command):
-    """The lock's configuration; newer firmware appends more fields, kept in `extra`."""
+    """The lock's configuration: 63 bytes in spec v1.10, ending at fob action 3.
+
+    Firmware with keypad support (Smart Lock 1.0 from firmware 1.7 on, 2.0, 3.0, 4.0) appends
+    the "keypad_firmware" group (v2.2.1: single lock .. time zone id, 74 bytes in all); Smart
+    Lock 3.0 and later append device type, capabilities and has keypad v2 (77 bytes), 4.0
+    Matter status and product variant (79). Each later field is optional on its own; anything
+    beyond lands in `extra`."""
 
     COMMAND_ID = CommandId.CONFIG
     NAME = "Config"
@@ -513,7 +544,37 @@ class Config(Command):
     fob_action_1: int = field(metadata=wire(U8))
     fob_action_2: int = field(metadata=wire(U8))
     fob_action_3: int = field(metadata=wire(U8))
+    single_lock: int | None = field(default=None, metadata=wire(U8, group="keypad_firmware"))
+    advertising_mode: int | None = field(default=None, metadata=wire(U8, group="keypad_firmware"))
+    has_keypad: int | None = field(default=None, metadata=wire(U8, group="keypad_firmware"))
+    firmware_version: bytes | None = field(
+        default=None, metadata=wire(VERSION3, group="keypad_firmware")
+    )
+    hardware_revision: bytes | None = field(
+        default=None, metadata=wire(VERSION2, group="keypad_firmware")
+    )
+    homekit_status: int | None = field(default=None, metadata=wire(U8, group="keypad_firmware"))
+    timezone_id: int | None = field(default=None, metadata=wire(U16, group="keypad_firmware"))
+    device_type: int | None = field(default=None, metadata=wire(U8, group="device_type"))
+    capabilities: int | None = field(default=None, metadata=wire(U8, group="capabilities"))
+    has_keypad_v2: int | None = field(default=None, metadata=wire(U8, group="has_keypad_v2"))
+    matter_status: int | None = field(default=None, metadata=wire(U8, group="matter_status"))
+    product_variant: int | None = field(default=None, metadata=wire(U8, group="product_variant"))
     extra: bytes = field(default=b"", metadata=wire(REST))
+
+    @property
+    def firmware(self) -> str | None:
+        """The firmware version as text ("3.8.2"), None on v1.10 firmware."""
+        if self.firmware_version is None:
+            return None
+        return ".".join(str(part) for part in self.firmware_version)
+
+    @property
+    def hardware(self) -> str | None:
+        """The hardware revision as text ("7.1"), None on v1.10 firmware."""
+        if self.hardware_revision is None:
+            return None
+        return ".".join(str(part) for part in self.hardware_revision)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -631,7 +692,9 @@ class RequestAdvancedConfig(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class AdvancedConfig(Command):
-    """Advanced configuration; newer firmware appends more fields, kept in `extra`."""
+    """Advanced configuration: 17 bytes in spec v1.10; firmware with keypad support appends
+    auto lock and night mode (group "auto_lock", v2.2.1, 31 bytes); later fields land in
+    `extra`."""
 
     COMMAND_ID = CommandId.ADVANCED_CONFIG
     NAME = "Advanced Config"
@@ -647,6 +710,29 @@ class AdvancedConfig(Command):
     battery_type: int = field(metadata=wire(U8))
     automatic_battery_type_detection: int = field(metadata=wire(U8))
     unlatch_duration: int = field(metadata=wire(U8))
+    auto_lock_timeout: int | None = field(default=None, metadata=wire(U16, group="auto_lock"))
+    auto_unlock_disabled: int | None = field(default=None, metadata=wire(U8, group="auto_lock"))
+    night_mode_enabled: int | None = field(default=None, metadata=wire(U8, group="auto_lock"))
+    night_mode_start_time: NukiTime | None = field(
+        default=None, metadata=wire(TIME, group="auto_lock")
+    )
+    night_mode_end_time: NukiTime | None = field(
+        default=None, metadata=wire(TIME, group="auto_lock")
+    )
+    night_mode_auto_lock_enabled: int | None = field(
+        default=None, metadata=wire(U8, group="auto_lock")
+    )
+    night_mode_auto_unlock_disabled: int | None = field(
+        default=None, metadata=wire(U8, group="auto_lock")
+    )
+    night_mode_immediate_lock_on_start: int | None = field(
+        default=None, metadata=wire(U8, group="auto_lock")
+    )
+    auto_lock_enabled: int | None = field(default=None, metadata=wire(U8, group="auto_lock"))
+    immediate_auto_lock_enabled: int | None = field(
+        default=None, metadata=wire(U8, group="auto_lock")
+    )
+    auto_update_enabled: int | None = field(default=None, metadata=wire(U8, group="auto_lock"))
     extra: bytes = field(default=b"", metadata=wire(REST))
 
 
@@ -668,19 +754,22 @@ class RequestLogEntries(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class LoggingEnabledLogData(Struct):
-    """Data of log entry type 0x01."""
+    """Data of log entry type 0x01. Firmware with keypad support pads every log entry's data
+    to 5 bytes (as pyNukiBT reads real locks); the padding is kept, not interpreted."""
 
     logging_enabled: int = field(metadata=wire(U8))
+    padding: bytes = field(default=b"", metadata=wire(REST))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LockActionLogData(Struct):
-    """Data of log entry type 0x02."""
+    """Data of log entry type 0x02 (padded to 5 bytes by firmware with keypad support)."""
 
     lock_action: int = field(metadata=wire(U8))
     trigger: int = field(metadata=wire(U8))
     auto_unlock_flag: int = field(metadata=wire(U8))
     completion_status: int = field(metadata=wire(U8))
+    padding: bytes = field(default=b"", metadata=wire(REST))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -740,10 +829,17 @@ class LogEntry(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class LogEntryCount(Command):
+    """3 bytes in spec v1.10; firmware with keypad support adds the door sensor's two flags."""
+
     COMMAND_ID = CommandId.LOG_ENTRY_COUNT
     NAME = "Log Entry Count"
     logging_enabled: int = field(metadata=wire(U8))
     count: int = field(metadata=wire(U16))
+    door_sensor_enabled: int | None = field(default=None, metadata=wire(U8, group="door_sensor"))
+    door_sensor_logging_enabled: int | None = field(
+        default=None, metadata=wire(U8, group="door_sensor")
+    )
+    extra: bytes = field(default=b"", metadata=wire(REST))
 
 
 @dataclass(frozen=True, kw_only=True)

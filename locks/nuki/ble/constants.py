@@ -163,6 +163,28 @@ class BatteryType(IntEnum):
     LITHIUM = 0x02
 
 
+class AdvertisingMode(IntEnum):
+    """Config's advertising mode (firmware with keypad support)."""
+
+    AUTOMATIC = 0x00
+    NORMAL = 0x01
+    SLOW = 0x02
+    SLOWEST = 0x03
+
+
+class HomeKitStatus(IntEnum):
+    """Config's HomeKit status (firmware with keypad support)."""
+
+    NOT_AVAILABLE = 0x00
+    DISABLED = 0x01
+    ENABLED = 0x02
+    ENABLED_AND_PAIRED = 0x03
+
+
+TIMEZONE_ID_NONE = 0xFFFF
+"""Config's time zone id when none is set (ids 0..45 name zones, 37 = Europe/Berlin)."""
+
+
 class SortOrder(IntEnum):
     ASCENDING = 0x00
     DESCENDING = 0x01

@@ -19,7 +19,7 @@ from .crc import CRC_SIZE, append_crc, has_valid_crc, strip_crc
 from .crypto import MAC_SIZE, NONCE_SIZE, RandomSource, e1_decrypt, e1_encrypt, new_nonce
 from .crypto import random_bytes as _default_random
 from .errors import LengthError, ProtocolError
-from .gatt import MAX_CHUNK
+from .gatt import MAX_CHUNK, MIN_CHUNK
 
 COMMAND_SIZE = 2
 AUTH_ID_SIZE = 4
@@ -172,17 +172,25 @@ def split_chunks(message: bytes, size: int = MAX_CHUNK) -> list[bytes]:
 
 
 class Reassembler:
-    """Collects indications of at most `chunk_size` bytes into whole messages.
+    """Collects indications of at most `chunk_size` bytes (the link's ATT MTU - 3) into whole
+    messages.
 
     Encrypted channel: the length field at bytes 28..29 says where the message ends. The lock
     may still answer in clear on that channel (for example when it cannot find our key), and
-    such a message is shorter than the encrypted header: a chunk shorter than `chunk_size`
-    that ends the message before a header is complete is accepted as an unencrypted frame if
-    its CRC holds.
+    such a message is shorter than the encrypted header: a short indication (below) that ends
+    the message before a header is complete is accepted as an unencrypted frame if its CRC
+    holds.
 
     Unencrypted channel: the command's fixed size says where the message ends; for the few
-    commands without a fixed size, a short chunk ends the message (or a full chunk after which
-    the CRC holds).
+    commands without a fixed size, a short indication ends the message (or a full one after
+    which the CRC holds).
+
+    A short indication is one shorter than the largest this link has carried so far (at least
+    MIN_CHUNK, the payload at the default MTU of 23). A sender fills every indication of a
+    message but the last, each to the same size (MTU - 3, or 20 on locks that keep to the
+    characteristic's declared size), and that size is never below MIN_CHUNK, so a shorter one
+    always ends a message: the reassembler needs no knowledge of the negotiated MTU to be
+    right, only `chunk_size` as the upper bound (`LengthError` above it).
 
     On any inconsistency `feed` raises ProtocolError and drops what it had buffered, so the next
     message starts clean.
@@ -195,6 +203,8 @@ class Reassembler:
         self.chunk_size = chunk_size
         self.max_message_size = max_message_size
         self._buffer = b""
+        self._full = min(MIN_CHUNK, chunk_size)
+        """The largest indication seen on this link: a shorter one ends a message."""
 
     @property
     def pending(self) -> int:
@@ -211,7 +221,8 @@ class Reassembler:
             self.reset()
             raise LengthError(f"chunk of {len(chunk)} bytes exceeds {self.chunk_size}")
         self._buffer += bytes(chunk)
-        short_chunk = len(chunk) < self.chunk_size
+        self._full = max(self._full, len(chunk))
+        short_chunk = len(chunk) < self._full
         try:
             messages = self._extract(short_chunk)
         except ProtocolError:
@@ -253,6 +264,6 @@ class Reassembler:
         size = plain_frame_size(int.from_bytes(buffer[:COMMAND_SIZE], "little"))
         if size is not None:
             return size
-        if (short_chunk or len(buffer) % self.chunk_size == 0) and has_valid_crc(buffer):
+        if (short_chunk or len(buffer) % self._full == 0) and has_valid_crc(buffer):
             return len(buffer)
         return None

@@ -17,7 +17,25 @@ def nuki_uuid(prefix: str) -> str:
 
 
 MAX_CHUNK = 20
-"""Largest value one write or indication carries; longer messages are split (spec: uint8[20])."""
+"""Largest value one write or indication carries at the default ATT MTU; longer messages are
+split (spec: uint8[20])."""
+
+ATT_HEADER = 3
+"""Bytes of an ATT write/indication PDU that are not payload: a link carries MTU - 3."""
+DEFAULT_MTU = 23
+"""The ATT MTU of every BLE link until an MTU exchange raises it (Bluetooth Core, Vol 3 F)."""
+MAX_MTU = 517
+"""The largest ATT MTU (attribute values are at most 512 bytes)."""
+MIN_CHUNK = DEFAULT_MTU - ATT_HEADER
+"""No indication that is followed by more of the same message is shorter than this."""
+MAX_INDICATION = MAX_MTU - ATT_HEADER
+
+
+def chunk_size_for(mtu: int) -> int:
+    """The payload one write or indication carries on a link with this ATT MTU."""
+    if not DEFAULT_MTU <= mtu <= MAX_MTU:
+        raise ValueError(f"ATT MTU {mtu} outside {DEFAULT_MTU}..{MAX_MTU}")
+    return mtu - ATT_HEADER
 
 
 @dataclass(frozen=True)

@@ -443,6 +443,10 @@ AUTHENTICATOR = BytesCodec(32)
 UUID = BytesCodec(16)
 NAME32 = NameCodec(32)
 NAME20 = NameCodec(20)
+VERSION3 = BytesCodec(3)
+"""Config's firmware version (major, minor, patch) on locks with keypad support."""
+VERSION2 = BytesCodec(2)
+"""Config's hardware revision (major, minor)."""
 
 
 # -- keypad codes -----------------------------------------------------------------------------

@@ -1,9 +1,18 @@
-"""A simulated Nuki Smart Lock: the lock side of the BLE protocol (spec v1.10 + keypad codes).
+"""A simulated Nuki Smart Lock: the lock side of the BLE protocol.
+
+It models ONE firmware generation at a time, consistently in every message it sends: by
+default a Nuki Smart Lock 3.0 with firmware 3.x (`firmware.SMART_LOCK_3`: keypad codes, the
+77-byte Config that goes on after fob action 3 with single lock, advertising mode, has keypad,
+firmware version, hardware revision, HomeKit status, time zone id, device type, capabilities
+and has keypad v2, and the longer Nuki States, Advanced Config, Battery Report and Log Entry
+Count of the same firmware). `SimulatedLock(firmware=SMART_LOCK_1_V110)` is a spec v1.10 lock
+instead (63-byte Config, no keypad commands). firmware.py lists each generation's layouts.
 
 Built on the protocol library in `locks.nuki.ble` (which never imports this), no Django. It
 serves any `Transport`; `SimulatedLock.connect()` gives a client an in-memory
-`LoopbackTransport` whose messages really travel as 20-byte chunks, so the real `NukiClient`
-talks to it exactly as to a lock.
+`LoopbackTransport` with an ATT MTU (23 unless the client asks for more, up to the firmware's
+`max_mtu`), on which every answer really travels as indications of at most MTU - 3 bytes (20
+at the default), so the real `NukiClient` reassembles them exactly as from a lock.
 
     lock = SimulatedLock(name="Front door", pin=1234, capacity=100, clock=ManualClock())
     lock.enter_pairing_mode()
@@ -17,8 +26,9 @@ Where things are: `core.py` what the lock keeps (memory, log, counters, pairing 
 `lock.py` the connections and the dispatch of frames, `session.py` one connection (transport,
 framing, crypto), `handlers/` the keyturner commands by area (actions, config, authorizations,
 logs, keypad, time control), `motor.py` lock actions running in the background, `pairing.py`
-the pairing exchange (it sees the lock only through `PairingStore`), `model.py` the stored
-records, `clock.py` time, `persist.py` the lock's flash as JSON.
+the pairing exchange (it sees the lock only through `PairingStore`), `firmware.py` the
+generations and their layouts, `model.py` the stored records, `clock.py` time, `persist.py`
+the lock's flash as JSON.
 
 What it does:
 
@@ -62,6 +72,7 @@ What it does:
 from .clock import LockClock, ManualClock, TimeSource, system_time
 from .core import LOG_TYPE_KEYPAD_ACTION, LOG_TYPE_KEYPAD_CODE_CHANGE, LockCore
 from .errors import Refused
+from .firmware import GENERATIONS, SMART_LOCK_1_V110, SMART_LOCK_3, Firmware
 from .lock import SimulatedLock
 from .model import (
     MOTIONS,
@@ -77,12 +88,16 @@ from .pairing import PairingExchange, PairingStore
 from .session import Session
 
 __all__ = [
+    "GENERATIONS",
     "LOG_TYPE_KEYPAD_ACTION",
     "LOG_TYPE_KEYPAD_CODE_CHANGE",
     "MOTIONS",
     "MOTOR_FAULTS",
+    "SMART_LOCK_1_V110",
+    "SMART_LOCK_3",
     "AdvancedConfiguration",
     "Authorization",
+    "Firmware",
     "KeypadCodeEntry",
     "LockClock",
     "LockConfiguration",

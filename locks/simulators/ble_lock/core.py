@@ -10,6 +10,7 @@ motor's host (see `PairingStore` and `MotorHost`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from locks.nuki.ble.gatt import SMART_LOCK, NukiProfile
 from locks.nuki.ble.values import NukiDateTime, SecurityPin
 
 from .clock import LockClock, TimeSource, system_time
+from .firmware import SMART_LOCK_3, Firmware
 from .model import (
     AdvancedConfiguration,
     Authorization,
@@ -51,6 +53,12 @@ LOG_TYPE_KEYPAD_CODE_CHANGE = 0xF0
 change u8 (1 added, 2 updated, 3 removed) and code id u16. The client reads it as RawLogData."""
 
 KEYPAD_SOURCE_CODE = 0x01
+
+LOG_DATA_SIZE = 5
+"""Bytes of a log entry's data on firmware with keypad support (padded with zeros)."""
+
+DOOR_SENSOR_DEACTIVATED = 0x01
+"""Nuki States' door sensor state when no door sensor is set up (0 would mean unavailable)."""
 
 
 class LockCore:
@@ -78,10 +86,15 @@ class LockCore:
         initial_state: LockState = LockState.LOCKED,
         nuki_id: int | None = None,
         profile: NukiProfile = SMART_LOCK,
+        firmware: Firmware = SMART_LOCK_3,
+        has_keypad: bool = True,
         random: RandomSource = random_bytes,
     ) -> None:
         self.random = random
         self.profile = profile
+        self.firmware = firmware
+        self.has_keypad = has_keypad and firmware.keypad_support
+        """A keypad is paired (Config's has keypad); only firmware with keypad support."""
         self.clock = LockClock(clock or system_time)
         self.keys = KeyPair.generate(random)
         self.uuid = random(16)
@@ -184,8 +197,16 @@ class LockCore:
         return self.motor.busy
 
     def nuki_states(self) -> c.NukiStates:
-        """The Nuki States (0x000C) the lock would send now."""
+        """The Nuki States (0x000C) the lock would send now: 18 bytes on v1.10 firmware, 21
+        (door sensor, night mode, accessory battery) with keypad support."""
         in_lock_n_go = self._state == LockState.UNLOCKED_LOCK_N_GO
+        later: dict[str, int] = {}
+        if self.firmware.keypad_support:
+            later = {
+                "door_sensor_state": DOOR_SENSOR_DEACTIVATED,
+                "night_mode_active": 0,
+                "accessory_battery_state": 0,
+            }
         return c.NukiStates(
             nuki_state=NukiState.PAIRING_MODE if self.in_pairing_mode else NukiState.DOOR_MODE,
             lock_state=self._state,
@@ -198,6 +219,7 @@ class LockCore:
             last_lock_action=self.last_action,
             last_lock_action_trigger=self.last_action_trigger,
             last_lock_action_completion_status=self.last_action_status,
+            **later,
         )
 
     def changed(self) -> None:
@@ -297,8 +319,13 @@ class LockCore:
     # == log =====================================================================================
 
     def append_log(self, auth_id: int, name: str, entry_type: int, data: Any) -> None:
+        """Keep a log entry; firmware with keypad support pads its data to 5 bytes."""
         if not self.logging_enabled and entry_type != LogEntryType.LOGGING_ENABLED:
             return
+        if self.firmware.keypad_support and hasattr(data, "padding"):
+            data = dataclasses.replace(
+                data, padding=bytes(max(0, LOG_DATA_SIZE - len(data.encode())))
+            )
         self.log.append(
             c.LogEntry(
                 index=self.next_log_index,

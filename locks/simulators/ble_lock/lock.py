@@ -30,7 +30,7 @@ from locks.nuki.ble.frames import (
     decode_plain,
     peek_authorization_id,
 )
-from locks.nuki.ble.gatt import MAX_CHUNK
+from locks.nuki.ble.gatt import DEFAULT_MTU
 from locks.nuki.ble.transport import LoopbackTransport, Message, Transport
 from locks.nuki.ble.values import SecurityPin
 
@@ -49,7 +49,8 @@ firmware's value)."""
 
 
 class SimulatedLock(LockCore):
-    """A Nuki Smart Lock (spec v1.10 plus keypad codes) that our client cannot tell from one.
+    """A Nuki Smart Lock 3.0 with firmware 3.x (or the generation `firmware` names) that our
+    client cannot tell from one.
 
     Typical use in a test (inside a running event loop)::
 
@@ -68,7 +69,9 @@ class SimulatedLock(LockCore):
     max_authorizations, max_time_control_entries, clock (the time source), action_seconds
     (per motor movement), pairing_timeout, max_pin_attempts and pin_lockout_seconds,
     auto_unlock_cooldown, idle_timeout (drop a quiet connection), always_send_keypad_time_fields,
-    log_code_changes, windows_in_local_time, initial_state, nuki_id, profile, random.
+    log_code_changes, windows_in_local_time, initial_state, nuki_id, profile, firmware (the
+    generation, firmware.py: default SMART_LOCK_3; SMART_LOCK_1_V110 for the v1.10 layouts),
+    has_keypad (Config's flag, with keypad support only), random.
     """
 
     # == public API for tests ===================================================================
@@ -107,13 +110,17 @@ class SimulatedLock(LockCore):
 
     # == connections =============================================================================
 
-    def connect(
-        self, *, chunk_size: int = MAX_CHUNK, via_bridge: bool = False
-    ) -> LoopbackTransport:
+    def connect(self, *, mtu: int = DEFAULT_MTU, via_bridge: bool = False) -> LoopbackTransport:
         """A new in-memory connection; returns the client's end (needs a running event loop).
 
-        `via_bridge=True` marks requests on it as forwarded by a Nuki Bridge (remote access)."""
-        client_end, lock_end = LoopbackTransport.pair(chunk_size=chunk_size)
+        The link starts at the default ATT MTU of 23 (20-byte indications); `mtu` asks for a
+        larger one at once (the MTU exchange a central makes after connecting), and the link
+        gets the smaller of it and the firmware's `max_mtu`. The client's end can also
+        `exchange_mtu()` later. `via_bridge=True` marks requests on it as forwarded by a Nuki
+        Bridge (remote access)."""
+        client_end, lock_end = LoopbackTransport.pair(peer_max_mtu=self.firmware.max_mtu)
+        if mtu != DEFAULT_MTU:
+            client_end.exchange_mtu(mtu)
         self.serve(lock_end, via_bridge=via_bridge)
         return client_end
 
@@ -227,7 +234,7 @@ class SimulatedLock(LockCore):
         try:
             command = c.decode_command(frame.command_id, frame.payload)
             handler = HANDLERS.get(type(command))
-            if handler is None:
+            if handler is None or not self.firmware.knows(command):
                 raise Refused(NukiErrorCode.ERROR_UNKNOWN, f"{command.NAME} is not for the lock")
             self._check_access(session, auth, command)
             answers = await handler(self, session, auth, command)

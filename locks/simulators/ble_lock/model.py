@@ -14,6 +14,8 @@ from typing import Any
 
 from locks.nuki.ble import commands as c
 from locks.nuki.ble.constants import (
+    TIMEZONE_ID_NONE,
+    AdvertisingMode,
     BatteryType,
     ButtonPressAction,
     DstMode,
@@ -140,9 +142,13 @@ class Authorization:
     date_last_active: NukiDateTime = field(default_factory=NukiDateTime.unset)
     lock_count: int = 0
 
-    def to_entry(self) -> c.AuthorizationEntry:
-        """Authorization Entry (0x000A): the allowed-* fields only when time limited."""
-        window = self.window.wire_fields() if self.window.time_limited else {"time_limited": 0}
+    def to_entry(self, *, always_time_fields: bool) -> c.AuthorizationEntry:
+        """Authorization Entry (0x000A): the allowed-* fields only when time limited (spec
+        v1.10), or always (`always_time_fields`: firmware with keypad support, 75 bytes)."""
+        if always_time_fields or self.window.time_limited:
+            window = self.window.wire_fields()
+        else:
+            window = {"time_limited": 0}
         return c.AuthorizationEntry(
             authorization_id=self.authorization_id,
             id_type=self.id_type,
@@ -215,7 +221,8 @@ def _flag(value: int) -> bool:
 
 @dataclass
 class LockConfiguration:
-    """The fields of Config (0x0015) that Set Config (0x0013) can change, plus has_fob."""
+    """The fields of Config (0x0015) that Set Config (0x0013) can change, plus has_fob, and
+    the settings later firmware reports (single lock, advertising mode, time zone id)."""
 
     name: str
     latitude: float = 0.0
@@ -231,6 +238,9 @@ class LockConfiguration:
     fob_action_1: int = FobAction.UNLOCK
     fob_action_2: int = FobAction.LOCK
     fob_action_3: int = FobAction.NO_ACTION
+    single_lock: int = 0
+    advertising_mode: int = AdvertisingMode.AUTOMATIC
+    timezone_id: int = TIMEZONE_ID_NONE
 
     @staticmethod
     def problem_of(command: c.SetConfig) -> str | None:
@@ -275,7 +285,8 @@ class LockConfiguration:
 
 @dataclass
 class AdvancedConfiguration:
-    """The fields of Advanced Config (0x0037)."""
+    """The fields of Advanced Config (0x0037); the auto lock and night mode ones are sent by
+    firmware with keypad support only (night mode times as minutes after midnight)."""
 
     total_degrees: int = 720
     unlocked_position_offset_degrees: int = 0
@@ -289,6 +300,17 @@ class AdvancedConfiguration:
     battery_type: int = BatteryType.ALKALI
     automatic_battery_type_detection: int = 1
     unlatch_duration: int = 3
+    auto_lock_timeout: int = 300
+    auto_unlock_disabled: int = 0
+    night_mode_enabled: int = 0
+    night_mode_start_minutes: int = 22 * 60
+    night_mode_end_minutes: int = 6 * 60
+    night_mode_auto_lock_enabled: int = 0
+    night_mode_auto_unlock_disabled: int = 0
+    night_mode_immediate_lock_on_start: int = 0
+    auto_lock_enabled: int = 0
+    immediate_auto_lock_enabled: int = 0
+    auto_update_enabled: int = 1
 
     _SETTABLE = (
         "unlocked_position_offset_degrees",
@@ -321,10 +343,27 @@ class AdvancedConfiguration:
         for name in self._SETTABLE:
             setattr(self, name, getattr(command, name))
 
-    def to_command(self) -> c.AdvancedConfig:
+    def to_command(self, *, later_fields: bool) -> c.AdvancedConfig:
+        """The answer; `later_fields` for firmware with keypad support (31 bytes, else 17)."""
+        later: dict[str, Any] = {}
+        if later_fields:
+            later = {
+                "auto_lock_timeout": self.auto_lock_timeout,
+                "auto_unlock_disabled": self.auto_unlock_disabled,
+                "night_mode_enabled": self.night_mode_enabled,
+                "night_mode_start_time": NukiTime(*divmod(self.night_mode_start_minutes, 60)),
+                "night_mode_end_time": NukiTime(*divmod(self.night_mode_end_minutes, 60)),
+                "night_mode_auto_lock_enabled": self.night_mode_auto_lock_enabled,
+                "night_mode_auto_unlock_disabled": self.night_mode_auto_unlock_disabled,
+                "night_mode_immediate_lock_on_start": self.night_mode_immediate_lock_on_start,
+                "auto_lock_enabled": self.auto_lock_enabled,
+                "immediate_auto_lock_enabled": self.immediate_auto_lock_enabled,
+                "auto_update_enabled": self.auto_update_enabled,
+            }
         return c.AdvancedConfig(
             total_degrees=self.total_degrees,
             **{name: getattr(self, name) for name in self._SETTABLE},
+            **later,
         )
 
 

@@ -22,6 +22,7 @@ from locks.nuki.ble.constants import LockState
 from locks.nuki.ble.crypto import KeyPair
 from locks.nuki.ble.values import NukiDateTime, NukiTime, SecurityPin, from_lock_datetime
 
+from .firmware import GENERATIONS
 from .lock import SimulatedLock
 from .model import (
     AdvancedConfiguration,
@@ -91,6 +92,8 @@ def snapshot(lock: SimulatedLock) -> dict[str, Any]:
         "secret_key": lock.keys.secret_key.hex(),
         "uuid": lock.uuid.hex(),
         "nuki_id": lock.nuki_id,
+        "firmware": next((k for k, v in GENERATIONS.items() if v == lock.firmware), None),
+        "has_keypad": lock.has_keypad,
         "pin": {"value": lock.pin, "width": lock.security_pin.width},
         "config": dataclasses.asdict(lock.config),
         "advanced_config": dataclasses.asdict(lock.advanced_config),
@@ -169,6 +172,9 @@ def restore(data: dict[str, Any], **options: Any) -> SimulatedLock:
     if data.get("version") != VERSION:
         raise ValueError(f"unknown simulated lock snapshot version {data.get('version')!r}")
     pin = data["pin"]
+    if data.get("firmware") in GENERATIONS:  # older snapshots: the default generation
+        options.setdefault("firmware", GENERATIONS[data["firmware"]])
+    options.setdefault("has_keypad", bool(data.get("has_keypad", True)))
     lock = SimulatedLock(
         name=data["config"]["name"],
         pin=int(pin["value"]),

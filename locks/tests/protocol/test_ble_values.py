@@ -371,10 +371,43 @@ def test_nuki_states_lengths() -> None:
     assert c.NukiStates.decode(head).config_update_count is None
     full = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5]))
     assert (full.config_update_count, full.last_lock_action_completion_status) == (1, 5)
-    newer = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 9, 9]))
-    assert newer.extra == b"\x09\x09"
+    newer = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 2, 0, 8]))
+    assert (newer.door_sensor_state, newer.night_mode_active) == (2, 0)
+    assert (newer.accessory_battery_state, newer.extra) == (8, b"")
+    newest = c.NukiStates.decode(head + bytes([1, 2, 3, 4, 5, 2, 0, 8, 9, 9]))
+    assert newest.extra == b"\x09\x09"
     with pytest.raises(LengthError):
         c.NukiStates.decode(head[:-1])
+
+
+def test_config_of_each_firmware_generation() -> None:
+    """63 bytes (v1.10, ending at fob action 3), 74 (v2.2.1: single lock .. time zone id), 77
+    (Smart Lock 3.0: device type, capabilities, has keypad v2), 79 (4.0: Matter status, product
+    variant); written out by hand, not by our encoder."""
+    head = zero_instance(c.Config).encode()
+    assert len(head) == 63
+    old = c.Config.decode(head)
+    assert (old.single_lock, old.firmware, old.hardware, old.timezone_id) == (None,) * 4
+    v221 = bytes.fromhex("00" + "02" + "01" + "030802" + "0701" + "02" + "2500")
+    config = c.Config.decode(head + v221)
+    assert (config.single_lock, config.advertising_mode, config.has_keypad) == (0, 2, 1)
+    assert (config.firmware, config.hardware, config.homekit_status) == ("3.8.2", "7.1", 2)
+    assert (config.timezone_id, config.device_type) == (37, None)
+    sl3 = c.Config.decode(head + v221 + bytes.fromhex("04" + "01" + "01"))
+    assert (sl3.device_type, sl3.capabilities, sl3.has_keypad_v2) == (4, 1, 1)
+    sl4 = c.Config.decode(head + v221 + bytes.fromhex("040101" + "02" + "03" + "aa"))
+    assert (sl4.matter_status, sl4.product_variant, sl4.extra) == (2, 3, b"\xaa")
+    assert sl4.encode() == head + v221 + bytes.fromhex("0401010203aa")
+    with pytest.raises(LengthError):  # the v2.2.1 fields come as a whole
+        c.Config.decode(head + v221[:5])
+
+
+def test_log_entry_data_padded_to_5_bytes_decodes() -> None:
+    head = zero_instance(c.LogEntry).encode()[:-1]  # index .. type (1), without the data
+    entry = c.LogEntry.decode(head + bytes.fromhex("0100000000"))
+    assert entry.data == c.LoggingEnabledLogData(logging_enabled=1, padding=bytes(4))
+    action = c.LogEntry.decode(head[:-1] + b"\x02" + bytes.fromhex("0100000000"))
+    assert isinstance(action.data, c.LockActionLogData) and action.data.lock_action == 1
 
 
 def test_nuki_states_encode_refuses_a_gap() -> None:

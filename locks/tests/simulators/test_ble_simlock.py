@@ -398,8 +398,12 @@ def test_motor_fault_remote_access_and_unknown_position() -> None:
         lock.inject_fault(E.K_ERROR_MOTOR_BLOCKED)
         assert await refused(client.lock_action(LockAction.LOCK)) == E.K_ERROR_MOTOR_BLOCKED
         assert lock.state == LockState.MOTOR_BLOCKED
-        assert lock.log[-1].data == c.LockActionLogData(
-            lock_action=LockAction.LOCK, trigger=0, auto_unlock_flag=0, completion_status=1
+        assert lock.log[-1].data == c.LockActionLogData(  # padded to 5 bytes (firmware 3.x)
+            lock_action=LockAction.LOCK,
+            trigger=0,
+            auto_unlock_flag=0,
+            completion_status=1,
+            padding=bytes(1),
         )
         code = await refused(via_bridge.lock_action(LockAction.UNLOCK))
         assert code == E.K_ERROR_POSITION_UNKNOWN
@@ -861,7 +865,11 @@ def test_log_entries_for_actions_code_changes_and_keypad_use() -> None:
         assert (oldest.index, oldest.auth_id, oldest.name) == (1, auth_id, "Latchkey agent")
         assert oldest.timestamp == NukiDateTime(2024, 6, 30, 12, 0, 0)
         assert oldest.data == c.LockActionLogData(
-            lock_action=LockAction.UNLOCK, trigger=0, auto_unlock_flag=0, completion_status=0
+            lock_action=LockAction.UNLOCK,
+            trigger=0,
+            auto_unlock_flag=0,
+            completion_status=0,
+            padding=bytes(1),
         )
         code_id = struct.pack("<H", added.code_id)
         assert [(e.type, getattr(e.data, "raw", None)) for e in lock.log[1:]] == [
@@ -883,7 +891,7 @@ def test_log_entries_for_actions_code_changes_and_keypad_use() -> None:
         await client.enable_logging(False)
         await client.lock_action(LockAction.UNLOCK)
         assert len(lock.log) == 7
-        assert lock.log[-1].data == c.LoggingEnabledLogData(logging_enabled=0)
+        assert lock.log[-1].data == c.LoggingEnabledLogData(logging_enabled=0, padding=bytes(4))
         count_only = await client.request_log_entries(count=0)
         assert count_only.total == 7 and count_only.entries == []
 

@@ -283,7 +283,9 @@ def test_indications_are_reassembled_per_characteristic() -> None:
         with pytest.raises(TimeoutError):
             await transport.receive(0.01)
 
-        radio.client.indicate(USDIO, bytes(21))  # longer than an indication may be
+        # longer than any indication may be (ATT MTU at most 517): a larger negotiated MTU
+        # is fine without the transport knowing it, 515 bytes never are
+        radio.client.indicate(USDIO, bytes(515))
         with pytest.raises(ProtocolError):
             await transport.receive(0.1)
 
@@ -378,16 +380,19 @@ def test_close_is_final() -> None:
 
 
 class LockEndOfTheRadio(Transport):
-    """The simulated lock's side of the fake radio: whole messages in (long writes), 20-byte
-    indications out."""
+    """The simulated lock's side of the fake radio: whole messages in (long writes),
+    indications of `indication_size` bytes out (20, or MTU - 3 on a negotiated link)."""
 
-    def __init__(self, radio: FakeRadio) -> None:
+    def __init__(self, radio: FakeRadio, indication_size: int = 20) -> None:
         self.radio = radio
+        self.indication_size = indication_size
+        self.indications: list[int] = []
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         radio.on_write = lambda uuid, data: self.inbox.put_nowait(Message(uuid, data))
 
     async def send(self, characteristic: str, data: bytes) -> None:
-        for chunk in split_chunks(data):
+        for chunk in split_chunks(data, self.indication_size):
+            self.indications.append(len(chunk))
             self.radio.client.indicate(characteristic, chunk)
 
     async def receive(self, timeout: float | None = None) -> Message:
@@ -424,6 +429,36 @@ def test_client_pairs_and_unlocks_the_simulated_lock_through_bleak_transport() -
         writes = radio.client.writes
         assert all(response is True for _, _, response in writes)
         assert max(len(data) for _, data, _ in writes) > 20  # long writes, not chunks
+        assert lock.failures == []
+
+    run(body)
+
+
+@pytest.mark.parametrize(("indication_size", "largest"), [(182, 131), (20, 20)])
+def test_at_a_negotiated_mtu_of_185_the_transport_reassembles_either_indication_size(
+    indication_size: int, largest: int
+) -> None:
+    """BlueZ may report 23 whatever was negotiated, and a lock may keep to the characteristic's
+    declared 20 bytes on a larger MTU: the transport must take 182-byte indications without
+    being told the MTU, and 20-byte ones although the MTU is larger."""
+
+    async def body() -> None:
+        radio = FakeRadio(mtu=185)
+        transport, _ = make(radio)
+        lock = SimulatedLock(name="Front door", pin=1234, clock=ManualClock())
+        async with lock.running():
+            lock_end = LockEndOfTheRadio(radio, indication_size)
+            lock.serve(lock_end)
+            lock.enter_pairing_mode()
+            client = NukiClient(transport, security_pin=1234, timeout=1.0)
+            await client.pair(app_id=5, name="agent on a Pi")
+            await client.add_keypad_code(345678, "Guest")
+            await client.add_keypad_code(456789, "Cleaner")
+            listing = await client.request_keypad_codes()
+            assert sorted(e.code for e in listing.entries) == [345678, 456789]
+            assert (await client.request_config()).firmware == "3.8.2"
+            await transport.close()
+        assert max(lock_end.indications) == largest  # the Config: 131 bytes, whole or in 20s
         assert lock.failures == []
 
     run(body)

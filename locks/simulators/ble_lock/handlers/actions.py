@@ -50,11 +50,23 @@ async def request_data(
         return [lock.nuki_states()]
     if wanted == CommandId.BATTERY_REPORT:
         voltage = 4400 if lock.battery_critical else 5800
+        details: dict[str, int] = {}
+        if lock.firmware.keypad_support:  # the last action's measurements (v2.2.1)
+            details = {
+                "lock_action": lock.last_action,
+                "start_voltage": voltage,
+                "lowest_voltage": voltage - 300,
+                "lock_distance": 0,
+                "start_temperature": 21,
+                "max_turn_current": 0,
+                "battery_resistance": 0,
+            }
         return [
             c.BatteryReport(
                 battery_drain=0,
                 battery_voltage=voltage,
                 critical_battery_state=int(lock.battery_critical),
+                **details,
             )
         ]
     if wanted == CommandId.MOST_RECENT_COMMAND:

@@ -25,7 +25,7 @@ async def request_authorization_entries(
     selected = ordered[command.offset : command.offset + command.count]
     return [
         c.AuthorizationEntryCount(count=len(ordered)),
-        *(a.to_entry() for a in selected),
+        *(a.to_entry(always_time_fields=lock.firmware.keypad_support) for a in selected),
         complete(),
     ]
 

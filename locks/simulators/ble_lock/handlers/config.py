@@ -3,6 +3,8 @@ PIN, Update Time, Reboot and Disconnect."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from locks.nuki.ble import commands as c
 from locks.nuki.ble.errors import NukiErrorCode
 
@@ -16,7 +18,27 @@ from .common import Handler, complete
 async def request_config(
     lock: LockCore, session: Session, auth: Authorization, command: c.RequestConfig
 ) -> list[c.Command]:
+    """63 bytes on v1.10 firmware; with keypad support the v2.2.1 fields follow (74), and on
+    Smart Lock 3.0 device type, capabilities and has keypad v2 (77)."""
     cfg = lock.config
+    firmware = lock.firmware
+    later: dict[str, Any] = {}
+    if firmware.keypad_support:
+        later = {
+            "single_lock": cfg.single_lock,
+            "advertising_mode": cfg.advertising_mode,
+            "has_keypad": int(lock.has_keypad),
+            "firmware_version": firmware.version,
+            "hardware_revision": firmware.hardware_revision,
+            "homekit_status": firmware.homekit_status,
+            "timezone_id": cfg.timezone_id,
+        }
+        if firmware.device_type is not None:
+            later |= {
+                "device_type": firmware.device_type,
+                "capabilities": firmware.capabilities,
+                "has_keypad_v2": firmware.has_keypad_v2 if lock.has_keypad else 0,
+            }
     return [
         c.Config(
             nuki_id=lock.nuki_id,
@@ -35,6 +57,7 @@ async def request_config(
             fob_action_1=cfg.fob_action_1,
             fob_action_2=cfg.fob_action_2,
             fob_action_3=cfg.fob_action_3,
+            **later,
         )
     ]
 
@@ -53,7 +76,7 @@ async def set_config(
 async def request_advanced_config(
     lock: LockCore, session: Session, auth: Authorization, command: c.RequestAdvancedConfig
 ) -> list[c.Command]:
-    return [lock.advanced_config.to_command()]
+    return [lock.advanced_config.to_command(later_fields=lock.firmware.keypad_support)]
 
 
 async def set_advanced_config(

@@ -27,7 +27,14 @@ async def request_log_entries(
         ordered = [e for e in ordered if (e.index >= start if ascending else e.index <= start)]
     head: list[c.Command] = []
     if command.total_count:
-        head.append(c.LogEntryCount(logging_enabled=int(lock.logging_enabled), count=len(ordered)))
+        door_sensor: dict[str, int] = {}
+        if lock.firmware.keypad_support:  # no door sensor: neither it nor its logging is on
+            door_sensor = {"door_sensor_enabled": 0, "door_sensor_logging_enabled": 0}
+        head.append(
+            c.LogEntryCount(
+                logging_enabled=int(lock.logging_enabled), count=len(ordered), **door_sensor
+            )
+        )
     return [*head, *ordered[: command.count], complete()]
 
 
