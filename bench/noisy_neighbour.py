@@ -484,11 +484,12 @@ def main() -> int:
     figures: dict = {}
     try:
         web = common.start_service("web", compose_command("web", queue_prefix=prefix, port=port),
-                                   env)  # fmt: skip
+                                   {**env, "LATCHKEY_DB_APPLICATION_NAME": "web"})  # fmt: skip
         services.append(web)
         for name in worker_services():
             argv = compose_command(name, queue_prefix=prefix, port=0)
-            services.append(common.start_service(name, argv, {**env, **service_priority(name)}))
+            named = {**env, **service_priority(name), "LATCHKEY_DB_APPLICATION_NAME": name}
+            services.append(common.start_service(name, argv, named))
         services.append(
             common.start_service("beat", compose_command("beat", queue_prefix=prefix, port=0), env)
         )

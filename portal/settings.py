@@ -122,6 +122,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = config.get_int("DATABASE_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Names the service in pg_stat_activity (which process holds or waits for what).
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = config.get_str(
+        "LATCHKEY_DB_APPLICATION_NAME", "latchkey"
+    )
     # Under ASGI (portal/asgi.py sets it) every request runs in a thread of its own, so no
     # thread keeps a connection: each process keeps a pool instead (psycopg_pool, via Django),
     # else every request and every agent poll's re-check would open a PostgreSQL backend.
