@@ -46,11 +46,13 @@ def reconcile_phase(lock_id: int, *, period: float) -> float:
 
 
 def reconcile_next_due(lock_id: int, *, after: dt.datetime, period: float) -> dt.datetime:
-    """The lock's first due time strictly after `after`, at its own phase."""
-    phase = reconcile_phase(lock_id, period=period)
-    elapsed = (after - EPOCH).total_seconds() - phase
-    rounds = math.floor(elapsed / period) + 1
-    return EPOCH + dt.timedelta(seconds=phase + rounds * period)
+    """The lock's first due time strictly after `after`, at its own phase (in whole
+    microseconds, so that the due time found again from itself is the next one, not itself)."""
+    unit = dt.timedelta(microseconds=1)
+    phase = round(reconcile_phase(lock_id, period=period) * 1_000_000)
+    step = max(1, round(period * 1_000_000))
+    elapsed = (after - EPOCH) // unit - phase
+    return EPOCH + (phase + (elapsed // step + 1) * step) * unit
 
 
 def reconcile_kinds() -> list[str]:
