@@ -28,6 +28,7 @@ from locks.models import (
     LockCommand,
     ObservedCode,
 )
+from locks.selectors import unset_codes_starting
 from locks.sync.desired import access_put
 from portal.models import Alert, Organization
 from portal.services import alert_raise, alert_resolve
@@ -46,18 +47,14 @@ def backup_codes_assign(
     transaction and skipped when someone else holds it (the next run takes it)."""
     now = now or timezone.now()
     longest = Organization.objects.aggregate(m=Max("backup_lead_minutes"))["m"] or 0
-    codes = (
-        AccessCode.objects.filter(
-            wanted=True,
-            valid_from__lte=now + dt.timedelta(minutes=longest),
-            valid_until__gt=now,
-            holder__startswith="grant:",
-        )
-        .exclude(state=CodeState.SET)
-        .select_related("lock", "backup", "organization")
+    codes = unset_codes_starting(
+        before=now + dt.timedelta(minutes=longest),
+        now=now,
+        holder_prefix="grant:",
+        related=("lock", "backup", "organization"),
     )
     if lock_ids is not None:
-        codes = codes.filter(lock_id__in=lock_ids)
+        codes = (ac for ac in codes if ac.lock_id in lock_ids)
     candidates: set[int] = set()
     for ac in codes:
         lead = dt.timedelta(minutes=ac.organization.backup_lead_minutes)

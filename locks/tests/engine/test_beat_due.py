@@ -180,3 +180,30 @@ def test_reconcile_ticks_never_skip_a_due_lock(world, prop, settings, dues, step
         waiting = {pk: waiting.get(pk, 0) + 1 for pk in due if pk not in taken}
         assert all(count < ticks for count in waiting.values()), waiting
     assert share == (math.ceil(len(made) / ticks) if made else 0)
+
+
+def test_on_postgresql_plan_due_reads_codes_through_an_index(locks):
+    """With thousands of codes that are not due (statistics fresh), neither of plan_due's
+    SELECTs scans the codes table: each is answered from an index in its order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    not_due(locks[0], 10_000, 6_000)
+    AccessCode.objects.bulk_create(
+        code(locks[1], n, start=HOUR, length=HOUR, state=CodeState.PLANNED) for n in range(3)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE locks_accesscode")
+    with CaptureQueriesContext(connection) as ctx:
+        assert plan_due(now=T0) == {"pushed": 3, "removed": 0}
+    selects = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT") and "FOR UPDATE" in q["sql"]
+    ]
+    assert len(selects) == 2  # one batch each way
+    with connection.cursor() as cursor:
+        for sql in selects:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan" not in plan, plan
+            assert "Index" in plan, plan
