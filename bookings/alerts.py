@@ -21,7 +21,7 @@ WARN_BEFORE = dt.timedelta(hours=24)
 def alert_unset_codes(*, now: dt.datetime | None = None, batch: int = 500) -> int:
     """Raise the alert for every confirmed stay beginning within WARN_BEFORE whose code is not
     working on one of its doors; resolve the open alerts of stays in that window whose doors
-    all work now. Returns how many were raised (or refreshed).
+    all work now. Returns how many stays have the alert open.
 
     It starts from the codes not on their lock yet (the partial index `code_unset_from`), not
     from the stays, so a run reads what is due, not the history; and it resolves only alerts
