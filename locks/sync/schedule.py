@@ -78,6 +78,14 @@ def reconcile_due_at_retry(*, lock_id: int, when: dt.datetime) -> None:
     Lock.objects.filter(pk=lock_id).update(reconcile_due_at=when)
 
 
+@transaction.atomic(savepoint=False)
+def reconcile_now(*, locks: list[Lock]) -> int:
+    """Read these locks back now, outside their rounds (a webhook that disagrees with what we
+    believe, a reconnected account), on each lock's own command row like a tick does."""
+    taken = {lock.pk: (lock.driver, lock.organization_id) for lock in locks}
+    return _read_backs_queue(taken, now=timezone.now(), after_running=True)[0]
+
+
 def reconcile_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
     """One tick: queue the read-back of at most `reconcile_share` due locks, first those due
     `None`, then the longest due, and move each to its next round. Returns counts for logs
@@ -114,11 +122,15 @@ def reconcile_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
     return {"share": share, "taken": len(taken), "queued": queued, "created": created}
 
 
-def _read_backs_queue(taken: dict[int, tuple[str, int]], *, now: dt.datetime) -> tuple[int, int]:
+def _read_backs_queue(
+    taken: dict[int, tuple[str, int]], *, now: dt.datetime, after_running: bool = False
+) -> tuple[int, int]:
     """Queue a RECONCILE command for each lock in `taken` (id -> (driver, organization id)):
     its pending one is sent again, its last finished one re-armed, a lock without one gets its
-    first. A lock whose read-back is running or waiting is left alone. Returns (queued,
-    created). Five statements whatever the number of locks."""
+    first. A lock whose read-back is running or waiting is left alone by a tick (its round is
+    being read); with `after_running` (something changed since that read began) it gets a
+    second row, run after the first. Returns (queued, created). Five statements whatever the
+    number of locks."""
     if not taken:
         return 0, 0
     last = dict(
@@ -144,7 +156,12 @@ def _read_backs_queue(taken: dict[int, tuple[str, int]], *, now: dt.datetime) ->
             send.setdefault(driver, []).append(pk)
         elif status[pk] == CommandStatus.PENDING:
             send.setdefault(driver, []).append(pk)
-        # running or waiting: its read-back is under way
+        elif after_running:  # running or waiting, and what it reads may be older
+            fresh.append(
+                LockCommand(
+                    organization_id=organization_id, lock_id=lock_id, kind=CommandKind.RECONCILE
+                )
+            )
     if rearm:
         LockCommand.objects.filter(
             pk__in=rearm, status__in=(CommandStatus.SUCCEEDED, CommandStatus.FAILED)

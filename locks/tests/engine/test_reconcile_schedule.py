@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
 from locks.sync.schedule import (
     reconcile_next_due,
+    reconcile_now,
     reconcile_phase,
     reconcile_share,
     reconcile_soon,
@@ -154,9 +155,7 @@ def test_a_read_back_under_way_gets_no_second_command(world, prop, period):
     assert LockCommand.objects.filter(lock=lock).count() == 1
 
 
-def test_a_tick_costs_the_same_queries_with_10_or_200_locks_not_due(
-    world, prop, period, settings
-):
+def test_a_tick_costs_the_same_queries_with_10_or_200_locks_not_due(world, prop, period, settings):
     settings.LATCHKEY_RECONCILE_TICK_SECONDS = PERIOD  # one tick a period: all due go at once
     due = fleet(world, prop, 5, due=T0 - dt.timedelta(seconds=PERIOD))
 
@@ -174,3 +173,19 @@ def test_a_tick_costs_the_same_queries_with_10_or_200_locks_not_due(
     few = queries()
     fleet(world, prop, 190, due=T0 + dt.timedelta(hours=2))
     assert queries() == few
+
+
+def test_a_read_asked_now_reuses_the_row_or_follows_a_running_one(world, prop):
+    """`reconcile_now` (a Nuki Web webhook that disagrees, a reconnected account): a finished
+    row is re-armed; a read already running began before the news, so another row follows."""
+    (lock,) = fleet(world, prop, 1)
+    row = LockCommand.objects.create(
+        organization=world.org, lock=lock, kind=CommandKind.RECONCILE, status="succeeded"
+    )
+    assert reconcile_now(locks=[lock]) == 1
+    assert reload(row).status == CommandStatus.PENDING
+    assert LockCommand.objects.filter(lock=lock).count() == 1
+    LockCommand.objects.filter(pk=row.pk).update(status="running")
+    assert reconcile_now(locks=[lock]) == 1
+    statuses = list(LockCommand.objects.filter(lock=lock).order_by("pk").values_list("status"))
+    assert statuses == [("running",), ("pending",)]
