@@ -14,6 +14,8 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from locks.integrations.base import DriverError
+from locks.integrations.virtual.driver import VirtualDriver
 from locks.models import CommandKind, CommandStatus, Lock, LockCommand
 from locks.sync.schedule import (
     reconcile_next_due,
@@ -189,3 +191,27 @@ def test_a_read_asked_now_reuses_the_row_or_follows_a_running_one(world, prop):
     assert reconcile_now(locks=[lock]) == 1
     statuses = list(LockCommand.objects.filter(lock=lock).order_by("pk").values_list("status"))
     assert statuses == [("running",), ("pending",)]
+
+
+def test_a_read_back_told_when_to_come_back_stays_due_then(
+    world, prop, period, commit, monkeypatch
+):
+    """A cloud's 429 with Retry-After: the lock stays due at the time it gave, not sooner (the
+    command's backoff would be seconds) and not at its next round. No driver raises this here
+    yet (the budgets of issue 16 do), so the virtual lock's read is replaced by one that does:
+    the only stand-in in this file."""
+    (lock,) = fleet(world, prop, 1)
+    Lock.objects.filter(pk=lock.pk).update(reconcile_due_at=T0 - dt.timedelta(seconds=1))
+
+    def too_many(self):
+        exc = DriverError("Nuki Web asked us to slow down.", fix="Nothing to do.")
+        exc.retry_after = 600.0
+        raise exc
+
+    monkeypatch.setattr(VirtualDriver, "list_codes", too_many)
+    _, taken = tick_at(T0, commit)
+    assert taken == {lock.pk}
+    command = LockCommand.objects.get(lock=lock, kind=CommandKind.RECONCILE)
+    assert command.status == CommandStatus.PENDING
+    assert command.next_attempt_at == T0 + dt.timedelta(seconds=600)
+    assert reload(lock).reconcile_due_at == T0 + dt.timedelta(seconds=600)
