@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import CharField, Exists, Max, OuterRef, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Max
 from django.utils import timezone
 
 from bookings import dispatch
@@ -29,6 +28,7 @@ from locks.models import (
     LockCommand,
     ObservedCode,
 )
+from locks.selectors import unset_codes_starting
 from locks.sync.desired import access_put
 from portal.models import Alert, Organization
 from portal.services import alert_raise, alert_resolve
@@ -36,32 +36,53 @@ from portal.times import local_stamp
 
 
 def backup_codes_assign(
-    *, lock_ids: list[int] | None = None, now: dt.datetime | None = None
+    *, lock_ids: list[int] | None = None, now: dt.datetime | None = None, batch: int = 200
 ) -> int:
-    """Give backup codes to the stays that need one now. Returns how many got one."""
-    now = now or timezone.now()
+    """Give backup codes to the stays that need one now. Returns how many got one.
 
+    Runs every minute over every organization, so it reads only what could need a backup:
+    codes not on their lock yet whose stay begins within the longest backup lead (the partial
+    index `code_unset_from`), and of those only the ones a lock could have given up on
+    (`_maybe_given_up`, without a query). Only those stays are locked, each in its own
+    transaction and skipped when someone else holds it (the next run takes it)."""
+    now = now or timezone.now()
     longest = Organization.objects.aggregate(m=Max("backup_lead_minutes"))["m"] or 0
-    grants = AccessGrant.objects.filter(
-        active=True,
-        booking__status=BookingStatus.CONFIRMED,
-        valid_until__gt=now,
-        valid_from__lte=now + dt.timedelta(minutes=longest),
-    ).select_related("organization")
-    # Only stays with a door that does not have their code yet (set codes are the rule).
-    holder = Concat(Value("grant:"), Cast(OuterRef("pk"), CharField()))
-    grants = grants.filter(
-        Exists(AccessCode.objects.filter(holder=holder, wanted=True).exclude(state=CodeState.SET))
+    codes = unset_codes_starting(
+        before=now + dt.timedelta(minutes=longest),
+        now=now,
+        holder_prefix="grant:",
+        related=("lock", "backup", "organization"),
     )
     if lock_ids is not None:
-        grants = grants.filter(booking__property__locks__in=lock_ids)
-    grants = grants.distinct()
+        codes = (ac for ac in codes if ac.lock_id in lock_ids)
+    candidates: set[int] = set()
+    for ac in codes:
+        lead = dt.timedelta(minutes=ac.organization.backup_lead_minutes)
+        grant_id = AccessGrant.id_from_holder(ac.holder)
+        if grant_id is None or ac.valid_from > now + lead:
+            continue
+        if _maybe_given_up(ac) and not ac.works_on_lock():
+            candidates.add(grant_id)
+    ordered = sorted(candidates)
     given = 0
-    for grant in grants:
-        lead = dt.timedelta(minutes=grant.organization.backup_lead_minutes)
-        if grant.valid_from <= now + lead and grant_backup(grant_id=grant.pk, now=now):
-            given += 1
+    for start in range(0, len(ordered), batch):
+        grants = AccessGrant.objects.filter(
+            pk__in=ordered[start : start + batch],
+            active=True,
+            booking__status=BookingStatus.CONFIRMED,
+        ).values_list("pk", flat=True)
+        for grant_id in grants.order_by("pk"):
+            if grant_backup(grant_id=grant_id, now=now, skip_locked=True):
+                given += 1
     return given
+
+
+def _maybe_given_up(ac: AccessCode) -> bool:
+    """Could `_given_up` say yes for this code? Without a query: its lock is offline, or the
+    cloud accepted exactly this write (a queued write) and the lock has not confirmed it."""
+    if not ac.lock.online:
+        return True
+    return ac.state == CodeState.SETTING and ac.applied == ac.desired_snapshot()
 
 
 # Attempts on an unreachable lock before a stay about to begin falls back on a backup code
@@ -95,11 +116,14 @@ def _given_up(ac: AccessCode, *, begun: bool, now: dt.datetime) -> bool:
 
 
 @transaction.atomic
-def grant_backup(*, grant_id: int, now: dt.datetime | None = None) -> bool:
-    """Switch one stay to a backup code if a lock it needs is unreachable. True if it did."""
+def grant_backup(
+    *, grant_id: int, now: dt.datetime | None = None, skip_locked: bool = False
+) -> bool:
+    """Switch one stay to a backup code if a lock it needs is unreachable. True if it did.
+    `skip_locked`: a stay someone else is changing right now is left for the next run."""
     now = now or timezone.now()
     grant = (
-        AccessGrant.objects.select_for_update(of=("self",))
+        AccessGrant.objects.select_for_update(of=("self",), skip_locked=skip_locked)
         .select_related("booking", "booking__property", "organization")
         .filter(pk=grant_id, active=True)
         .first()

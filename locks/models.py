@@ -155,10 +155,15 @@ class Lock(models.Model):
     door_state = models.CharField(max_length=24, default="unknown")
     online = models.BooleanField(default=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Next read-back of its codes (locks/sync/schedule.py). None: first, at the next tick.
+    reconcile_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "name"])]
+        indexes = [
+            models.Index(fields=["organization", "name"]),
+            models.Index(fields=["reconcile_due_at"], name="lock_reconcile_due"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["bridge", "nuki_id"], name="one_lock_per_bridge_device")
         ]
@@ -178,6 +183,9 @@ class CodeState(models.TextChoices):
     REMOVING = "removing", _("Removing")
     REMOVED = "removed", _("Removed")
     FAILED = "failed", _("Failed")
+
+
+_UNSET = models.Q(wanted=True) & ~models.Q(state=CodeState.SET)  # see AccessCode.Meta
 
 
 class AccessCode(models.Model):
@@ -229,6 +237,8 @@ class AccessCode(models.Model):
             models.Index(fields=["state", "push_after"]),
             models.Index(fields=["wanted", "valid_until"]),
             models.Index(fields=["lock", "wanted", "valid_from"]),
+            # Codes not on their lock yet, by start: bookings' alerts and backup codes.
+            models.Index(fields=["valid_from"], condition=_UNSET, name="code_unset_from"),
         ]
 
     def __str__(self) -> str:

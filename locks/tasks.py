@@ -10,7 +10,7 @@ from locks.integrations.nuki_web import connection as nukiweb
 from locks.models import Bridge, Lock, NukiWebConnection
 from locks.nuki.bridge import BridgeError
 from locks.nuki.web import NukiWebError
-from locks.sync import desired, outbox, reconcile, runner
+from locks.sync import desired, outbox, runner, schedule
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -37,8 +37,9 @@ def plan_due_codes() -> dict:
 
 
 @shared_task(ignore_result=True)
-def reconcile_all() -> int:
-    return reconcile.reconcile_enqueue_all()
+def reconcile_all() -> dict:
+    """One tick of the spread reconcile (the name stays: beat and queued messages use it)."""
+    return schedule.reconcile_tick()
 
 
 @shared_task(ignore_result=True)

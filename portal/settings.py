@@ -372,7 +372,10 @@ LATCHKEY_COMMAND_LEASE_SECONDS = config.get_float("LATCHKEY_COMMAND_LEASE_SECOND
 LATCHKEY_COMMAND_MAX_ATTEMPTS = config.get_int("LATCHKEY_COMMAND_MAX_ATTEMPTS", 8)
 LATCHKEY_RETRY_BASE_SECONDS = config.get_float("LATCHKEY_RETRY_BASE_SECONDS", 5.0)
 LATCHKEY_RETRY_MAX_SECONDS = config.get_float("LATCHKEY_RETRY_MAX_SECONDS", 1800.0)
+# Every lock's codes are read back once per LATCHKEY_RECONCILE_SECONDS, spread over it: beat
+# ticks every LATCHKEY_RECONCILE_TICK_SECONDS and takes the locks due (locks/sync/schedule.py).
 LATCHKEY_RECONCILE_SECONDS = config.get_float("LATCHKEY_RECONCILE_SECONDS", 900.0)
+LATCHKEY_RECONCILE_TICK_SECONDS = config.get_float("LATCHKEY_RECONCILE_TICK_SECONDS", 60.0)
 LATCHKEY_PLAN_SECONDS = config.get_float("LATCHKEY_PLAN_SECONDS", 60.0)
 # Per-tenant caps: no organization can crowd out the others (0 = no cap where noted).
 LATCHKEY_ORG_RUNNING_COMMANDS = config.get_int("LATCHKEY_ORG_RUNNING_COMMANDS", 8)  # 0: none
@@ -411,9 +414,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "locks.tasks.sync_bridge_logs",
         "schedule": timedelta(seconds=config.get_float("LATCHKEY_BRIDGE_LOG_SECONDS", 300.0)),
     },
-    "reconcile-locks": {
+    "reconcile-locks": {  # one tick: the locks due now, at most the fleet / ticks per period
         "task": "locks.tasks.reconcile_all",
-        "schedule": timedelta(seconds=LATCHKEY_RECONCILE_SECONDS),
+        "schedule": timedelta(
+            seconds=max(1.0, min(LATCHKEY_RECONCILE_TICK_SECONDS, LATCHKEY_RECONCILE_SECONDS))
+        ),
     },
     "poll-ical-feeds": {  # queues the feeds that are due; each is due every POLL_SECONDS
         "task": "bookings.ical.tasks.poll_due_feeds",

@@ -184,25 +184,61 @@ def access_withdraw(
     return changed
 
 
-def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Push codes that entered the preload horizon; withdraw codes whose window ended."""
+def plan_due(
+    *, now: dt.datetime | None = None, batch: int = 500, max_batches: int = 100
+) -> dict[str, int]:
+    """Push codes that entered the preload horizon; withdraw codes whose window ended.
+
+    In batches of `batch`, each its own transaction (a long run holds no row lock for long
+    and what is done stays done). Each batch scans only what is due: the codes are taken in
+    the order of an index that begins with what the filter asks ((state, push_after) for
+    pushes, (wanted, valid_until) for ends), so the scan stops after the batch however many
+    codes the history holds. `max_batches` bounds one run; the next run goes on."""
     now = now or timezone.now()
     pushed = removed = 0
+    for _ in range(max_batches):
+        count, more = _push_batch(now=now, batch=batch)
+        pushed += count
+        if not more:
+            break
+    for _ in range(max_batches):
+        count, more = _end_batch(now=now, batch=batch)
+        removed += count
+        if not more:
+            break
+    return {"pushed": pushed, "removed": removed}
+
+
+def _push_batch(*, now: dt.datetime, batch: int) -> tuple[int, bool]:
+    """One batch of codes entering the horizon: (how many were pushed, maybe more)."""
     with transaction.atomic():
-        due = AccessCode.objects.select_for_update(skip_locked=True).filter(
-            wanted=True, state=CodeState.PLANNED, push_after__lte=now, valid_until__gt=now
+        ids = list(
+            AccessCode.objects.select_for_update(skip_locked=True)
+            .filter(state=CodeState.PLANNED, push_after__lte=now, wanted=True, valid_until__gt=now)
+            .order_by("state", "push_after")
+            .values_list("pk", flat=True)[:batch]
         )
-        for ac in due.select_related("lock")[:batch]:
+        codes = AccessCode.objects.filter(pk__in=ids).select_related("lock").order_by("pk")
+        for ac in codes:
             code_schedule(ac, now)
             ac.save(update_fields=["state"])
             state_signal(ac)
-            pushed += 1
-        ended = (
+    return len(ids), len(ids) == batch
+
+
+def _end_batch(*, now: dt.datetime, batch: int) -> tuple[int, bool]:
+    """One batch of codes whose window ended: (how many were withdrawn, maybe more). A code
+    its holder renews (a recurring window moved on) is no longer ended afterwards."""
+    removed = 0
+    with transaction.atomic():
+        ids = list(
             AccessCode.objects.select_for_update(skip_locked=True)
             .filter(wanted=True, valid_until__lte=now)
             .exclude(state=CodeState.REMOVED)
+            .order_by("wanted", "valid_until")
+            .values_list("pk", flat=True)[:batch]
         )
-        for ac in ended.select_related("lock")[:batch]:
+        for ac in AccessCode.objects.filter(pk__in=ids).select_related("lock").order_by("pk"):
             if _renewed(ac, now):
                 continue
             ac.wanted = False
@@ -210,7 +246,7 @@ def plan_due(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, i
             ac.save(update_fields=["wanted", "state"])
             state_signal(ac)
             removed += 1
-    return {"pushed": pushed, "removed": removed}
+    return removed, len(ids) == batch
 
 
 def _renewed(ac: AccessCode, now: dt.datetime) -> bool:

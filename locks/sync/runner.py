@@ -52,6 +52,7 @@ from locks.sync.commands import (
 from locks.sync.desired import is_due
 from locks.sync.reachability import lock_back_online, lock_unreachable
 from locks.sync.reconcile import foreign_code_remove, reconcile_lock
+from locks.sync.schedule import reconcile_due_at_retry, reconcile_soon
 from locks.sync.states import state_signal
 from portal.aftercommit import after_commit
 from portal.services import alert_raise, alert_resolve
@@ -317,6 +318,8 @@ def _conflict(command: LockCommand, exc: CodeConflict) -> str:
         if updated and command.access_code_id:
             ac = AccessCode.objects.get(pk=command.access_code_id)
             access_code_conflict.send(sender=AccessCode, access_code=ac, code=exc.code)
+        if updated:  # someone else's code where ours should go: the lock drifted, read it
+            reconcile_soon(lock_id=command.lock_id)
     return "conflict"
 
 
@@ -344,6 +347,8 @@ def _succeed(command: LockCommand) -> str:
             )
             if back:
                 lock_back_online(lock=command.lock)
+                if command.kind != CommandKind.RECONCILE:  # what did it miss? read it first
+                    reconcile_soon(lock_id=command.lock_id)
             else:
                 Lock.objects.filter(pk=command.lock_id).update(last_seen_at=now)
         dispatch_next_for_lock(lock_id=command.lock_id)
@@ -364,6 +369,8 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
             delay = backoff_seconds(command.attempts)
             if command.kind == CommandKind.LOCK_ACTION:
                 delay = min(delay, 2.0)  # an action is wanted now, not in minutes
+            # A device or cloud that said when to come back (HTTP 429 Retry-After) is believed.
+            delay = max(delay, float(getattr(exc, "retry_after", None) or 0))
             updated = _still_ours(command).update(
                 status=CommandStatus.PENDING,
                 next_attempt_at=now + dt.timedelta(seconds=delay),
@@ -374,6 +381,10 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
             )
             if updated:
                 dispatch(command.pk, driver=command.lock.driver, countdown=delay)
+                if command.kind == CommandKind.RECONCILE:  # the lock stays due until then
+                    reconcile_due_at_retry(
+                        lock_id=command.lock_id, when=now + dt.timedelta(seconds=delay)
+                    )
                 if command.access_code_id:
                     AccessCode.objects.filter(pk=command.access_code_id).update(
                         last_error=exc.reason

@@ -31,7 +31,8 @@ from locks.models import (
 )
 from locks.nuki.web import NukiWebClient, NukiWebError
 from locks.nuki.web.client import TokenRejected
-from locks.sync.commands import command_enqueue, command_retry
+from locks.sync.commands import command_retry
+from locks.sync.schedule import reconcile_now
 from portal.models import Organization
 from portal.services import alert_raise, alert_resolve
 
@@ -248,9 +249,7 @@ def nuki_web_setup(*, connection: NukiWebConnection) -> list[Lock]:
         locks = smartlocks_import(connection=connection, client=client)
     # After a (re)connection, compare what the account's locks hold with what they should:
     # codes we believe set may be missing (another account, a reset lock, a fresh stand-in).
-    with transaction.atomic():
-        for lock in locks:
-            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+    reconcile_now(locks=locks)
     return locks
 
 

@@ -17,7 +17,6 @@ from locks.integrations.nuki_web.payload import webhook_fields
 from locks.models import (
     AccessCode,
     CodeState,
-    CommandKind,
     Lock,
     LockEvent,
     NukiWebConnection,
@@ -26,8 +25,8 @@ from locks.models import (
 )
 from locks.nuki.web.client import NukiWebAuth
 from locks.observed import lock_status_record
-from locks.sync.commands import command_enqueue
 from locks.sync.desired import is_due
+from locks.sync.schedule import reconcile_now
 from locks.sync.states import code_confirm, state_signal
 from portal.jsonparse import loads
 
@@ -74,8 +73,7 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
         # else's change, a payload without the authorization) is read back once.
         if _auth_confirm(lock, data.get("smartlockAuth"), deleted=bool(data.get("deleted"))):
             return "auths-confirmed"
-        with transaction.atomic():
-            command_enqueue(lock=lock, kind=CommandKind.RECONCILE)
+        reconcile_now(locks=[lock])
         return "auths"
     if feature == "DEVICE_STATUS":
         _apply_status(lock, data.get("state") or {})
