@@ -79,7 +79,7 @@ TEMPLATES: tuple[str, ...] = (
     gettext_noop("Could not draw a free keypad code."),
 )
 
-_PARAM = re.compile(r"%\((\w+)\)s")
+PARAM = re.compile(r"%\((\w+)\)s")
 # Parameters that hold a sentence of their own (a refusal's reason, an exception's words):
 # read in turn. Names (a feed's, a property's) are never looked up, so a feed called "Today"
 # stays "Today".
@@ -89,7 +89,7 @@ _SENTENCES = {"reason", "detail"}
 def _pattern(template: str) -> re.Pattern[str]:
     """The stored sentences `template` makes: its text as is, each parameter any text (a
     parameter named twice must read the same both times)."""
-    parts = _PARAM.split(template)
+    parts = PARAM.split(template)
     seen: set[str] = set()
     out = []
     for index, part in enumerate(parts):
@@ -106,7 +106,7 @@ def _pattern(template: str) -> re.Pattern[str]:
 @lru_cache(maxsize=1)
 def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     # The longest first: a sentence with more fixed text is the more specific reading.
-    ordered = sorted(TEMPLATES, key=lambda t: len(_PARAM.sub("", t)), reverse=True)
+    ordered = sorted(TEMPLATES, key=lambda t: len(PARAM.sub("", t)), reverse=True)
     return tuple((template, _pattern(template)) for template in ordered)
 
 

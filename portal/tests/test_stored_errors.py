@@ -12,7 +12,7 @@ import pytest
 from django.utils import translation
 from django.utils.translation import gettext
 
-from portal.stored_errors import _PARAM, TEMPLATES, stored_error
+from portal.stored_errors import PARAM, TEMPLATES, stored_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ SAMPLES = {
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_each_template_reads_back_into_german(template):
-    names = set(_PARAM.findall(template))
+    names = set(PARAM.findall(template))
     params = {name: SAMPLES[name] for name in names}
     english = template % params if names else template
     with translation.override("de"):
@@ -159,7 +159,7 @@ def stored_shapes() -> dict[str, str]:
 def test_every_stored_error_is_listed_for_translation():
     found = stored_shapes()
     assert len(found) > 25  # the scan sees the fetch guard, the feed and the webhook code
-    listed = {_PARAM.sub("{}", t) for t in TEMPLATES}
+    listed = {PARAM.sub("{}", t) for t in TEMPLATES}
     # Messages translated where they are raised (gettext) are in the catalogue already.
     missing = {
         text: where

@@ -174,8 +174,8 @@ GOOD = {
     "external_id": "R1",
     "property": "loft-1",
     "status": "confirmed",
-    "check_in": "2030-05-01",
-    "check_out": "2030-05-03",
+    "check_in": days_from_now(10).isoformat(),
+    "check_out": days_from_now(12).isoformat(),
 }
 BODIES = {
     "utf8": b'{"external_id": "\xff\xfe"}',
@@ -183,7 +183,9 @@ BODIES = {
     "json": b"{not json",
     "field": json.dumps({k: v for k, v in GOOD.items() if k != "external_id"}).encode(),
     "range": json.dumps({**GOOD, "check_in": "1999-12-30", "check_out": "1999-12-31"}).encode(),
-    "order": json.dumps({**GOOD, "check_in": "2030-05-03", "check_out": "2030-05-01"}).encode(),
+    "order": json.dumps(
+        {**GOOD, "check_in": GOOD["check_out"], "check_out": GOOD["check_in"]}
+    ).encode(),
 }
 # What the page says in German, and the start of what was stored (English).
 PMS_ERRORS = {
@@ -227,3 +229,17 @@ def test_each_pms_delivery_error_reads_in_german(client, world, prop, commit, ca
     row = html.split('id="pms-h"', 1)[1]
     assert german in row, (event.error, row)
     assert english.replace("'", "&#x27;") not in row
+
+
+def test_a_refused_feed_address_is_said_in_german_on_the_form(client, world, prop, settings):
+    settings.LATCHKEY_ALLOW_PRIVATE_URLS = False
+    client.force_login(world.owner)
+    client.post(reverse("set_language"), {"language": "de", "next": "/"})
+    res = client.post(
+        reverse("feed-new", kwargs={"slug": world.org.slug, "pk": prop.pk}),
+        {"feed-url": "http://127.0.0.1:9/cal.ics", "feed-name": "Airbnb"},
+    )
+    html = res.content.decode()
+    assert "Der Host 127.0.0.1 verweist auf eine private oder lokale Netzwerkadresse" in html
+    assert "points to a private" not in html
+    assert not IcalFeed.objects.exists()
