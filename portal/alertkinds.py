@@ -21,6 +21,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 
+from portal.stored_errors import stored_error
+
 
 @dataclass(frozen=True)
 class AlertText:
@@ -279,6 +281,8 @@ def alert_text(*, kind: str, code: str, params: dict) -> tuple[str, str, str] | 
     if entry is None:
         return None
     params = params or {}
+    if params.get("error"):  # an error stored in English (a feed's): in this language
+        params = {**params, "error": stored_error(str(params["error"]))}
     body = _fill(entry.body, params)
     for name, template in entry.extras:
         if params.get(name):

@@ -5,9 +5,12 @@ One mechanism instead of per-template conversions: `page_tenant` activates the o
 zone for the request, a page about one property switches to the property's with `read_in`,
 and every time on the page is then rendered by the `stamp` filter (web.templatetags.latchkey)
 in the active zone, which the layout names once ("Times in Pacific/Auckland"). A row whose
-property is in another zone than the page names its own. The zone also decides which day
-"today" is and what a date filter ("From 3 Dec") means. `zone_middleware` ends every request
-back in UTC, so the API and the next request on the same thread are never affected.
+property is in another zone than the page names its own. The zone also decides what a date
+filter ("From 3 Dec") means. Which day is "today" for a stay is its property's date: Today
+(web.selectors.today) lists each property's arrivals and departures by the property's own
+date, and a stay's dates name their zone where it is not the page's. `zone_middleware` ends
+every request back in UTC, so the API and the next request on the same thread are never
+affected.
 """
 
 from __future__ import annotations

@@ -32,12 +32,14 @@ def over_cap(stays: list[FeedStay], *, now: dt.datetime, tz) -> tuple[set[str], 
     return {s.uid for s in coming[cap:]}, len(coming)
 
 
-def cap_report(*, label: str, coming: int) -> str:
-    """The plain-words status of a feed over the cap (the feed's last_error and the alert)."""
+def cap_report(*, feed: IcalFeed, coming: int) -> str:
+    """The plain-words status of a feed over the cap (the feed's last_error), in English: the
+    pages read it in their language through portal/stored_errors.py, so it keeps that shape."""
     cap = settings.LATCHKEY_ICAL_MAX_STAYS
     return (
-        f"The calendar feed {label} lists {coming} future stays, more than the cap of "
-        f"{cap} per feed: the {cap} soonest were imported, the other {coming - cap} were not."
+        f"The calendar feed “{feed.name or feed.url_masked}” of {feed.property.name} lists "
+        f"{coming} future stays, more than the cap of {cap} per feed: the {cap} soonest were "
+        f"imported, the other {coming - cap} were not."
     )
 
 

@@ -351,7 +351,7 @@ def _apply(
         _missing(feed, tracked, now, report)
     feed.status = FetchStatus.CAPPED if over else FetchStatus.OK
     feed.failures = 0
-    feed.last_error = cap_report(label=_label(feed), coming=coming) if over else ""
+    feed.last_error = cap_report(feed=feed, coming=coming) if over else ""
     feed.last_fetch_at = feed.last_success_at = now
     feed.event_count = events
     feed.stay_count = len(seen)

@@ -4,6 +4,7 @@ failed commands and open alerts."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
@@ -13,6 +14,8 @@ from bookings.ical.models import IcalFeed
 from bookings.models import Booking, BookingStatus
 from locks.models import AccessCode, CodeState, Lock
 from portal.models import Alert, Organization
+from portal.times import zone
+from properties.models import Property
 from web.selectors.common import LIST_LIMIT, with_access
 from web.selectors.locks import failed_commands
 
@@ -92,29 +95,66 @@ def locks_needing_attention(*, organization: Organization, limit: int = LIST_LIM
     return rows
 
 
+def local_days(*, organization: Organization, now: dt.datetime) -> dict[str, dt.date]:
+    """Each of the organization's property zones with its local date at `now`: a property in
+    Auckland is already in tomorrow while its Los Angeles organization is still in today, and
+    its guests arrive on Auckland's date. One query, as many rows as zones (a handful)."""
+    names = (
+        Property.objects.filter(organization=organization)
+        .values_list("timezone", flat=True)
+        .distinct()
+        .order_by()
+    )
+    return {name: now.astimezone(zone(name)).date() for name in names}
+
+
+def _per_zone(days: dict[str, dt.date], condition: Callable[[dt.date], Q]) -> Q:
+    """Stays whose property is in one of `days`' zones and that meet `condition` for that
+    zone's own date."""
+    wanted = Q(pk__in=[])  # an organization without properties: nothing
+    for name, day in days.items():
+        wanted |= Q(property__timezone=name) & condition(day)
+    return wanted
+
+
+def _moving(day: dt.date) -> Q:
+    both = (day, day + dt.timedelta(days=1))
+    return Q(check_in__in=both) | Q(check_out__in=both)
+
+
+def _coming(day: dt.date) -> Q:
+    return Q(check_in__gt=day + dt.timedelta(days=1))
+
+
 def today_for(*, organization: Organization, now: dt.datetime | None = None) -> Today:
+    """Today's and tomorrow's arrivals and departures, and the next stays. "Today" is each
+    property's own date (its zone), not the organization's: a stay is listed under the day
+    it has at its property, the page's date (the organization's) only heads the page."""
     now = now or timezone.now()
-    today = timezone.localdate(now)
-    tomorrow = today + dt.timedelta(days=1)
+    days = local_days(organization=organization, now=now)
     base = Booking.objects.filter(organization=organization, status=BookingStatus.CONFIRMED)
     moving = list(
-        base.filter(Q(check_in__in=(today, tomorrow)) | Q(check_out__in=(today, tomorrow)))
+        base.filter(_per_zone(days, _moving))
         .select_related("property")
         .order_by("check_in", "pk")[: 4 * LIST_LIMIT]
     )
     upcoming = list(
-        base.filter(check_in__gt=tomorrow)
+        base.filter(_per_zone(days, _coming))
         .select_related("property")
         .order_by("check_in", "pk")[:UPCOMING_LIMIT]
     )
-    data = Today(today=today)
+    data = Today(today=timezone.localdate(now))
+
+    def on(stay: Booking, field: str, offset: int) -> bool:
+        return getattr(stay, field) == days[stay.property.timezone] + dt.timedelta(days=offset)
+
     data.arrivals = {
-        "today": [s for s in moving if s.check_in == today],
-        "tomorrow": [s for s in moving if s.check_in == tomorrow],
+        "today": [s for s in moving if on(s, "check_in", 0)],
+        "tomorrow": [s for s in moving if on(s, "check_in", 1)],
     }
     data.departures = {
-        "today": [s for s in moving if s.check_out == today],
-        "tomorrow": [s for s in moving if s.check_out == tomorrow],
+        "today": [s for s in moving if on(s, "check_out", 0)],
+        "tomorrow": [s for s in moving if on(s, "check_out", 1)],
     }
     # A long list goes on the Stays page: Today shows the first DAY_LIMIT of each and says so.
     for direction, lists in (("arrivals", data.arrivals), ("departures", data.departures)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext_lazy as _
 
+from portal.stored_errors import stored_error as stored_error_text
 from web import labels
 from web.advice import advice as advice_text
 
@@ -24,6 +25,13 @@ def label(value, kind: str) -> str:
 def source_label(value) -> str:
     """`{{ stay.source|source_label }}`: "calendar feed (iCal)" for `ical:3`."""
     return labels.source_label(str(value or ""))
+
+
+@register.filter
+def stored_error(value) -> str:
+    """`{{ feed.last_error|stored_error }}`: an error a feed or a PMS delivery stored in
+    English, in the reader's language (portal/stored_errors.py)."""
+    return stored_error_text(str(value or ""))
 
 
 @register.filter

@@ -26,13 +26,19 @@ def _day(value: dt.date, language: str) -> str:
 
 
 @register.filter
-def day(value) -> str:
-    """ "Mon 23 Nov" in the current language."""
+def day(value, row=None) -> str:
+    """ "Mon 23 Nov" in the current language. A stay's dates are its property's: where `row`
+    (its property, or a zone name) is in another zone than the page, the date names it,
+    "Tue 24 Nov (Pacific/Auckland)", as `stamp` does, since that day is not the page's."""
     if not value:
         return "—"
+    row_zone = row if isinstance(row, str) else getattr(row, "timezone", None)
+    page_zone = timezone.get_current_timezone_name()
+    named = bool(row_zone) and row_zone != page_zone
     if isinstance(value, dt.datetime):
-        value = timezone.localtime(value).date()
-    return _day(value, get_language() or "en")
+        value = value.astimezone(zone(row_zone if named else page_zone)).date()
+    text = _day(value, get_language() or "en")
+    return f"{text} ({row_zone})" if named else text
 
 
 @register.filter

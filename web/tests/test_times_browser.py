@@ -20,6 +20,7 @@ from web.tests.test_browser import PASSWORD, TIMEOUT_MS, browser, shot, sign_in 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ZONE = "Pacific/Auckland"
+OVERFLOW_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 def test_lock_and_stay_pages_show_the_property_time(live_server, worker, browser, world):  # noqa: F811
@@ -65,5 +66,10 @@ def test_lock_and_stay_pages_show_the_property_time(live_server, worker, browser
         assert utc not in page.content()
 
         page.goto(base)  # Today reads in the organization's zone
+        shot(page, f"times-today-{name}")
         expect(page.locator("#page-zone")).to_have_text("Times in America/Los_Angeles")
+        # Anna arrives on Auckland's tomorrow: her row names the zone its dates are in, and
+        # the longer cell does not push the page sideways on a phone.
+        expect(page.locator("#today-live tr", has_text="Anna").first).to_contain_text(f"({ZONE})")
+        assert page.evaluate(OVERFLOW_JS) <= 0, name
         context.close()

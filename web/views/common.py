@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from portal.models import Membership
 from portal.services import ServiceError
+from portal.stored_errors import stored_error
 from portal.tenancy import may_see_secrets
 from web.zones import current_zone
 
@@ -39,8 +40,10 @@ def paginate(request, qs, size: int = PAGE_SIZE):
 
 
 def form_error(form, exc: ServiceError) -> None:
+    """The service's refusal on the form, in the reader's language: most are translated where
+    they are raised; a few carry the fetch guard's English sentence (a feed's refused URL)."""
     field = exc.field if exc.field in form.fields else None
-    form.add_error(field, str(exc))
+    form.add_error(field, stored_error(str(exc)))
 
 
 def wants_fragment(request) -> bool:
