@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "portal.middleware.StaticFilesMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.body_size_limit_middleware",
+    "portal.bulkhead.bulkhead_middleware",  # gives back the slot an API request took
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.session_idle_middleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -242,6 +243,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "portal.throttling.OrganizationRateThrottle",
         "portal.throttling.StrangerRateThrottle",
+        "portal.bulkhead.OrganizationConcurrencyThrottle",  # last: only admitted requests wait
     ],
     "DEFAULT_THROTTLE_RATES": {
         "organization": config.get_str("LATCHKEY_API_RATE", "6000/min"),
@@ -387,6 +389,10 @@ LATCHKEY_AGENT_MAX_POLLS = config.get_int("LATCHKEY_AGENT_MAX_POLLS", 2)
 # out of attempts, fails it in plain words). No worker waits meanwhile: the answer resumes it.
 LATCHKEY_AGENT_JOB_DEADLINE_SECONDS = config.get_float("LATCHKEY_AGENT_JOB_DEADLINE_SECONDS", 45.0)
 LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
+# One organization's API requests at work at once per web process (portal/bulkhead.py), so
+# it cannot hold the whole database pool; the next waits this long, then gets 429. 0: no cap.
+LATCHKEY_ORG_WEB_CONCURRENCY = config.get_int("LATCHKEY_ORG_WEB_CONCURRENCY", 4)
+LATCHKEY_ORG_WEB_WAIT_SECONDS = config.get_float("LATCHKEY_ORG_WEB_WAIT_SECONDS", 10.0)
 # Agent long-polls hold no thread (locks/integrations/ble_agent/wake.py): with a Redis cache
 # they block on a per-agent Redis list that job creation pushes to; without one (make run's
 # embedded defaults) they look at a wake key in the shared cache every

@@ -1,0 +1,76 @@
+"""One organization cannot hold the web process's database pool (portal/bulkhead.py): past its
+share of requests at work it waits, then gets 429, while another organization is served."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from portal import bulkhead
+
+pytestmark = pytest.mark.django_db
+
+
+def _request() -> SimpleNamespace:
+    return SimpleNamespace()
+
+
+def test_an_organization_gets_its_share_and_no_more(world, settings):
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 2
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 0.2
+    a, b = world.org.pk, world.other_org.pk
+    first, second, third = _request(), _request(), _request()
+    assert bulkhead.take(first, organization_id=a)
+    assert bulkhead.take(second, organization_id=a)
+    started = time.monotonic()
+    assert not bulkhead.take(third, organization_id=a)  # waited for a slot, none came
+    assert time.monotonic() - started >= 0.2
+    assert bulkhead.take(_request(), organization_id=b)  # the other organization: served
+    bulkhead.release(first)
+    assert bulkhead.take(third, organization_id=a)  # a slot came back
+    for request in (second, third):
+        bulkhead.release(request)
+
+
+def test_a_request_takes_one_slot_and_gives_it_back(world, settings):
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 1
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 0.1
+    request = _request()
+    assert bulkhead.take(request, organization_id=world.org.pk)
+    assert bulkhead.take(request, organization_id=world.org.pk)  # the same request: no second
+    bulkhead.release(request)
+    bulkhead.release(request)  # twice is harmless
+    other = _request()
+    assert bulkhead.take(other, organization_id=world.org.pk)
+    bulkhead.release(other)
+
+
+def test_the_api_answers_429_past_the_share_and_serves_the_others(world, settings):
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 1
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 0.1
+    api_a, api_b = world.api(world.write_key), world.api(world.outsider_key)
+    # Sequential requests each give their slot back (the middleware): never refused.
+    for _ in range(3):
+        assert api_a.get("/api/v1/ping/").status_code == 200
+    busy = _request()  # another request of A's at work in this process
+    assert bulkhead.take(busy, organization_id=world.org.pk)
+    try:
+        refused = api_a.get("/api/v1/ping/")
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "1"
+        assert api_b.get("/api/v1/ping/").status_code == 200  # B is not behind A
+        # Nothing changed for a refused write.
+        before = world.org.properties.count()
+        posted = api_a.post("/api/v1/properties/", {"name": "Refused"}, format="json")
+        assert posted.status_code == 429 and world.org.properties.count() == before
+    finally:
+        bulkhead.release(busy)
+    assert api_a.get("/api/v1/ping/").status_code == 200
+
+
+def test_no_cap_when_set_to_zero(world, settings):
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 0
+    held = [_request() for _ in range(50)]
+    assert all(bulkhead.take(r, organization_id=world.org.pk) for r in held)
