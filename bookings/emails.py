@@ -41,7 +41,7 @@ def access_email_send(*, grant_id: int, force: bool = False) -> GuestEmail | Non
     """
     with transaction.atomic():
         grant = (
-            AccessGrant.objects.select_for_update()
+            AccessGrant.objects.select_for_update(of=("self",), no_key=True)
             .select_related("booking", "booking__property")
             .filter(pk=grant_id)
             .first()

@@ -288,7 +288,7 @@ def code_name(grant: AccessGrant, booking: Booking) -> str:
 def grant_redraw(*, grant_id: int, taken: str) -> AccessGrant | None:
     """Give the stay a new code because `taken` is already used on one of its locks."""
     grant = (
-        AccessGrant.objects.select_for_update()
+        AccessGrant.objects.select_for_update(of=("self",), no_key=True)
         .select_related("booking")
         .filter(pk=grant_id)
         .first()

@@ -172,7 +172,7 @@ def backup_take(
 
 def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
     now = timezone.now()
-    own = AccessCode.objects.select_for_update().filter(lock=lock, holder=holder).first()
+    own = AccessCode.objects.select_for_update(no_key=True).filter(lock=lock, holder=holder).first()
     if own is not None and own.code == backup.code:
         # The same digits cannot be on the lock twice: the backup holds them, so the holder's
         # own row never reached the lock. Dropping it (and its commands) also keeps a later
@@ -184,7 +184,7 @@ def _hand_over(backup, lock, holder, name, valid_from, valid_until) -> None:
         own.holder = f"{holder}~{own.pk}"[:64]
         own.save(update_fields=["holder"])
         access_withdraw(holder=own.holder, now=now)
-    ac = AccessCode.objects.select_for_update().get(pk=backup.access_code_id)
+    ac = AccessCode.objects.select_for_update(no_key=True).get(pk=backup.access_code_id)
     confirmed_from, confirmed_until = ac.valid_from, ac.valid_until  # `set`: the lock has it
     ac.holder, ac.name, ac.valid_from, ac.valid_until = holder, name[:20], valid_from, valid_until
     preload = dt.timedelta(hours=lock.organization.preload_hours)

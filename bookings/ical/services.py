@@ -244,7 +244,11 @@ def _label(feed: IcalFeed) -> str:
 @transaction.atomic
 def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -> FetchReport:
     now = timezone.now()
-    feed = IcalFeed.objects.select_for_update().select_related("property").get(pk=feed.pk)
+    feed = (
+        IcalFeed.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("property")
+        .get(pk=feed.pk)
+    )
     feed.failures += 1
     feed.status = status
     feed.last_error = message
@@ -295,7 +299,7 @@ def _apply(
 ) -> FetchReport:
     now = timezone.now()
     feed = (
-        IcalFeed.objects.select_for_update()
+        IcalFeed.objects.select_for_update(of=("self",), no_key=True)
         .select_related("property", "organization")
         .get(pk=feed.pk)
     )

@@ -311,7 +311,7 @@ def command_retry(*, command: LockCommand) -> LockCommand:
         status=CommandStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None
     )
     if command.access_code_id:
-        ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
+        ac = AccessCode.objects.select_for_update(no_key=True).get(pk=command.access_code_id)
         ac.state = CodeState.SETTING if ac.wanted else CodeState.REMOVING
         ac.save(update_fields=["state"])
     dispatch(command.pk)

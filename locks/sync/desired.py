@@ -121,7 +121,7 @@ def access_put(
             if new_holder
             else {
                 ac.lock_id: ac
-                for ac in AccessCode.objects.select_for_update().filter(
+                for ac in AccessCode.objects.select_for_update(no_key=True).filter(
                     holder=holder, lock__in=locks
                 )
             }
@@ -174,7 +174,7 @@ def access_withdraw(
     now = now or timezone.now()
     qs = queryset if queryset is not None else AccessCode.objects.filter(holder=holder)
     changed = []
-    for ac in qs.select_for_update().filter(wanted=True).select_related("lock"):
+    for ac in qs.select_for_update(no_key=True).filter(wanted=True).select_related("lock"):
         ac.wanted = False
         ac.updated_at = now
         code_schedule(ac, now)

@@ -285,7 +285,7 @@ def _make_room(lock: Lock, driver) -> int:
 def _record_code(ac_id: int, snapshot: dict, remote_id: str, applied, confirmed: bool) -> None:
     """Store what the lock now holds; the state follows from comparing it with the desired
     state as it is now (which may have changed while the lock was busy)."""
-    ac = AccessCode.objects.select_for_update().get(pk=ac_id)
+    ac = AccessCode.objects.select_for_update(no_key=True).get(pk=ac_id)
     ac.remote_id, ac.applied = remote_id, applied
     now = timezone.now()
     if is_due(ac, now):
@@ -404,7 +404,7 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
 
 
 def _fail_code(command: LockCommand, exc: DriverError) -> None:
-    ac = AccessCode.objects.select_for_update().get(pk=command.access_code_id)
+    ac = AccessCode.objects.select_for_update(no_key=True).get(pk=command.access_code_id)
     ac.state = CodeState.FAILED
     ac.last_error = exc.reason
     ac.save(update_fields=["state", "last_error"])

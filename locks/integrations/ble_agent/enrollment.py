@@ -25,7 +25,8 @@ def _agents_over_cap(*, organization: Organization, exclude: int | None = None) 
     """The plain error when the organization already has LATCHKEY_ORG_MAX_AGENTS agents, or "".
     Why a cap: any tenant can create agents, and each one costs the portal polls and jobs."""
     cap = settings.LATCHKEY_ORG_MAX_AGENTS
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialise
+    # serialise (FOR NO KEY UPDATE: rows pointing at the organization still commit meanwhile)
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     agents = Agent.objects.filter(organization=organization)
     if exclude is not None:
         agents = agents.exclude(pk=exclude).filter(enrolled_at__isnull=False)
@@ -70,7 +71,7 @@ def agent_enrollment_renew(*, agent: Agent) -> str:
 def agent_enroll(*, token: str, name: str = "") -> tuple[Agent, str] | None:
     """Trade an enrollment token for the agent's own token, once."""
     agent = (
-        Agent.objects.select_for_update()
+        Agent.objects.select_for_update(no_key=True)
         .filter(enrollment_hash=hash_secret(token), enrollment_expires_at__gt=timezone.now())
         .first()
         if token

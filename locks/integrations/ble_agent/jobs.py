@@ -111,7 +111,7 @@ def job_finish(*, agent: Agent, job_id: int, ok: bool, result: dict, error: dict
         AgentJob.objects.filter(pk=job_id, agent=agent).values_list("command_id", flat=True).first()
     )
     if command_id is not None:
-        LockCommand.objects.select_for_update().filter(pk=command_id).first()
+        LockCommand.objects.select_for_update(no_key=True).filter(pk=command_id).first()
     status = AgentJob.Status.DONE if ok else AgentJob.Status.FAILED
     finished = AgentJob.objects.filter(pk=job_id, agent=agent, status=AgentJob.Status.SENT).update(
         status=status,

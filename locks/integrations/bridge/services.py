@@ -60,7 +60,8 @@ def _refuse_over_cap(*, organization: Organization) -> None:
     """ServiceError when the organization has LATCHKEY_ORG_MAX_BRIDGES bridges: each one costs
     the portal connections and worker time (one that never answers holds a worker)."""
     cap = settings.LATCHKEY_ORG_MAX_BRIDGES
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialise
+    # serialise (FOR NO KEY UPDATE: rows pointing at the organization still commit meanwhile)
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     count = Bridge.objects.filter(organization=organization).count()
     if count >= cap:
         raise ServiceError(

@@ -98,7 +98,7 @@ def _auth_confirm(lock: Lock, payload, *, deleted: bool) -> bool:
         return False
     now = timezone.now()
     with transaction.atomic():
-        ours = AccessCode.objects.select_for_update().filter(lock=lock)
+        ours = AccessCode.objects.select_for_update(no_key=True).filter(lock=lock)
         ac = ours.filter(remote_id=observed.remote_id).first()
         if ac is None and not deleted:  # a queued creation has no id yet
             ac = ours.filter(
