@@ -2,7 +2,9 @@
 
 - Raw deliveries (PMS events, Nuki Web webhook receipts, finished agent jobs): deleted after
   `retention_raw_days`.
-- The locks' activity log and finished commands: deleted after `retention_lock_event_days`.
+- The locks' activity log and finished commands: deleted after `retention_lock_event_days`;
+  routine commands (reconcile rounds, code syncs) a newer one replaced already after
+  LATCHKEY_COMMAND_RETENTION_DAYS (locks.retention.RoutineCommandPrune).
 - Guests: `retention_guest_days` after check-out the name, email and phone go; the stay, its
   dates, its counts and its code history (AccessCode rows: digits, windows, states) stay,
   without the person. The emails kept for the stay lose address and body, the stay link and
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -163,10 +166,21 @@ def retention_apply(
         ),
     ):
         return dict(done)
+    routine_days = dt.timedelta(days=settings.LATCHKEY_COMMAND_RETENTION_DAYS)
     for org in Organization.objects.order_by("pk").iterator():
         raw = now - dt.timedelta(days=org.retention_raw_days)
         events = now - dt.timedelta(days=org.retention_lock_event_days)
         by_id = {"organization_id": org.pk, "limit": batch_size}
+        routine = lock_retention.RoutineCommandPrune(
+            before=max(now - routine_days, events), **by_id
+        )
+
+        def routine_step(routine=routine) -> int:
+            deleted = routine.deleted
+            checked = routine()
+            done["routine_commands"] += routine.deleted - deleted
+            return checked
+
         steps = [
             ("guests", partial(guests_anonymise, organization=org, now=now, limit=batch_size)),
             (
@@ -179,6 +193,7 @@ def retention_apply(
             ),
             ("agent_jobs", partial(lock_retention.agent_jobs_prune, before=raw, **by_id)),
             ("lock_events", partial(lock_retention.lock_events_prune, before=events, **by_id)),
+            ("routine_commands_checked", routine_step),
             ("lock_commands", partial(lock_retention.lock_commands_prune, before=events, **by_id)),
         ]
         for kind, step in steps:

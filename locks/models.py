@@ -336,6 +336,12 @@ class LockCommand(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["lock", "status"]),
             models.Index(fields=["organization", "status", "-created_at"]),
+            # Retention walks finished commands by age (locks.retention.RoutineCommandPrune).
+            models.Index(
+                fields=["organization", "created_at", "id"],
+                condition=models.Q(status__in=["succeeded", "failed"]),
+                name="lockcommand_finished_by_age",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,9 @@ LATCHKEY_ICAL_POLL_SECONDS = config.get_float("LATCHKEY_ICAL_POLL_SECONDS", 900.
 LATCHKEY_ICAL_MAX_BYTES = config.get_int("LATCHKEY_ICAL_MAX_BYTES", 5_000_000)
 LATCHKEY_ICAL_TIMEOUT_SECONDS = config.get_float("LATCHKEY_ICAL_TIMEOUT_SECONDS", 20.0)
 LATCHKEY_ICAL_ALERT_AFTER = config.get_int("LATCHKEY_ICAL_ALERT_AFTER", 3)
+# Finished routine commands (reconcile rounds, code syncs) replaced by a newer one are deleted
+# after this many days (locks.retention.RoutineCommandPrune, in the hourly retention task).
+LATCHKEY_COMMAND_RETENTION_DAYS = config.get_float("LATCHKEY_COMMAND_RETENTION_DAYS", 30.0)
 # Beat's tick for the iCal poll: each tick queues the feeds whose slot has come, at most
 # ceil(feeds x tick / interval x headroom) (bookings/ical/schedule.py).
 LATCHKEY_ICAL_TICK_SECONDS = config.get_float(
