@@ -58,5 +58,3 @@ class MaskTokensFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, ()
         return True
-
-

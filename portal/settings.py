@@ -53,6 +53,9 @@ LATCHKEY_ICAL_ALERT_AFTER = config.get_int("LATCHKEY_ICAL_ALERT_AFTER", 3)
 # Finished routine commands (reconcile rounds, code syncs) replaced by a newer one are deleted
 # after this many days (locks.retention.RoutineCommandPrune, in the hourly retention task).
 LATCHKEY_COMMAND_RETENTION_DAYS = config.get_float("LATCHKEY_COMMAND_RETENTION_DAYS", 30.0)
+# Ended codes (no longer wanted, on no lock) become AccessCodeHistory rows, without digits,
+# this many days after their window ended, and never before the guest retention + a week.
+LATCHKEY_CODE_HISTORY_DAYS = config.get_float("LATCHKEY_CODE_HISTORY_DAYS", 30.0)
 # Beat's tick for the iCal poll: each tick queues the feeds whose slot has come, at most
 # ceil(feeds x tick / interval x headroom) (bookings/ical/schedule.py).
 LATCHKEY_ICAL_TICK_SECONDS = config.get_float(
