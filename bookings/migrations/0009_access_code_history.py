@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bookings', '0008_ical_feeds_on_their_slots'),
-        ('locks', '0009_lockcommand_finished_by_age'),
+        ('locks', '0009_lockcommand_retention_indexes'),
         ('portal', '0006_alert_code_params'),
     ]
 
