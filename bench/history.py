@@ -151,8 +151,8 @@ def poll_round(*, org, prop, feeds: int, now: dt.datetime) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", default=DATABASE)
-    parser.add_argument("--broker-db", type=int, default=7)
-    parser.add_argument("--cache-db", type=int, default=8)
+    parser.add_argument("--broker-db", type=int, default=3)
+    parser.add_argument("--cache-db", type=int, default=4)
     parser.add_argument("--locks", type=int, default=1000)
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=24)
