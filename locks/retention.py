@@ -123,7 +123,9 @@ class RoutineCommandPrune:
         )
         if self.after is not None:
             at, pk = self.after
-            rows = rows.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
+            # (created_at, pk) > (at, pk), written so the index seeks to `at` instead of
+            # reading every row before it again (the dead ones of the batches before, too).
+            rows = rows.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk)
         seen = list(rows.order_by("created_at", "pk").values_list("created_at", "pk")[: self.limit])
         if not seen:
             return 0
