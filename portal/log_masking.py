@@ -58,3 +58,5 @@ class MaskTokensFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, ()
         return True
+
+
