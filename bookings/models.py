@@ -238,3 +238,26 @@ from bookings.pms.models import (  # noqa: E402, F401
     PmsListingMapping,
     PmsReservation,
 )
+
+
+class AccessCodeHistory(models.Model):
+    """What an ended keypad code or app access was, kept after its AccessCode row is folded
+    away (bookings.code_history): the holder ("grant:42"), the lock, the window, when it was
+    set and removed and how it ended. Never the digits, never an app account's email: a past
+    stay's page and the audit need the when and where, not the secret."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lock = models.ForeignKey("locks.Lock", on_delete=models.CASCADE, related_name="+")
+    holder = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=8, default="keypad")
+    name = models.CharField(max_length=20, blank=True, default="")
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    set_at = models.DateTimeField(null=True, blank=True, help_text="When the lock confirmed it.")
+    ended_at = models.DateTimeField(help_text="When it left the lock (its last change).")
+    # "removed" (it was on the lock and left it) or "never_set" (it ended before it was set).
+    outcome = models.CharField(max_length=10)
+    folded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "valid_until"])]

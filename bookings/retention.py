@@ -2,7 +2,12 @@
 
 - Raw deliveries (PMS events, Nuki Web webhook receipts, finished agent jobs): deleted after
   `retention_raw_days`.
-- The locks' activity log and finished commands: deleted after `retention_lock_event_days`.
+- The locks' activity log and finished commands: deleted after `retention_lock_event_days`;
+  routine commands (reconcile rounds, code syncs) a newer one replaced already after
+  LATCHKEY_COMMAND_RETENTION_DAYS (locks.retention.RoutineCommandPrune).
+- Ended codes: LATCHKEY_CODE_HISTORY_DAYS after their window (and a week past the guest
+  retention at the earliest) folded into AccessCodeHistory rows, without digits
+  (bookings.code_history).
 - Guests: `retention_guest_days` after check-out the name, email and phone go; the stay, its
   dates, its counts and its code history (AccessCode rows: digits, windows, states) stay,
   without the person. The emails kept for the stay lose address and body, the stay link and
@@ -22,11 +27,20 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bookings.models import AccessGrant, Booking, GuestEmail, StayLink, StepUpChallenge
+from bookings import code_history
+from bookings.models import (
+    AccessCodeHistory,
+    AccessGrant,
+    Booking,
+    GuestEmail,
+    StayLink,
+    StepUpChallenge,
+)
 from bookings.pms.models import PmsEvent, PmsEventOutcome
 from locks import retention as lock_retention
 from portal.models import Alert, Organization
@@ -99,6 +113,17 @@ def guests_anonymise(*, organization: Organization, now: dt.datetime, limit: int
     lock_retention.holders_anonymise(
         organization_id=organization.pk, people=people, replacement="the guest"
     )
+    # Codes already folded into history (only if the anonymisation ran late) are renamed too.
+    folded = set(
+        AccessCodeHistory.objects.filter(
+            organization=organization, holder__in=[p.holder for p in people]
+        ).values_list("holder", flat=True)
+    )
+    for person in people:
+        if person.holder in folded:
+            AccessCodeHistory.objects.filter(
+                organization=organization, holder=person.holder
+            ).update(name=person.code_name)
     GuestEmail.objects.filter(booking_id__in=ids).update(to="", body_text="", body_html="")
     StayLink.objects.filter(grant__booking_id__in=ids).delete()
     StepUpChallenge.objects.filter(grant__booking_id__in=ids).delete()
@@ -163,12 +188,37 @@ def retention_apply(
         ),
     ):
         return dict(done)
+    routine_days = dt.timedelta(days=settings.LATCHKEY_COMMAND_RETENTION_DAYS)
+    code_days = dt.timedelta(days=settings.LATCHKEY_CODE_HISTORY_DAYS)
+    # Codes are folded only after their guest's anonymisation had its turn (it renames them
+    # and scrubs the log by their names): a week past the guest retention at the earliest.
+    guest_margin = dt.timedelta(days=7)
     for org in Organization.objects.order_by("pk").iterator():
         raw = now - dt.timedelta(days=org.retention_raw_days)
         events = now - dt.timedelta(days=org.retention_lock_event_days)
         by_id = {"organization_id": org.pk, "limit": batch_size}
+        routine = lock_retention.RoutineCommandPrune(
+            before=max(now - routine_days, events), **by_id
+        )
+
+        def routine_step(routine=routine) -> int:
+            deleted = routine.deleted
+            checked = routine()
+            done["routine_commands"] += routine.deleted - deleted
+            return checked
+
         steps = [
             ("guests", partial(guests_anonymise, organization=org, now=now, limit=batch_size)),
+            (
+                "codes_folded",
+                partial(
+                    code_history.access_codes_fold,
+                    organization=org,
+                    before=now
+                    - max(code_days, guest_margin + dt.timedelta(days=org.retention_guest_days)),
+                    limit=batch_size,
+                ),
+            ),
             (
                 "pms_events",
                 partial(pms_events_prune, organization=org, before=raw, limit=batch_size),
@@ -179,6 +229,7 @@ def retention_apply(
             ),
             ("agent_jobs", partial(lock_retention.agent_jobs_prune, before=raw, **by_id)),
             ("lock_events", partial(lock_retention.lock_events_prune, before=events, **by_id)),
+            ("routine_commands_checked", routine_step),
             ("lock_commands", partial(lock_retention.lock_commands_prune, before=events, **by_id)),
         ]
         for kind, step in steps:

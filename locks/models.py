@@ -346,6 +346,17 @@ class LockCommand(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["lock", "status"]),
             models.Index(fields=["organization", "status", "-created_at"]),
+            # For locks.retention.RoutineCommandPrune: finished ones by age; newer checks.
+            models.Index(
+                fields=["organization", "created_at", "id"],
+                condition=models.Q(status__in=["succeeded", "failed"]),
+                name="lockcommand_finished_by_age",
+            ),
+            models.Index(
+                fields=["lock", "id"],
+                condition=models.Q(kind="reconcile"),
+                name="lockcommand_checks_by_lock",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,17 @@ LATCHKEY_ICAL_POLL_SECONDS = config.get_float("LATCHKEY_ICAL_POLL_SECONDS", 900.
 LATCHKEY_ICAL_MAX_BYTES = config.get_int("LATCHKEY_ICAL_MAX_BYTES", 5_000_000)
 LATCHKEY_ICAL_TIMEOUT_SECONDS = config.get_float("LATCHKEY_ICAL_TIMEOUT_SECONDS", 20.0)
 LATCHKEY_ICAL_ALERT_AFTER = config.get_int("LATCHKEY_ICAL_ALERT_AFTER", 3)
+# Finished routine commands (reconcile rounds, code syncs) replaced by a newer one are deleted
+# after this many days (locks.retention.RoutineCommandPrune, in the hourly retention task).
+LATCHKEY_COMMAND_RETENTION_DAYS = config.get_float("LATCHKEY_COMMAND_RETENTION_DAYS", 30.0)
+# Ended codes (no longer wanted, on no lock) become AccessCodeHistory rows, without digits,
+# this many days after their window ended, and never before the guest retention + a week.
+LATCHKEY_CODE_HISTORY_DAYS = config.get_float("LATCHKEY_CODE_HISTORY_DAYS", 30.0)
+# Beat's tick for the iCal poll: each tick queues the feeds whose slot has come, at most
+# ceil(feeds x tick / interval x headroom) (bookings/ical/schedule.py).
+LATCHKEY_ICAL_TICK_SECONDS = config.get_float(
+    "LATCHKEY_ICAL_TICK_SECONDS", min(60.0, LATCHKEY_ICAL_POLL_SECONDS)
+)
 
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -428,7 +439,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "poll-ical-feeds": {  # queues the feeds that are due; each is due every POLL_SECONDS
         "task": "bookings.ical.tasks.poll_due_feeds",
-        "schedule": timedelta(seconds=min(60.0, LATCHKEY_ICAL_POLL_SECONDS)),
+        "schedule": timedelta(seconds=LATCHKEY_ICAL_TICK_SECONDS),
     },
     "sweep-pms-events": {
         "task": "bookings.pms.tasks.sweep_pms_events",

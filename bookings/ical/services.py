@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings import dispatch
+from bookings.ical import schedule
 from bookings.ical.caps import cap_alert, cap_report, over_cap
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay
 from bookings.ical.parse import FeedStay, NotICalendar, parse_feed
@@ -95,6 +96,9 @@ def feed_create(
                 url_hash=digest,
                 url_masked=mask_url(url)[:200],
             )
+            # Fetched now (below), then polled at its own slot: not all new feeds at once.
+            feed.next_fetch_at = schedule.feed_next_slot(feed_id=feed.pk, after=feed.created_at)
+            feed.save(update_fields=["next_fetch_at"])
     except IntegrityError:
         raise ServiceError(
             _("This property already has a feed with this URL."), field="url"
@@ -117,22 +121,26 @@ def feed_delete(*, feed: IcalFeed) -> None:
 
 
 def feeds_poll_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Queue a fetch of every feed that is due, and push its next fetch one interval away."""
+    """Queue a fetch of the feeds whose slot has come, oldest first, at most `poll_cap` of
+    them (bookings/ical/schedule.py), and move each to its next slot."""
     now = now or timezone.now()
-    interval = dt.timedelta(seconds=settings.LATCHKEY_ICAL_POLL_SECONDS)
-    due: list[int] = []
+    interval = schedule.poll_interval()
+    cap = schedule.poll_cap(feeds=IcalFeed.objects.count())
     with transaction.atomic():
-        feeds = (
+        due = list(
             IcalFeed.objects.select_for_update(skip_locked=True)
             .filter(next_fetch_at__lte=now)
-            .order_by("next_fetch_at")[:500]
+            .order_by("next_fetch_at", "pk")
+            .only("pk", "next_fetch_at")[:cap]
         )
-        for feed in feeds:
-            due.append(feed.pk)
-        IcalFeed.objects.filter(pk__in=due).update(next_fetch_at=now + interval)
-        for feed_id in due:
-            dispatch.send_on_commit(dispatch.FETCH_FEED, feed_id)
-    return due
+        for feed in due:
+            feed.next_fetch_at = schedule.feed_next_slot(
+                feed_id=feed.pk, after=now, interval=interval
+            )
+        IcalFeed.objects.bulk_update(due, ["next_fetch_at"], batch_size=500)
+        for feed in due:
+            dispatch.send_on_commit(dispatch.FETCH_FEED, feed.pk)
+    return [feed.pk for feed in due]
 
 
 @dataclass
@@ -253,9 +261,11 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
     feed.status = status
     feed.last_error = message
     feed.last_fetch_at = now
-    # Back off while it keeps failing: 1, 2, 4, then at most 8 intervals.
-    interval = settings.LATCHKEY_ICAL_POLL_SECONDS * min(2 ** (feed.failures - 1), 8)
-    feed.next_fetch_at = max(feed.next_fetch_at, now + dt.timedelta(seconds=interval))
+    # Back off while it keeps failing: its own slot after 1, 2, 4, then at most 8 intervals.
+    feed.next_fetch_at = max(
+        feed.next_fetch_at,
+        schedule.feed_backoff_slot(feed_id=feed.pk, now=now, failures=feed.failures),
+    )
     feed.save(update_fields=["failures", "status", "last_error", "last_fetch_at", "next_fetch_at"])
     log.info("iCal feed %s failed (%s in a row): %s", feed.pk, feed.failures, message)
     if feed.failures >= settings.LATCHKEY_ICAL_ALERT_AFTER:

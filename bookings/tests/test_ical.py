@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from bookings.ical.api import IcalFetchThrottle
 from bookings.ical.models import FetchStatus, IcalFeed, IcalStay
+from bookings.ical.schedule import feed_next_slot
 from bookings.ical.services import feed_fetch, feeds_poll_due
 from bookings.models import AccessGrant, Booking, BookingStatus
 from locks.models import AccessCode
@@ -21,6 +22,9 @@ from portal.tests.local_http import Answer, LocalServer
 from portal.times import local_stamp
 
 VIENNA_UTC_WINTER = dt.timedelta(hours=1)
+
+
+SLOT = dt.timedelta(seconds=1)
 
 
 def ymd(day: dt.date) -> str:
@@ -438,9 +442,13 @@ def test_polling_queues_due_feeds_once_per_interval(world, prop, locks, server, 
         assert feeds_poll_due() == [feed.pk]
     assert len(server.requests) == requests_after_add + 1
     with commit():
-        assert feeds_poll_due() == []  # next one in LATCHKEY_ICAL_POLL_SECONDS
+        assert feeds_poll_due() == []  # next one at its slot, within LATCHKEY_ICAL_POLL_SECONDS
     feed.refresh_from_db()
-    assert feed.next_fetch_at > timezone.now() + dt.timedelta(seconds=800)
+    now = timezone.now()
+    assert (
+        now < feed.next_fetch_at <= now + dt.timedelta(seconds=settings.LATCHKEY_ICAL_POLL_SECONDS)
+    )
+    assert feed.next_fetch_at == feed_next_slot(feed_id=feed.pk, after=feed.next_fetch_at - SLOT)
     assert feed.status == FetchStatus.NOT_MODIFIED
 
 

@@ -275,7 +275,8 @@ def test_raw_deliveries_and_lock_events_are_pruned_per_organization(world, prop,
         done = retention_apply()
     assert done["pms_events"] == 2 and done["lock_events"] == 2
     assert done["webhook_deliveries"] == 2 and done["agent_jobs"] == 1
-    assert done["lock_commands"] == 2
+    # The routine prune (a newer check replaced it) takes one of them first.
+    assert done["lock_commands"] + done["routine_commands"] == 2
     for row in gone:
         assert not type(row).objects.filter(pk=row.pk).exists(), row
     for row in kept:

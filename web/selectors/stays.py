@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from bookings.models import AccessGrant, Booking, StayLink
+from bookings.models import AccessCodeHistory, AccessGrant, Booking, StayLink
 from locks.models import AccessCode, CodeState, LockCommand
 from portal.models import Organization
 from web.selectors.common import with_access
@@ -61,11 +61,20 @@ def stay_detail(*, booking: Booking) -> dict:
             latest[cmd.access_code_id] = cmd
         for ac in codes:
             ac.command = latest.get(ac.pk)
+    # Codes of a stay long over were folded into history (bookings.code_history): no digits.
+    history = []
+    if grant is not None:
+        history = list(
+            AccessCodeHistory.objects.filter(holder=grant.holder)
+            .select_related("lock")
+            .order_by("lock__name", "valid_from", "pk")
+        )
     emails = list(booking.emails.order_by("-created_at", "-pk")[:20])
     return {
         "grant": grant,
         "stay_link": StayLink.objects.filter(grant=grant).first() if grant else None,
         "codes": codes,
+        "history": history,
         "busy": any(ac.state in (CodeState.SETTING, CodeState.REMOVING) for ac in codes),
         "emails": emails,
         # "Resend" only once a first email went out; until then the page says which doors
