@@ -9,17 +9,12 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from locks.choices import CodeState, CommandKind, CommandStatus, DriverKind, TokenMode
 from locks.integrations.base import CodeSpec
 from locks.integrations.registry import driver_class
 from portal.crypto import EncryptedTextField
 from portal.models import Organization
 from properties.models import Property
-
-
-class TokenMode(models.TextChoices):
-    ENCRYPTED = "encrypted", _("Encrypted token (ctoken)")
-    HASHED = "hashed", _("Hashed token")
-    PLAIN = "plain", _("Plain token")
 
 
 class Bridge(models.Model):
@@ -47,13 +42,6 @@ class Bridge(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class DriverKind(models.TextChoices):
-    VIRTUAL = "virtual", _("Virtual lock (demo and tests)")
-    NUKI_WEB = "nuki_web", _("Nuki Web (cloud)")
-    BRIDGE_HTTP = "bridge_http", _("Nuki Bridge (LAN)")
-    BLE_AGENT = "ble_agent", _("On-site Bluetooth agent")
 
 
 class Agent(models.Model):
@@ -176,15 +164,6 @@ class Lock(models.Model):
         return driver_class(self.driver).capabilities_for(self)
 
 
-class CodeState(models.TextChoices):
-    PLANNED = "planned", _("Planned")
-    SETTING = "setting", _("Setting")
-    SET = "set", _("Set")
-    REMOVING = "removing", _("Removing")
-    REMOVED = "removed", _("Removed")
-    FAILED = "failed", _("Failed")
-
-
 _UNSET = models.Q(wanted=True) & ~models.Q(state=CodeState.SET)  # see AccessCode.Meta
 
 
@@ -293,21 +272,6 @@ class AccessCode(models.Model):
             and backup.confirmed_from <= max(self.valid_from, timezone.now())
             and backup.confirmed_until >= self.valid_until
         )
-
-
-class CommandKind(models.TextChoices):
-    SYNC_CODE = "sync_code", _("Bring a code on the lock in line")
-    RECONCILE = "reconcile", _("Compare the lock's codes with ours")
-    LOCK_ACTION = "lock_action", _("Lock, unlock or unlatch")
-    REMOVE_FOREIGN = "remove_foreign", _("Remove a code we did not create")
-
-
-class CommandStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    RUNNING = "running", _("Running")
-    WAITING = "waiting", _("Waiting for the on-site agent")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
 
 
 class LockCommand(models.Model):
