@@ -163,12 +163,14 @@ def hold(*, key: str, seconds: float) -> float:
         return _local.hold(key, seconds)
 
 
-def forget(*, key: str) -> None:
-    """Empty the bucket `key` and lift its hold (tests, benchmarks, a reconnected account)."""
+def forget_all() -> None:
+    """Empty every bucket and lift every hold (tests and benchmarks start from full buckets)."""
     url = redis_url()
     if url:
         client, _, _ = _scripts(url)
-        client.delete(PREFIX + key, PREFIX + key + ":held")
+        keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
+        if keys:
+            client.delete(*keys)
     _local.clear()
 
 
