@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from ..ratelimit import RequestBudget, retry_after_seconds
+from ..ratelimit import RequestBudget, retry_after_seconds, shared_tls_context
 from .errors import BridgeError
 from .failures import body_excerpt, rate_limited, status_error, unreachable
 from .locking import LockFactory, default_lock_factory
@@ -135,7 +135,9 @@ class BridgeClient:
         self.retry = retry or RetryPolicy()
         self.lock_factory = lock_factory or default_lock_factory
         self._sleep = sleep
-        self._http = httpx2.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
+        self._http = httpx2.Client(
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=shared_tls_context()
+        )
 
     @classmethod
     def from_url(cls, url: str, token: str | None, **kwargs) -> BridgeClient:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-from ..ratelimit import RequestBudget, retry_after_seconds
+from ..ratelimit import RequestBudget, retry_after_seconds, shared_tls_context
 
 TokenProvider = Callable[[bool], str]  # refresh -> access token
 
@@ -231,7 +231,11 @@ class NukiWebClient:
         self.budget = budget
         self.calls = 0
         self._http = httpx2.Client(
-            base_url=self.base_url, timeout=timeout, transport=transport, trust_env=False
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+            verify=shared_tls_context(),
         )
 
     def close(self) -> None:
