@@ -49,7 +49,7 @@ import time
 import _common as common
 
 DATABASE = "latchkey_bench_budget"
-CACHE_DB = 0  # the budget's buckets and the cache; the broker is in memory
+CACHE_DB = 0  # the budget's buckets (its own keys only: never flushed); the broker is in memory
 LIMIT = 100  # the account's requests per minute (the stand-in's rate limit)
 PERIOD = 900.0  # the reconcile period, seconds of account time
 CALIBRATION = 60  # reconciles run without a budget to measure what the machine manages
@@ -108,15 +108,16 @@ def _run(opts) -> dict:
         LATCHKEY_ORG_RUNNING_COMMANDS="0",
     )
     common.recreate_database(opts.database)
-    common.purge_redis(opts.cache_db)
     common.setup_django(env)
     common.migrate()
     try:
         return _measure(sim, opts)
     finally:
         sim.stop()
+        from locks import budgets
+
+        budgets.forget_all()  # only the budget's own keys: the database is not flushed
         common.close_django_connections()
-        common.purge_redis(opts.cache_db)
 
 
 def _seed(sim, locks: int) -> list:
