@@ -29,12 +29,13 @@ def rate_limited(key: str, endpoint: str, seconds: float, *, status: int | None 
     """Not sent (the budget for this bridge is spent) or refused with 429: ask again in
     `seconds`. Transient, and says nothing about the lock."""
     return BridgeError(
-        f"Waiting for the request limit of the bridge at {key}.",
-        fix="Nothing to do: the portal asks again when the limit allows.",
+        "Waiting for the bridge's request limit.",
+        fix="Nothing to do: the portal sends it when the limit allows.",
         permanent=False,
         status=status,
         endpoint=endpoint,
-        detail=f"rate limited{f' (HTTP {status})' if status else ''}: retry in {seconds:.1f}s",
+        detail=f"bridge {key} rate limited{f' (HTTP {status})' if status else ''}: "
+        f"retry in {seconds:.1f}s",
         retry_after=seconds,
     )
 
