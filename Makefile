@@ -47,6 +47,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/bridge_actions.py
 	$(BIN)/python bench/nukiweb_codes.py
+	$(BIN)/python bench/fleet_budget.py
 	$(BIN)/python bench/stay_page.py
 	$(BIN)/python bench/ical_feeds.py
 	$(BIN)/python bench/pms_webhooks.py

@@ -86,6 +86,10 @@ class NukiWebConnection(models.Model):
     webhook_key = models.CharField(max_length=48, unique=True)
     webhook_id = models.CharField(max_length=64, blank=True, default="")
     webhook_secret = EncryptedTextField(blank=True, default="")
+    # The last signed webhook that arrived, and the last time the locks' logs were polled: a
+    # webhook that delivers replaces log polling; polling is the fallback (docs/budgets.md).
+    webhook_seen_at = models.DateTimeField(null=True, blank=True)
+    logs_polled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from locks.integrations import logsync
 from locks.integrations.bridge import services as bridges
 from locks.integrations.nuki_web import connection as nukiweb
-from locks.models import Bridge, Lock, NukiWebConnection
+from locks.models import Bridge, NukiWebConnection
 from locks.nuki.bridge import BridgeError
 from locks.nuki.web import NukiWebError
 from locks.sync import desired, outbox, runner, schedule
@@ -50,22 +51,30 @@ def bridge_connect(bridge_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def sync_bridge_logs() -> int:
-    total = 0
-    for bridge in Bridge.objects.filter(status=Bridge.Status.OK):
-        try:
-            total += bridges.bridge_log_sync(bridge=bridge)
-        except BridgeError:
-            continue  # an unreachable bridge is reported by its next action or import
-    ok_orgs = NukiWebConnection.objects.filter(status=NukiWebConnection.Status.OK).values(
-        "organization_id"
-    )
-    for lock in Lock.objects.filter(driver="nuki_web", organization_id__in=ok_orgs):
-        try:
-            total += nukiweb.nuki_web_log_sync(lock=lock)
-        except NukiWebError:
-            continue  # a broken connection raises its own alert
-    return total
+def sync_bridge_logs() -> dict:
+    """Beat: queue one log sync per bridge and per Nuki Web account due (logsync)."""
+    return logsync.log_syncs_queue()
+
+
+@shared_task(ignore_result=True)
+def sync_bridge_log(bridge_id: int) -> int:
+    bridge = Bridge.objects.filter(pk=bridge_id, status=Bridge.Status.OK).first()
+    if bridge is None:
+        return 0
+    try:
+        return bridges.bridge_log_sync(bridge=bridge)
+    except BridgeError:
+        return 0  # unreachable: reported by its next action or import; rate-limited: next round
+
+
+@shared_task(ignore_result=True)
+def sync_nuki_web_logs(connection_id: int, after_lock_id: int = 0) -> int:
+    conn = NukiWebConnection.objects.filter(
+        pk=connection_id, status=NukiWebConnection.Status.OK
+    ).first()
+    if conn is None:
+        return 0
+    return logsync.nuki_web_logs_sync(connection=conn, after_lock_id=after_lock_id).added
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=12)
@@ -80,6 +89,7 @@ def nuki_web_setup(self, connection_id: int) -> None:
     except NukiWebError as exc:
         NukiWebConnection.objects.filter(pk=conn.pk).update(last_error=exc.message)
         if not exc.permanent and not self.request.is_eager:
-            raise self.retry(countdown=min(60, 2 * 2**self.request.retries)) from None
+            countdown = exc.retry_after or min(60, 2 * 2**self.request.retries)
+            raise self.retry(countdown=countdown) from None
     else:
         NukiWebConnection.objects.filter(pk=conn.pk).exclude(last_error="").update(last_error="")

@@ -344,9 +344,14 @@ _ROUTED = {
         "locks.tasks.run_command",  # the default; sent to its lock's driver's queue
         "locks.tasks.run_commands",
         "locks.tasks.nuki_web_setup",
+        "locks.tasks.sync_nuki_web_logs",  # one account's logs, within its request budget
         "bookings.tasks.replan_stay",
     ],
-    "bridge": ["locks.tasks.bridge_connect", "locks.tasks.sync_bridge_logs"],
+    "bridge": [
+        "locks.tasks.bridge_connect",
+        "locks.tasks.sync_bridge_logs",
+        "locks.tasks.sync_bridge_log",
+    ],
     "mail": ["bookings.tasks.send_access_email"],
     "ingest": ["bookings.pms.tasks.process_pms_event", "bookings.ical.tasks.fetch_feed"],
     "periodic": [
@@ -417,6 +422,19 @@ LATCHKEY_AGENT_POLL_RECHECK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_RECH
 LATCHKEY_AGENT_POLL_FALLBACK_SECONDS = config.get_float("LATCHKEY_AGENT_POLL_FALLBACK_SECONDS", 0.5)
 # Served without a thread per request (portal.asgi): the agents' job long-poll.
 LATCHKEY_LONG_POLL_PATHS = ("/agent/v1/jobs",)
+# Request budgets per Nuki Web account and per bridge (locks/budgets.py, docs/budgets.md; 0 = none).
+_REDIS_URLS = [u for u in (CACHE_URL, CELERY_BROKER_URL) if u.startswith(("redis://", "rediss://"))]
+LATCHKEY_BUDGET_REDIS_URL = config.get_url(
+    "LATCHKEY_BUDGET_REDIS_URL", LATCHKEY_LOCK_REDIS_URL or (_REDIS_URLS or [""])[0]
+)
+LATCHKEY_NUKI_WEB_RATE_PER_MINUTE = config.get_float("LATCHKEY_NUKI_WEB_RATE_PER_MINUTE", 90.0)
+LATCHKEY_NUKI_WEB_BURST = config.get_int("LATCHKEY_NUKI_WEB_BURST", 10)
+LATCHKEY_BRIDGE_RATE_PER_MINUTE = config.get_float("LATCHKEY_BRIDGE_RATE_PER_MINUTE", 30.0)
+LATCHKEY_BRIDGE_BURST = config.get_int("LATCHKEY_BRIDGE_BURST", 5)
+LATCHKEY_BUDGET_MAX_WAIT_SECONDS = config.get_float("LATCHKEY_BUDGET_MAX_WAIT_SECONDS", 2.0)
+LATCHKEY_NUKI_WEB_LOG_FALLBACK_SECONDS = config.get_float(
+    "LATCHKEY_NUKI_WEB_LOG_FALLBACK_SECONDS", 3600.0
+)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-commands": {

@@ -131,14 +131,27 @@ class LockStatus:
 
 
 class DriverError(Exception):
-    """A driver call failed. `reason` and `fix` are shown to the manager as written."""
+    """A driver call failed. `reason` and `fix` are shown to the manager as written.
 
-    def __init__(self, reason: str, *, fix: str = "", permanent: bool = False, detail: str = ""):
+    `retry_after`: the cloud or device is rate-limited (a 429, or no token left in its budget,
+    locks/budgets.py): try again in that many seconds. The lock itself is fine, so the runner
+    neither counts the attempt nor calls the lock unreachable."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        fix: str = "",
+        permanent: bool = False,
+        detail: str = "",
+        retry_after: float | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
         self.permanent = permanent
         self.detail = detail or reason
+        self.retry_after = retry_after
 
 
 class NotFoundOnLock(DriverError):

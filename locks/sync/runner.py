@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import random
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from locks.integrations.base import (
@@ -356,7 +359,30 @@ def _succeed(command: LockCommand) -> str:
     return "succeeded"
 
 
+def _postpone(command: LockCommand, exc: DriverError) -> str:
+    """The cloud or bridge is rate-limited (its 429, or our budget for it): the command runs
+    again once the limit allows, with the attempt handed back. The lock did nothing wrong, so
+    it is not marked unreachable, nothing fails, and no alert is raised however long it waits."""
+    delay = max(0.0, float(exc.retry_after or 0.0))
+    delay += random.uniform(0.0, min(1.0, delay / 10))  # the waiters do not all return at once
+    with transaction.atomic():
+        updated = _still_ours(command).update(
+            status=CommandStatus.PENDING,
+            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+            lease_until=None,
+            attempts=Greatest(F("attempts") - 1, 0),
+            error=exc.detail[:2000],
+            reason=exc.reason,
+            fix=exc.fix,
+        )
+        if updated:
+            dispatch(command.pk, driver=command.lock.driver, countdown=delay)
+    return "postponed"
+
+
 def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = False) -> str:
+    if exc.retry_after is not None and not exc.permanent:
+        return _postpone(command, exc)
     now = timezone.now()
     max_attempts = settings.LATCHKEY_COMMAND_MAX_ATTEMPTS
     if command.kind == CommandKind.LOCK_ACTION:

@@ -22,6 +22,8 @@ EXPECTED = {
     "bookings.tasks.replan_stay": "codes",
     "locks.tasks.bridge_connect": "bridge",
     "locks.tasks.sync_bridge_logs": "bridge",  # a beat entry, but it waits on bridges
+    "locks.tasks.sync_bridge_log": "bridge",  # one bridge's log
+    "locks.tasks.sync_nuki_web_logs": "codes",  # one Nuki Web account's logs
     "bookings.tasks.send_access_email": "mail",
     "bookings.pms.tasks.process_pms_event": "ingest",
     "bookings.ical.tasks.fetch_feed": "ingest",

@@ -10,6 +10,7 @@ import functools
 
 from django.conf import settings
 
+from locks.budgets import bridge_budget
 from locks.integrations.base import Capability, Driver, DriverError, LockStatus
 from locks.nuki.bridge import (
     BridgeClient,
@@ -59,11 +60,18 @@ def client_for(bridge) -> BridgeClient:
         port=bridge.port,
         token_mode=bridge.token_mode,
         lock_factory=bridge_lock_factory(),
+        budget=bridge_budget(host=str(ip), port=bridge.port),  # within the bridge's limit
     )
 
 
 def as_driver_error(exc: BridgeError) -> DriverError:
-    return DriverError(exc.message, fix=exc.fix, permanent=exc.permanent, detail=str(exc))
+    return DriverError(
+        exc.message,
+        fix=exc.fix,
+        permanent=exc.permanent,
+        detail=str(exc),
+        retry_after=exc.retry_after,
+    )
 
 
 def status_from(state: LockState) -> LockStatus:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locks.dispatch import task_send_on_commit
+from locks.dispatch import task_send, task_send_on_commit
 from locks.integrations.bridge.callbacks import callback_register
 from locks.integrations.bridge.driver import client_for, status_from
 from locks.models import Bridge, Lock, LockEvent, TokenMode
@@ -97,6 +97,10 @@ def bridge_connect(*, bridge: Bridge) -> None:
         bridge_import(bridge=bridge)
         callback_register(bridge=bridge)
     except BridgeError as exc:
+        if exc.retry_after is not None and not exc.permanent:
+            # The bridge's request limit, not a fault: try again then, with no alert.
+            task_send(BRIDGE_CONNECT, bridge.pk, countdown=exc.retry_after)
+            return
         _fail(bridge, exc)
         return
     Bridge.objects.filter(pk=bridge.pk).update(

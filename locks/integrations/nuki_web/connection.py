@@ -20,6 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from locks.budgets import nuki_web_budget
 from locks.dispatch import task_send_on_commit
 from locks.models import (
     CommandKind,
@@ -227,7 +228,11 @@ def client_for(organization_id: int) -> NukiWebClient:
             fix="Connect Nuki Web in the portal's integrations.",
             permanent=True,
         )
-    return NukiWebClient(conn.api_url or settings.NUKI_WEB_API_URL, token_provider(conn.pk))
+    return NukiWebClient(
+        conn.api_url or settings.NUKI_WEB_API_URL,
+        token_provider(conn.pk),
+        budget=nuki_web_budget(connection_id=conn.pk),  # every call within the account's limit
+    )
 
 
 def webhook_url(conn: NukiWebConnection) -> str:

@@ -31,7 +31,13 @@ ACTION_CODES = {"unlock": 1, "lock": 2, "unlatch": 3, "lock_n_go": 4}
 
 
 def as_driver_error(exc: NukiWebError) -> DriverError:
-    return DriverError(exc.message, fix=exc.fix, permanent=exc.permanent, detail=str(exc))
+    return DriverError(
+        exc.message,
+        fix=exc.fix,
+        permanent=exc.permanent,
+        detail=str(exc),
+        retry_after=exc.retry_after,
+    )
 
 
 def lock_code_from(auth: NukiWebAuth, emails: dict[int, str] | None = None) -> LockCode:

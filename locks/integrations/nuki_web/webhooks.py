@@ -9,6 +9,7 @@ import hmac
 import json
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from locks.integrations.base import LockStatus
@@ -54,6 +55,7 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     except ValueError as exc:  # JSONError, WebhookFieldError
         raise WebhookRejected(f"Malformed webhook: {exc}", 400) from None
     feature, smartlock_id = data["feature"], data["smartlockId"]
+    webhook_seen(connection_id=conn.pk)
     try:
         with transaction.atomic():
             WebhookDelivery.objects.create(
@@ -84,6 +86,18 @@ def webhook_receive(*, key: str, body: bytes, signature: str) -> str:
     if feature == "DEVICE_CONFIG":
         return "config"
     return "ignored"
+
+
+WEBHOOK_SEEN_EVERY = dt.timedelta(minutes=1)
+
+
+def webhook_seen(*, connection_id: int) -> None:
+    """Note that the account's webhook delivers, so its log polling can rest
+    (locks/integrations/logsync.py). Written at most once a minute, not per delivery."""
+    now = timezone.now()
+    NukiWebConnection.objects.filter(pk=connection_id).filter(
+        Q(webhook_seen_at__isnull=True) | Q(webhook_seen_at__lt=now - WEBHOOK_SEEN_EVERY)
+    ).update(webhook_seen_at=now)
 
 
 def _auth_confirm(lock: Lock, payload, *, deleted: bool) -> bool:

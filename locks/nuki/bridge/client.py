@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from ..ratelimit import RequestBudget, retry_after_seconds, shared_tls_context
 from .errors import BridgeError
-from .failures import body_excerpt, status_error, unreachable
+from .failures import body_excerpt, rate_limited, status_error, unreachable
 from .locking import LockFactory, default_lock_factory
 from .models import (
     ActionResult,
@@ -96,6 +97,8 @@ class BridgeClient:
         process-wide LocalBridgeLock; use RedisBridgeLock across processes.
     clock_offset: seconds added to this server's clock when making hashed/encrypted tokens,
         for a bridge whose clock is known to be off.
+    budget: taken before every request (also a retry's); a 429 holds it for its Retry-After.
+        Without a token, or on a 429, the call raises a BridgeError with `retry_after`.
     """
 
     def __init__(
@@ -113,8 +116,10 @@ class BridgeClient:
         clock: Callable[[], float] = time.time,
         clock_offset: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        budget: RequestBudget | None = None,
     ):
         self.host = host
+        self.budget = budget
         self.port = int(port)
         self.key = f"{host}:{self.port}"
         self.base_url = f"http://{self.key}"
@@ -130,7 +135,9 @@ class BridgeClient:
         self.retry = retry or RetryPolicy()
         self.lock_factory = lock_factory or default_lock_factory
         self._sleep = sleep
-        self._http = httpx2.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
+        self._http = httpx2.Client(
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=shared_tls_context()
+        )
 
     @classmethod
     def from_url(cls, url: str, token: str | None, **kwargs) -> BridgeClient:
@@ -351,6 +358,10 @@ class BridgeClient:
         while True:
             attempt += 1
             can_retry = attempt < self.retry.attempts
+            if self.budget is not None:
+                wait = self.budget.take()
+                if wait > 0:
+                    raise rate_limited(self.key, endpoint, wait)
             try:
                 response = self._send(endpoint, params, signed=signed, timeout=timeout)
             except httpx2.TimeoutException as exc:
@@ -370,6 +381,11 @@ class BridgeClient:
                 raise
 
             status = response.status_code
+            if status == 429:
+                seconds = retry_after_seconds(response.headers.get("Retry-After"))
+                if self.budget is not None:
+                    seconds = max(seconds, self.budget.hold(seconds))
+                raise rate_limited(self.key, endpoint, seconds, status=status)
             if status == 503:
                 if can_retry:
                     self._backoff(endpoint, attempt, "503 busy")

@@ -17,6 +17,9 @@ class BridgeError(Exception):
     status: the HTTP status the bridge answered with, or None when there was no answer.
     endpoint: the bridge endpoint that was called, e.g. "/lockAction".
     detail: technical detail for logs (never the token).
+    retry_after: seconds before the bridge may be asked again (its 429's Retry-After, or our
+        budget for it, see ..ratelimit), else None. Such an error is transient and not the
+        lock's fault.
     """
 
     def __init__(
@@ -28,6 +31,7 @@ class BridgeError(Exception):
         status: int | None = None,
         endpoint: str | None = None,
         detail: str = "",
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -36,6 +40,7 @@ class BridgeError(Exception):
         self.status = status
         self.endpoint = endpoint
         self.detail = detail or message
+        self.retry_after = retry_after
 
     @property
     def reason(self) -> str:

@@ -25,6 +25,21 @@ def unreachable(endpoint: str, detail: str) -> BridgeError:
     )
 
 
+def rate_limited(key: str, endpoint: str, seconds: float, *, status: int | None = None):
+    """Not sent (the budget for this bridge is spent) or refused with 429: ask again in
+    `seconds`. Transient, and says nothing about the lock."""
+    return BridgeError(
+        "Waiting for the bridge's request limit.",
+        fix="Nothing to do: the portal sends it when the limit allows.",
+        permanent=False,
+        status=status,
+        endpoint=endpoint,
+        detail=f"bridge {key} rate limited{f' (HTTP {status})' if status else ''}: "
+        f"retry in {seconds:.1f}s",
+        retry_after=seconds,
+    )
+
+
 def body_excerpt(response: httpx2.Response) -> str:
     return f"HTTP {response.status_code}: {response.text[:300]!r}"
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx2
 
+from ..ratelimit import RequestBudget, retry_after_seconds, shared_tls_context
+
 TokenProvider = Callable[[bool], str]  # refresh -> access token
 
 
@@ -28,18 +30,38 @@ class AuthType(IntEnum):
 
 
 class NukiWebError(Exception):
+    """`retry_after`: seconds before the next request may go (a rate limit), else None."""
+
     def __init__(
-        self, message: str, *, fix: str = "", permanent: bool = False, status: int | None = None
+        self,
+        message: str,
+        *,
+        fix: str = "",
+        permanent: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.permanent = permanent
         self.status = status
+        self.retry_after = retry_after
 
 
 class TokenRejected(NukiWebError):
     """The cloud refused our token even after a refresh: the manager must reconnect."""
+
+
+def rate_limited(seconds: float, *, status: int | None = None) -> NukiWebError:
+    """Nothing sent (our budget) or refused with 429: try again in `seconds`. Transient, and
+    not the lock's fault: the command waits, its attempt is not counted."""
+    return NukiWebError(
+        "Waiting for Nuki Web's request limit for this account.",
+        fix="Nothing to do: the portal sends it when the limit allows.",
+        status=status,
+        retry_after=seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -201,12 +223,19 @@ class NukiWebClient:
         *,
         timeout: float = 15.0,
         transport: httpx2.BaseTransport | None = None,
+        budget: RequestBudget | None = None,
     ):
+        """`budget`: taken before every request (the account's shared rate limit)."""
         self.base_url = base_url.rstrip("/")
         self.token_provider = token_provider
+        self.budget = budget
         self.calls = 0
         self._http = httpx2.Client(
-            base_url=self.base_url, timeout=timeout, transport=transport, trust_env=False
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+            verify=shared_tls_context(),
         )
 
     def close(self) -> None:
@@ -223,6 +252,10 @@ class NukiWebClient:
         for refresh in (False, True):
             token = self.token_provider(refresh)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if self.budget is not None:
+                wait = self.budget.take()
+                if wait > 0:
+                    raise rate_limited(wait)
             try:
                 self.calls += 1
                 response = self._http.request(method, path, headers=headers, **kwargs)
@@ -243,6 +276,11 @@ class NukiWebClient:
         status = response.status_code
         if status < 400:
             return response
+        if status == 429:
+            seconds = retry_after_seconds(response.headers.get("Retry-After"))
+            if self.budget is not None:
+                seconds = max(seconds, self.budget.hold(seconds))
+            raise rate_limited(seconds, status=status)
         if status == 401:
             raise TokenRejected(
                 "Nuki Web no longer accepts this connection's token.",

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-skew", type=float, default=60.0)
     parser.add_argument("--clock-offset", type=float, default=0.0, help="bridge clock error, s")
     parser.add_argument("--latency", type=float, default=0.0, help="added to every answer, s")
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="requests per --rate-window; more get 429"
+    )
+    parser.add_argument("--rate-window", type=float, default=60.0, help="seconds")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         max_skew=args.max_skew,
         clock_offset=args.clock_offset,
         latency=args.latency,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
     )
 
     def _terminate(signum: int, frame: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..loopback import ServerThread
+from ..ratelimit import WindowLimit, retry_after_header
 from .routes import ROUTES, Answer
 from .state import BridgeState
 from .tokens import TokenGuard
@@ -27,10 +28,27 @@ class BridgeSimulator(BridgeState):
     actions, state_changes, callbacks_sent, callbacks_failed, button_presses, auth_granted,
     reboots, fw_updates, factory_resets, and "endpoint:/path" per endpoint.
     max_concurrent_seen: the most API requests ever in flight at once (503s included).
+
+    rate_limit (requests) per rate_window (seconds, default 60): the bridge's request limit; a
+    request over it answers 429 with Retry-After (whole seconds, or an HTTP date with
+    retry_after_date=True) and counts in counters["rate_limited"]. None: no limit. (The Bridge
+    HTTP API documents none; this stands in for a bridge, or a proxy in front of one, that
+    sheds load.)
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+        retry_after_date: bool = False,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self.rate_limit = WindowLimit(rate_limit, rate_window) if rate_limit else None
+        self.retry_after_date = retry_after_date
         self.host = host
         self._requested_port = port
         self._in_flight = 0
@@ -88,13 +106,20 @@ class BridgeSimulator(BridgeState):
         parts = urlsplit(request.path)
         path = parts.path.rstrip("/") or "/"
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        headers: dict[str, str] = {}
+        wait = None if path.startswith("/__sim__/") else self._over_limit()
         if path.startswith("/__sim__/"):
             status, body = self._sim_endpoint(path, params)
+        elif wait is not None:
+            status, body = 429, {"success": False, "message": "too many requests"}
+            headers["Retry-After"] = retry_after_header(wait, http_date=self.retry_after_date)
         else:
             status, body = self._api(path, method, params)
         payload = b"" if body is None else json.dumps(body).encode()
         try:
             request.send_response(status)
+            for name, value in headers.items():
+                request.send_header(name, value)
             request.send_header("Content-Type", "application/json;charset=UTF-8")
             request.send_header("Content-Length", str(len(payload)))
             request.send_header("Connection", "close")
@@ -102,6 +127,15 @@ class BridgeSimulator(BridgeState):
             request.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             log.debug("bridge-sim: client went away before the answer to %s", path)
+
+    def _over_limit(self) -> float | None:
+        """Seconds until a request over the limit may come (counted), else None."""
+        if self.rate_limit is None:
+            return None
+        wait = self.rate_limit.admit()
+        if wait is not None:
+            self.count("rate_limited")
+        return wait
 
     def _api(self, path: str, method: str, params: dict[str, str]) -> Answer:
         with self.mutex:

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--timezone", default="UTC", help="the locks' timezone (IANA), for weekdays and times"
     )
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="requests per --rate-window; more get 429"
+    )
+    parser.add_argument("--rate-window", type=float, default=60.0, help="seconds")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         auto_consent=args.auto_consent,
         latency=args.latency,
         timezone=args.timezone,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
     )
 
     def _terminate(signum: int, frame: Any) -> None:

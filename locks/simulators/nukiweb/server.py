@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..loopback import ServerThread
+from ..ratelimit import WindowLimit, retry_after_header
 from .controls import CloudControls
 from .model import Invalid
 from .reply import Reply, api_error
@@ -43,10 +44,25 @@ class NukiWebSimulator(CloudControls):
     refreshes, reuse detected, errors by code), webhook_events:FEATURE, webhook_attempts,
     webhook_attempts_failed, webhook_deliveries, webhook_given_up.
     max_concurrent_seen: the most API requests ever in flight at once.
+
+    rate_limit (requests) per rate_window (seconds, default 60): the account's request limit
+    (/oauth aside); a request over it answers 429 with Retry-After (whole seconds, or an HTTP
+    date with retry_after_date=True) and counts in counters["rate_limited"]. None: no limit.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+        retry_after_date: bool = False,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self.rate_limit = WindowLimit(rate_limit, rate_window) if rate_limit else None
+        self.retry_after_date = retry_after_date
         self.host = host
         self._requested_port = port
         self._in_flight = 0
@@ -147,7 +163,10 @@ class NukiWebSimulator(CloudControls):
         try:
             if self.latency:
                 time.sleep(self.latency)
-            if self.outage_status:
+            over = self._over_limit(path)
+            if over is not None:
+                reply = over
+            elif self.outage_status:
                 reply = api_error(self.outage_status, "service unavailable (simulated outage)")
             else:
                 reply = self._dispatch(method, path, params, headers, body)
@@ -160,6 +179,18 @@ class NukiWebSimulator(CloudControls):
             with self.mutex:
                 self._in_flight -= 1
                 self.counters[f"status:{status}"] += 1
+
+    def _over_limit(self, path: str) -> Reply | None:
+        """The 429 for a request over the account's limit (the OAuth server has its own)."""
+        if self.rate_limit is None or path.startswith("/oauth"):
+            return None
+        wait = self.rate_limit.admit()
+        if wait is None:
+            return None
+        self.count("rate_limited")
+        reply = api_error(429, "Too many requests")
+        reply.headers["Retry-After"] = retry_after_header(wait, http_date=self.retry_after_date)
+        return reply
 
     def _dispatch(
         self, method: str, path: str, params: dict[str, str], headers: dict[str, str], body: bytes
