@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from portal import config
+from portal.channels import CHANNELS, channel_queues, task_routes
 from portal.client_address import parse_networks
 from portal.config import BASE_DIR
 
@@ -319,57 +320,14 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "socket_connect_timeout": LATCHKEY_BROKER_TIMEOUT_SECONDS,
         "socket_timeout": LATCHKEY_BROKER_TIMEOUT_SECONDS,
     }
-# Queues per channel: work that waits on different things never waits behind the others. A
-# worker started without -Q (`make run`, the tests' worker) consumes every queue; docker-compose
-# runs one service per queue, each scaled on its own. Lock commands choose their queue when they
-# are sent, from their driver's `queue` (locks.integrations.registry.queue_for); the other
-# tasks by name here.
-# LATCHKEY_QUEUE, when set, prefixes every queue's name (the benchmarks' isolation).
-LATCHKEY_CHANNELS = (
-    "codes",  # virtual and cloud (Nuki Web) codes, stay planning: quick, or a cloud's answer
-    "bridge",  # Nuki bridges on the properties' LANs: a silent one holds a slot until timeout
-    "agent",  # commands for locks behind an on-site BLE agent
-    "mail",  # guests' emails
-    "ingest",  # PMS deliveries and iCal feeds
-    "periodic",  # beat's sweeps, planning, reconcile, alerts, retention
-)
-_QUEUE_PREFIX = config.get_str("LATCHKEY_QUEUE", "")
-LATCHKEY_QUEUES = {c: f"{_QUEUE_PREFIX}-{c}" if _QUEUE_PREFIX else c for c in LATCHKEY_CHANNELS}
+# Queues per channel (portal/channels.py); LATCHKEY_QUEUE prefixes every queue's name.
+LATCHKEY_CHANNELS = CHANNELS
+LATCHKEY_QUEUES = channel_queues(config.get_str("LATCHKEY_QUEUE", ""))
 CELERY_TASK_QUEUES = {
     name: {"exchange": name, "routing_key": name} for name in LATCHKEY_QUEUES.values()
 }
 CELERY_TASK_DEFAULT_QUEUE = LATCHKEY_QUEUES["codes"]
-_ROUTED = {
-    "codes": [
-        "locks.tasks.run_command",  # the default; sent to its lock's driver's queue
-        "locks.tasks.run_commands",
-        "locks.tasks.nuki_web_setup",
-        "locks.tasks.sync_nuki_web_logs",  # one account's logs, within its request budget
-        "bookings.tasks.replan_stay",
-    ],
-    "bridge": [
-        "locks.tasks.bridge_connect",
-        "locks.tasks.sync_bridge_logs",
-        "locks.tasks.sync_bridge_log",
-    ],
-    "mail": ["bookings.tasks.send_access_email"],
-    "ingest": ["bookings.pms.tasks.process_pms_event", "bookings.ical.tasks.fetch_feed"],
-    "periodic": [
-        "locks.tasks.sweep_commands",
-        "locks.tasks.plan_due_codes",
-        "locks.tasks.reconcile_all",
-        "bookings.ical.tasks.poll_due_feeds",
-        "bookings.pms.tasks.sweep_pms_events",
-        "bookings.tasks.alert_unset_codes",
-        "bookings.tasks.assign_backup_codes",
-        "bookings.tasks.apply_retention",
-    ],
-}
-CELERY_TASK_ROUTES = {
-    task: {"queue": LATCHKEY_QUEUES[channel]}
-    for channel, tasks in _ROUTED.items()
-    for task in tasks
-}
+CELERY_TASK_ROUTES = task_routes(LATCHKEY_QUEUES)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
