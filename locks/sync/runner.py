@@ -365,10 +365,11 @@ def _postpone(command: LockCommand, exc: DriverError) -> str:
     it is not marked unreachable, nothing fails, and no alert is raised however long it waits."""
     delay = max(0.0, float(exc.retry_after or 0.0))
     delay += random.uniform(0.0, min(1.0, delay / 10))  # the waiters do not all return at once
+    when = timezone.now() + dt.timedelta(seconds=delay)
     with transaction.atomic():
         updated = _still_ours(command).update(
             status=CommandStatus.PENDING,
-            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+            next_attempt_at=when,
             lease_until=None,
             attempts=Greatest(F("attempts") - 1, 0),
             error=exc.detail[:2000],
@@ -376,6 +377,8 @@ def _postpone(command: LockCommand, exc: DriverError) -> str:
             fix=exc.fix,
         )
         if updated:
+            if command.kind == CommandKind.RECONCILE:  # the lock stays due until then
+                reconcile_due_at_retry(lock_id=command.lock_id, when=when)
             dispatch(command.pk, driver=command.lock.driver, countdown=delay)
     return "postponed"
 
@@ -395,8 +398,6 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
             delay = backoff_seconds(command.attempts)
             if command.kind == CommandKind.LOCK_ACTION:
                 delay = min(delay, 2.0)  # an action is wanted now, not in minutes
-            # A device or cloud that said when to come back (HTTP 429 Retry-After) is believed.
-            delay = max(delay, float(getattr(exc, "retry_after", None) or 0))
             updated = _still_ours(command).update(
                 status=CommandStatus.PENDING,
                 next_attempt_at=now + dt.timedelta(seconds=delay),
