@@ -322,7 +322,10 @@ def simulate_days(args, start: dt.datetime) -> tuple[list[int], float]:
     from locks.models import LockCommand
 
     retention, source = command_retention_days()
-    days = max(args.days, min(args.max_days, math.ceil(retention) + 2))
+    # Past the retention the table must be flat; a retention longer than --max-days cannot be
+    # reached here (today's 396 days): then --days show the growth.
+    reach = math.ceil(retention) + 2
+    days = max(args.days, reach) if reach <= args.max_days else args.days
     schedule = settings.CELERY_BEAT_SCHEDULE
     ticking = [(n, e) for n, e in schedule.items() if is_reconcile(n, e) or is_plan(n, e)]
     pruning = [(n, e) for n, e in schedule.items() if is_prune(n, e)]
@@ -345,7 +348,7 @@ def simulate_days(args, start: dt.datetime) -> tuple[list[int], float]:
                     if not has_work(call(entry)):
                         break
         counts.append(LockCommand.objects.count())
-        common.print_figure(f"day {day}", counts[-1], "rows", f"+{counts[-1] - counts[-2]}")
+        common.print_figure(f"day {day}", f"{counts[-1]} rows (+{counts[-1] - counts[-2]})")
     reconcile_ticks = [schedule_seconds(e) for n, e in schedule.items() if is_reconcile(n, e)]
     real_ticks = 86400 / min(reconcile_ticks) if reconcile_ticks else 0
     return counts, real_ticks / args.ticks_per_day
@@ -456,12 +459,15 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="timed runs per task and size")
     parser.add_argument("--large-units", type=int, default=10, help="organizations at L")
-    parser.add_argument("--days", type=int, default=6, help="simulated days (at least)")
+    parser.add_argument("--days", type=int, default=4, help="simulated days (at least)")
     parser.add_argument("--max-days", type=int, default=30, help="cap when retention is long")
-    parser.add_argument("--ticks-per-day", type=int, default=4, help="reconcile ticks a day")
+    parser.add_argument("--ticks-per-day", type=int, default=3, help="reconcile ticks a day")
     parser.add_argument("--broker-db", type=int, default=1)
     parser.add_argument("--cache-db", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--quiet-wait", type=float, default=300.0, help="wait this long for an idle machine"
+    )
     return parser.parse_args()
 
 
@@ -498,7 +504,7 @@ def main() -> int:
 
         bench = Bench(args, nukiweb, bridge)
         before_task_publish.connect(bench.counters.on_publish, weak=False)
-        busy = common.wait_for_quiet()
+        busy = common.wait_for_quiet(max_wait=args.quiet_wait)
         common.print_figure("machine busy before the run", busy, "% (100 = one core)")
         now = timezone.now()
         anchor = (now + dt.timedelta(hours=6)).replace(second=0, microsecond=0).time()

@@ -68,10 +68,32 @@ class Unit:
     fixture_locks: list[int] = field(default_factory=list)
 
 
-def now_utc() -> dt.datetime:
-    from django.utils import timezone
+def copy_create(model, objs: list) -> list:
+    """bulk_create through PostgreSQL's COPY (several times faster for 10^5 rows): ids are
+    drawn from the table's own sequence first, so the objects come back with their pk set as
+    bulk_create's would."""
+    from django.db import connection
 
-    return timezone.now()
+    if not objs:
+        return objs
+    table = model._meta.db_table
+    fields = model._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(
+                    [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+                )
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, "default"
+    return objs
 
 
 def window(day: dt.date, anchor: dt.time) -> dt.datetime:
@@ -179,8 +201,9 @@ def stays_and_codes(unit: Unit, props, locks_by_property, *, now, anchor, rng) -
                     anonymised_at=forgotten if old else None,
                 )
             )
-        Booking.objects.bulk_create(bookings, batch_size=BATCH)
-        grants = AccessGrant.objects.bulk_create(
+        copy_create(Booking, bookings)
+        grants = copy_create(
+            AccessGrant,
             [
                 AccessGrant(
                     organization=org,
@@ -192,7 +215,6 @@ def stays_and_codes(unit: Unit, props, locks_by_property, *, now, anchor, rng) -
                 )
                 for b in bookings
             ],
-            batch_size=BATCH,
         )
         codes = []
         for b, grant in zip(bookings, grants, strict=True):
@@ -216,7 +238,7 @@ def stays_and_codes(unit: Unit, props, locks_by_property, *, now, anchor, rng) -
                         updated_at=min(now, grant.valid_until),
                     )
                 )
-        AccessCode.objects.bulk_create(codes, batch_size=BATCH)
+        copy_create(AccessCode, codes)
         commands = [
             LockCommand(
                 organization=org,
@@ -232,7 +254,7 @@ def stays_and_codes(unit: Unit, props, locks_by_property, *, now, anchor, rng) -
             for ac in codes
             if ac.set_at is not None
         ]
-        LockCommand.objects.bulk_create(commands, batch_size=BATCH)
+        copy_create(LockCommand, commands)
         counts["bookings"] += len(bookings)
         counts["codes"] += len(codes)
         counts["commands"] += len(commands)
@@ -261,9 +283,10 @@ def history(unit: Unit, *, rng: random.Random, now: dt.datetime) -> None:
             )
             for lock_id in unit.lock_ids
         ]
-    LockCommand.objects.bulk_create(rounds, batch_size=BATCH)
-    LockEvent.objects.bulk_create(
-        (
+    copy_create(LockCommand, rounds)
+    copy_create(
+        LockEvent,
+        [
             LockEvent(
                 organization=org,
                 lock_id=lock_id,
@@ -274,8 +297,7 @@ def history(unit: Unit, *, rng: random.Random, now: dt.datetime) -> None:
             )
             for lock_id in unit.lock_ids
             for _ in range(LOCK_EVENTS_PER_LOCK)
-        ),
-        batch_size=BATCH,
+        ],
     )
     alerts = [
         Alert(
