@@ -53,6 +53,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/ble_frames.py
 	$(BIN)/python bench/ble_latency.py
 	$(BIN)/python bench/noisy_neighbour.py
+	$(BIN)/python bench/fleet.py
 
 ## messages: refresh the German catalogue from the code, then compile it (commit both files)
 messages: $(VENV)/.dev

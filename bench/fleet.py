@@ -561,6 +561,8 @@ def main() -> int:
             for key, value in budget.items():
                 common.print_figure(str(key), value)
             figures["budget"] = budget
+            if "error" in budget or budget.get("ok") is False or budget.get("missed"):
+                failures.append(f"fleet_budget: {budget.get('missed') or budget.get('error')}")
         common.print_figure("whole run", f"{time.monotonic() - started:.0f}", "s")
         figures["run_seconds"] = round(time.monotonic() - started)
     finally:
