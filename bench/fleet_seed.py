@@ -73,6 +73,8 @@ def copy_create(model, objs: list) -> list:
     drawn from the table's own sequence first, so the objects come back with their pk set as
     bulk_create's would."""
     from django.db import connection
+    from django.db.models import JSONField
+    from psycopg.types.json import Jsonb
 
     if not objs:
         return objs
@@ -86,10 +88,15 @@ def copy_create(model, objs: list) -> list:
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        # Raw attribute values (psycopg adapts them; JSON wrapped): the fields' own
+        # get_db_prep_save took half the seeding time.
+        names = [f.attname for f in fields]
+        wrap = [isinstance(f, JSONField) for f in fields]
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for obj in objs:
+                row = [getattr(obj, name) for name in names]
                 copy.write_row(
-                    [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+                    [Jsonb(v) if w and v is not None else v for v, w in zip(row, wrap, strict=True)]
                 )
     for obj in objs:
         obj._state.adding, obj._state.db = False, "default"
