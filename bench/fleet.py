@@ -47,12 +47,14 @@ DAYS_DATABASE = "latchkey_bench_fleet_days"
 API_TOKEN = "fleet-bench-token"
 RATIO_TARGET = 2.0
 RECONCILE_TICK_TARGET_S = 2.0
-SECONDS_PER_TASK = 20.0  # stop repeating a task's runs at one size past this much time
+SECONDS_PER_TASK = 20.0
+CPU_FLOOR_S = 0.02  # stop repeating a task's runs at one size past this much time
 
 
 @dataclass
 class Run:
     seconds: float
+    cpu: float  # this process (all threads: the stand-ins too) + its PostgreSQL backend
     queries: int
     messages: int
     calls: int
@@ -69,6 +71,11 @@ class Measured:
     def best(self, size: str) -> Run:
         """The fastest run: on a shared 2-core box the others carry other people's load."""
         return min(self.runs[size], key=lambda r: r.seconds)
+
+    def cpu(self, size: str) -> float:
+        """CPU seconds per run, the mean of the runs (PostgreSQL's side counts in 10 ms
+        ticks: summing the runs keeps that small against what is measured)."""
+        return sum(r.cpu for r in self.runs[size]) / len(self.runs[size])
 
 
 class Counters:
@@ -143,18 +150,24 @@ class Bench:
         from locks.models import LockCommand
 
         mark = LockCommand.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = [cursor.fetchone()[0]]
         calls = self.device_calls()
         self.counters.reset()
         with connection.execute_wrapper(self.counters.on_execute):
+            cpu = time.process_time() + common.process_cpu_seconds(backend)
             started = time.perf_counter()
             call(entry)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() + common.process_cpu_seconds(backend) - cpu
         queries = self.counters.queries
         reconciled = LockCommand.objects.filter(pk__gt=mark, kind="reconcile").count()
         if is_reconcile(name, entry):  # after the merge reconcile may fan out as tasks instead
             reconciled += sum(n for t, n in self.counters.ids.items() if "reconcile" in t)
         return Run(
             seconds=seconds,
+            cpu=cpu,
             queries=queries,
             messages=sum(self.counters.messages.values()),
             calls=self.device_calls() - calls,
@@ -194,7 +207,8 @@ class Bench:
             best = measured.best(size)
             common.print_figure(
                 name,
-                f"{best.seconds * 1000:9.1f} ms {best.queries:6} queries {best.messages:6} msgs "
+                f"{best.seconds * 1000:9.1f} ms {measured.cpu(size) * 1000:9.1f} ms CPU "
+                f"{best.queries:6} queries {best.messages:6} msgs "
                 f"{best.calls:5} device calls  ({len(runs)} runs; due: {measured.due})",
             )
 
@@ -393,6 +407,10 @@ def verdicts(results: dict[str, Measured], fleet: dict[str, int]) -> tuple[list[
     for name, m in results.items():
         s, lg = m.best("S"), m.best("L")
         ratio = lg.seconds / s.seconds if s.seconds else float("inf")
+        # The target is judged on CPU: wall time on this shared box follows other people's load
+        # (S and L are minutes apart); both sides floored at 20 ms, twice the CPU clock tick.
+        cpu_s, cpu_l = max(m.cpu("S"), CPU_FLOOR_S), max(m.cpu("L"), CPU_FLOOR_S)
+        cpu_ratio = cpu_l / cpu_s
         entry = settings.CELERY_BEAT_SCHEDULE[name]
         if is_reconcile(name, entry):
             ticks = max(1, round((period or schedule_seconds(entry)) / schedule_seconds(entry)))
@@ -409,10 +427,13 @@ def verdicts(results: dict[str, Measured], fleet: dict[str, int]) -> tuple[list[
                     f"tick {lg.seconds:.2f} s (target < {RECONCILE_TICK_TARGET_S:g} s)"
                 )
         else:
-            target = f"L/S <= {RATIO_TARGET:g}"
-            met = ratio <= RATIO_TARGET
+            target = f"CPU L/S <= {RATIO_TARGET:g}"
+            met = cpu_ratio <= RATIO_TARGET
             if not met:
-                failures.append(f"{name}: L/S {ratio:.1f} (target <= {RATIO_TARGET:g})")
+                failures.append(
+                    f"{name}: CPU L/S {cpu_ratio:.1f}, wall L/S {ratio:.1f} "
+                    f"(target <= {RATIO_TARGET:g})"
+                )
         rows.append(
             {
                 "task": name,
@@ -421,6 +442,9 @@ def verdicts(results: dict[str, Measured], fleet: dict[str, int]) -> tuple[list[
                 "l_ms": round(lg.seconds * 1000, 1),
                 "l_queries": lg.queries,
                 "ratio": round(ratio, 2),
+                "s_cpu_ms": round(m.cpu("S") * 1000, 1),
+                "l_cpu_ms": round(m.cpu("L") * 1000, 1),
+                "cpu_ratio": round(cpu_ratio, 2),
                 "s_msgs": s.messages,
                 "l_msgs": lg.messages,
                 "s_calls": s.calls,
@@ -436,14 +460,16 @@ def verdicts(results: dict[str, Measured], fleet: dict[str, int]) -> tuple[list[
 
 
 def print_table(rows: list[dict]) -> None:
-    common.print_header("periodic tasks, S vs L (best run: wall time, SQL statements)")
-    head = f"  {'task':<22} {'S ms':>9} {'S q':>6} {'L ms':>9} {'L q':>6} {'L/S':>6}  met  target"
-    print(head)
+    common.print_header("periodic tasks, S vs L (wall: best run; CPU: mean; SQL statements)")
+    print(
+        f"  {'task':<22} {'S ms':>9} {'S CPU':>8} {'S q':>6} {'L ms':>9} {'L CPU':>8} "
+        f"{'L q':>6} {'L/S':>6} {'CPU L/S':>7}  met  target"
+    )
     for r in rows:
         print(
-            f"  {r['task']:<22} {r['s_ms']:>9.1f} {r['s_queries']:>6} {r['l_ms']:>9.1f} "
-            f"{r['l_queries']:>6} {r['ratio']:>6.2f}  {'yes' if r['met'] else 'NO ':<3}  "
-            f"{r['target']}"
+            f"  {r['task']:<22} {r['s_ms']:>9.1f} {r['s_cpu_ms']:>8.1f} {r['s_queries']:>6} "
+            f"{r['l_ms']:>9.1f} {r['l_cpu_ms']:>8.1f} {r['l_queries']:>6} {r['ratio']:>6.2f} "
+            f"{r['cpu_ratio']:>7.2f}  {'yes' if r['met'] else 'NO ':<3}  {r['target']}"
         )
     print()
     print(f"  {'task':<22} {'msgs S/L':>13} {'device calls S/L':>17} {'reconciled S/L':>15}  due")
