@@ -564,8 +564,8 @@ def main() -> int:
         flat = counts[-1] <= counts[-2] * 1.02 + 100
         common.print_figure(
             "rows added per real day",
-            f"about {growth[-1] * factor:,.0f}",
-            target=f"each simulated day had {args.ticks_per_day} ticks, a real one ~{factor:g}x",
+            f"about {growth[-1] * factor:,.0f} (a simulated day had {args.ticks_per_day} "
+            f"reconcile ticks, a real one ~{factor:g}x as many)",
         )
         if not flat:
             failures.append(
