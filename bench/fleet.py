@@ -3,7 +3,7 @@ on a fleet of two sizes in one run, S (one organization: 500 properties, 1,000 l
 stays) and L (ten such organizations: 5,000 properties, 10,000 locks, 200,000 stays).
 
 Why: beat runs these tasks every minute or so for every customer at once; their cost must follow
-what is due, not the size of the fleet. The due work of each task (bench/fleet_seed.py FIXTURES)
+what is due, not the size of the fleet. The due work of each task (bench/fleet_fixtures.py FIXTURES)
 is the same at both sizes, so L / S says what the rows that are NOT due cost. Reconcile is the
 exception: every lock is due once per period, so its target is per tick (at most 1/N of the
 fleet per tick with N ticks per period, and each tick under 2 s at L).
@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 
 import _common as common
+import fleet_fixtures as fixtures
 import fleet_seed as seed
 
 DATABASE = "latchkey_bench_fleet"
@@ -178,7 +179,7 @@ class Bench:
         """Write the task's due work, time one run, take the due work away again."""
         from django.utils import timezone
 
-        maker = seed.FIXTURES.get(entry["task"])
+        maker = fixtures.FIXTURES.get(entry["task"])
         cleanup = None
         if maker is not None:
             measured.due, cleanup = maker(self.first, timezone.now())
@@ -187,7 +188,7 @@ class Bench:
         finally:
             if cleanup is not None:
                 cleanup()
-            seed.workers_finish(now=timezone.now())
+            fixtures.workers_finish(now=timezone.now())
 
     def measure(self, size: str, results: dict[str, Measured], *, warm: bool) -> None:
         from django.conf import settings
@@ -259,7 +260,7 @@ def grow(bench: Bench, units: range, *, now, anchor, rng) -> tuple[float, dict[s
         unit = seed.seed_unit(index, now=now, anchor=anchor, rng=rng)
         if bench.first is None:
             bench.first = unit
-            seed.fixture_place(unit)
+            fixtures.fixture_place(unit)
             seed.cloud_and_bridge(
                 unit, nukiweb_url=bench.nukiweb.url, api_token=API_TOKEN, bridge_sim=bench.bridge
             )
@@ -269,7 +270,7 @@ def grow(bench: Bench, units: range, *, now, anchor, rng) -> tuple[float, dict[s
         print(
             f"  organization {index:2} seeded ({time.perf_counter() - started:.0f} s)", flush=True
         )
-    seed.workers_finish(now=now)
+    fixtures.workers_finish(now=now)
     bench.settle()
     analyze()
     return time.perf_counter() - started, totals
@@ -355,7 +356,7 @@ def simulate_days(args, start: dt.datetime) -> tuple[list[int], float]:
             with time_machine.travel(start + dt.timedelta(days=day - 1) + tick * step, tick=True):
                 for _name, entry in ticking:
                     call(entry)
-                seed.workers_finish(now=dt.datetime.now(dt.UTC))
+                fixtures.workers_finish(now=dt.datetime.now(dt.UTC))
         with time_machine.travel(start + dt.timedelta(days=day, minutes=-5), tick=True):
             for _name, entry in pruning:
                 for _ in range(20):
