@@ -21,7 +21,7 @@ time-machine): each day `--ticks-per-day` reconcile ticks and plans, the workers
 pruning tasks (names with "prune" or "retention"); its row count per day must stop growing.
 Then bench/fleet_budget.py (Nuki Web rate limit) when it exists, in its own process.
 
-Run: .venv/bin/python bench/fleet.py   (~6-8 min on the 2-core box; L seeds in ~2 min)
+Run: .venv/bin/python bench/fleet.py   (~5 min on a quiet 2-core box, L seeds in ~70 s)
      [--runs 3 --days 6 --ticks-per-day 4 --large-units 10 --broker-db 1 --cache-db 2]
 """
 
