@@ -55,6 +55,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/ble_latency.py
 	$(BIN)/python bench/noisy_neighbour.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/fleet.py
 
 ## messages: refresh the German catalogue from the code, then compile it (commit both files)
 messages: $(VENV)/.dev
