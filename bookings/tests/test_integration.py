@@ -178,6 +178,10 @@ def test_ical_feed_polled_by_beat_and_a_real_worker(worker, monkeypatch, setting
     worker.stop()  # restart it with the feed settings of this test
     monkeypatch.setenv("LATCHKEY_ALLOW_PRIVATE_URLS", "true")
     monkeypatch.setenv("LATCHKEY_ICAL_POLL_SECONDS", "3")
+    # This process creates the feed and gives it its slot in the interval (bookings.ical.
+    # schedule): the same 3 s as the worker's, or its first poll would be up to 900 s away.
+    settings.LATCHKEY_ICAL_POLL_SECONDS = 3.0
+    settings.LATCHKEY_ICAL_TICK_SECONDS = 3.0
     world = make_world()
     prop = property_create(organization=world.org, name="Feed Flat", timezone="Europe/Vienna")
     lock = lock_create(organization=world.org, property=prop, name="Door", driver="virtual")

@@ -173,26 +173,22 @@ def command_claim(*, command_id: int, now: dt.datetime | None = None) -> LockCom
 # Namespace of the transaction-scoped advisory lock that serialises one organization's claims
 # (the second key is the organization's id), so two workers cannot both see it under its cap.
 _ORG_CLAIM_LOCK = 0x4C4B  # "LK"
-# Namespace of the one that serialises one lock's claims (the second key is the lock's id).
-_LOCK_CLAIM_LOCK = 0x4C43  # "LC"
 
 
 def _claim_turn(*, lock_id: int) -> bool:
     """Take this lock's claim turn until the transaction ends; False if the lock is gone.
 
-    Why not the lock row `FOR UPDATE`, as before: that row lock also stops every transaction
-    that inserts a row pointing at the lock (a code, a command, an event: PostgreSQL checks
-    the foreign key at commit with `FOR KEY SHARE`) and every planner choosing digits for the
-    lock (`FOR NO KEY UPDATE`). Under load a claim held by a descheduled worker made those
-    commits wait in a queue (bench/noisy_neighbour.py: the most frequent wait). An advisory
-    lock keyed by the lock's id serialises the claims and nothing else. SQLite (`make run`'s
-    default) runs one writing transaction at a time anyway: there the lock row is read
-    FOR UPDATE as before (a no-op on SQLite)."""
-    if connection.vendor != "postgresql":
-        return Lock.objects.select_for_update().filter(pk=lock_id).exists()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLAIM_LOCK, lock_id])
-    return True
+    The lock row, `FOR NO KEY UPDATE`: it waits for a planner that is changing the lock's
+    codes (it holds the same lock on the row until it commits), so the claimed command reads
+    the code as the planner left it; and it serialises the claims. Not `FOR UPDATE`, as
+    before: that also stopped every transaction inserting a row that points at the lock (a
+    code, a command, an event: PostgreSQL checks the foreign key at commit with
+    `FOR KEY SHARE`), and under load a claim held by a descheduled worker made those commits
+    queue (bench/noisy_neighbour.py). An advisory lock, tried too, serialised only the claims:
+    a claim then ran beside a planner's uncommitted edit with the code as it was, and the edit
+    waited for no command (bookings/tests/test_pms_integration.py caught it)."""
+    row = Lock.objects.select_for_update(of=("self",), no_key=True).filter(pk=lock_id)
+    return bool(list(row.values_list("pk", flat=True)))
 
 
 def _capped_key(organization_id: int) -> str:
