@@ -1,15 +1,21 @@
 """The floor under bench/noisy_neighbour.py: what the shared machine itself does to a short
 path while organization A's noise runs, with no Latchkey code and no shared rows involved.
 
-`FloorProbe` runs in a thread of the benchmark script next to B's load, on its own PostgreSQL
-connection to the benchmark's database and its own table (nothing of the portal's touches it):
+`FloorProbe` runs in a process of its own (`ProbeProcess`: this file run as a script), next to
+B's load, on its own PostgreSQL connection to the benchmark's database and its own table
+(nothing of the portal's touches it). Its own process, because the benchmark script is the
+load generator too: its event loops (A's and B's posts, 48 long-polls) hold the GIL often
+enough that a probe thread inside it measured the script as much as the machine.
 
 - chain: CHAIN_COMMITS tiny transactions in a row (an INSERT and a COMMIT each), the number
   of commits on B's shortest path from a booking to `set` (the booking, the claim, the lock's
   write, the code's record, the command's end). A chain's time is a floor for B's booking ->
   `set`: any design that commits that often pays at least this, before queues and Python;
 - select: one `SELECT 1` round trip, the least a ping can cost in the database;
-- scheduler: how late a 5 ms sleep wakes at nice 0 (the web's priority): CPU contention.
+- scheduler: how late a 5 ms sleep wakes at nice 0 (the web's priority): CPU contention;
+- ping (when given a URL): B's `GET /api/v1/ping/` from this quiet process, on one kept-alive
+  connection as a PMS client would, every 50 ms: what B sees of the portal, without the load
+  generator's own delays.
 
 Each sample is stamped, so the figures are taken over exactly B's two phases. The ratio of the
 chain's p99 (noisy over quiet) is the floor of the benchmark's ratio: when the machine alone
@@ -18,15 +24,26 @@ makes it exceed the target, no change of the portal's design can meet it here.
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
 CHAIN_COMMITS = 5
 CHAINS_PER_SECOND = 4.0
 SELECTS_PER_SECOND = 10.0
+PINGS_PER_SECOND = 20.0
+SERIES = ("chain", "select", "scheduler", "ping")
 
 
 @dataclass
@@ -34,6 +51,7 @@ class Samples:
     chain: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds)
     select: list[tuple[float, float]] = field(default_factory=list)
     scheduler: list[tuple[float, float]] = field(default_factory=list)
+    ping: list[tuple[float, float]] = field(default_factory=list)  # inf: an error answer
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -44,8 +62,8 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class FloorProbe:
-    def __init__(self, dsn: str):
-        self.dsn = dsn
+    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = ""):
+        self.dsn, self.ping_url, self.ping_key = dsn, ping_url, ping_key
         self.samples = Samples()
         self.stopping = threading.Event()
         self.threads = [
@@ -53,6 +71,8 @@ class FloorProbe:
             threading.Thread(target=self._selects, daemon=True),
             threading.Thread(target=self._scheduler, daemon=True),
         ]
+        if ping_url:
+            self.threads.append(threading.Thread(target=self._pings, daemon=True))
 
     def start(self) -> FloorProbe:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -98,15 +118,97 @@ class FloorProbe:
             time.sleep(0.005)
             self.samples.scheduler.append((time.time(), time.monotonic() - started - 0.005))
 
+    def _pings(self) -> None:
+        url = urlsplit(self.ping_url)
+        headers = {"Authorization": f"Bearer {self.ping_key}"}
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        for _ in self._every(PINGS_PER_SECOND):
+            started = time.monotonic()
+            try:
+                conn.request("GET", url.path, headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                ok = answer.status == 200
+            except (OSError, http.client.HTTPException):
+                conn.close()  # reconnects on the next request
+                ok = False
+            took = time.monotonic() - started
+            self.samples.ping.append((time.time(), took if ok else float("inf")))
+
     def window(self, start: float, end: float) -> dict:
         """p50/p99 in ms of each probe between two wall-clock times (a phase of B's)."""
-        figures = {}
-        for name in ("chain", "select", "scheduler"):
-            inside = [s for when, s in getattr(self.samples, name) if start <= when <= end]
-            p50, p99 = _percentile(inside, 50), _percentile(inside, 99)
-            figures[name] = {
-                "n": len(inside),
-                "p50_ms": None if p50 is None else round(p50 * 1000, 1),
-                "p99_ms": None if p99 is None else round(p99 * 1000, 1),
-            }
-        return figures
+        return window(self.samples, start, end)
+
+
+def window(samples: Samples, start: float, end: float) -> dict:
+    """p50/p99 in ms of each series between two wall-clock times (a phase of B's)."""
+    figures = {}
+    for name in SERIES:
+        inside = [s for when, s in getattr(samples, name) if start <= when <= end]
+        p50, p99 = _percentile(inside, 50), _percentile(inside, 99)
+        figures[name] = {
+            "n": len(inside),
+            "p50_ms": None if p50 is None else round(p50 * 1000, 1),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 1),
+        }
+    return figures
+
+
+class ProbeProcess:
+    """`FloorProbe` in a child process (this file as a script), so the load generator's GIL
+    is not in its figures. Samples come back as JSON when it stops."""
+
+    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = ""):
+        self.out = Path(tempfile.mkstemp(prefix="latchkey-probe-", suffix=".json")[1])
+        argv = [sys.executable, __file__, "--dsn", dsn, "--out", str(self.out)]
+        if ping_url:
+            argv += ["--ping-url", ping_url, "--ping-key", ping_key]
+        self.argv, self.proc, self.samples = argv, None, Samples()
+
+    def start(self) -> ProbeProcess:
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.proc = None
+        text = self.out.read_text() if self.out.exists() else ""
+        self.out.unlink(missing_ok=True)
+        if text:
+            loaded = json.loads(text)
+            self.samples = Samples(**{k: [tuple(x) for x in v] for k, v in loaded.items()})
+
+    def window(self, start: float, end: float) -> dict:
+        """Call after `stop`: the samples come back when the process ends."""
+        return window(self.samples, start, end)
+
+
+def _serve() -> None:
+    parser = argparse.ArgumentParser(description="the floor probe, until SIGTERM")
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--ping-url", default="")
+    parser.add_argument("--ping-key", default="")
+    args = parser.parse_args()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    probe = FloorProbe(args.dsn, ping_url=args.ping_url, ping_key=args.ping_key).start()
+    while not stopping.wait(0.5):
+        pass
+    probe.stop()
+    finite = {  # JSON has no infinity: a failed ping is stored as a day
+        name: [(when, min(took, 86400.0)) for when, took in series]
+        for name, series in asdict(probe.samples).items()
+    }
+    Path(args.out).write_text(json.dumps(finite))
+
+
+if __name__ == "__main__":
+    _serve()

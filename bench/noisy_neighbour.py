@@ -9,7 +9,8 @@ One run, on this machine, against PostgreSQL and Redis, with the production proc
 channel queue, beat), in the benchmark's own database and Redis databases:
 
 * quiet phase: organization B posts 200 bookings (20 properties, one zero-delay virtual lock
-  each) at 10/s while pinging `GET /api/v1/ping/` every 50 ms;
+  each) at 10/s while pinging `GET /api/v1/ping/` every 50 ms (from the probe's own process,
+  see below; the same ping from the script's loop is printed beside it);
 * noisy phase: the same load for B (on 20 other properties) while organization A has
   - 50 enrolled agents long-polling `GET /agent/v1/jobs?wait=30`: 48 plain HTTP pollers and
     2 real agent programs (`python -m locks.agent run --simulate 2`) that answer their jobs,
@@ -32,6 +33,9 @@ The floor: next to B's load a probe (bench/db_probe.py) times what the machine a
 short path, with no portal code and no shared rows: 5 tiny commits in a row (B's shortest path
 to `set` commits that often), a SELECT 1 round trip and the scheduler's delay at nice 0. Its
 noisy / quiet p99 ratio is printed next to B's: B's ratio cannot be lower than the machine's.
+The probe runs in its own process, and B's pinger with it: this script is also the load
+generator (A's posts, B's posts, 48 long-polls and the state polling share its GIL), and a
+ping timed inside it measured the script's own delays as much as the portal's.
 
 Run: .venv/bin/python bench/noisy_neighbour.py          (~5 min)
 """
@@ -58,7 +62,7 @@ from pathlib import Path
 import _common as common
 import httpx2
 import yaml
-from db_probe import CHAIN_COMMITS, FloorProbe
+from db_probe import CHAIN_COMMITS, ProbeProcess
 
 DATABASE = "latchkey_bench_noisy"
 BROKER_DB, CACHE_DB = 1, 2
@@ -501,7 +505,9 @@ def main() -> int:
             service.check_alive()
         background = common.wait_for_quiet()
         common.print_figure("machine busy before load", background, "% (100 = one core)")
-        probe = FloorProbe(env["DATABASE_URL"]).start()
+        probe = ProbeProcess(
+            env["DATABASE_URL"], ping_url=f"{base}/api/v1/ping/", ping_key=world.b_key
+        ).start()
 
         # -- quiet phase --------------------------------------------------------------------
         async def quiet():
@@ -569,6 +575,7 @@ def main() -> int:
         n_window = [time.time()]
         n_posted, n_lat, n_states, n_pings, a_posted = asyncio.run(noisy())
         n_window.append(time.time())
+        probe.stop()  # its samples come back when it ends
         floor = {"quiet": probe.window(*q_window), "noisy": probe.window(*n_window)}
         a_result = a_outcome(world, noise_started, timeout=JOB_DEADLINE_S * MAX_ATTEMPTS + 150)
         a_result["a_posts_ok"] = sum(1 for p in a_posted if p.booking_id is not None)
@@ -583,12 +590,14 @@ def main() -> int:
         figures = {
             "quiet": {"p50_s": pct(q_lat, 50), "p99_s": pct(q_lat, 99), "set": len(q_lat),
                       "posts_ok": sum(1 for p in q_posted if p.booking_id), "states": q_states,
-                      "ping_p99_ms": round(1000 * common.percentile(q_pings, 99), 1),
-                      "pings": len(q_pings)},
+                      "ping_p99_ms": floor["quiet"]["ping"]["p99_ms"],
+                      "pings": floor["quiet"]["ping"]["n"],
+                      "loop_ping_p99_ms": round(1000 * common.percentile(q_pings, 99), 1)},
             "noisy": {"p50_s": pct(n_lat, 50), "p99_s": pct(n_lat, 99), "set": len(n_lat),
                       "posts_ok": sum(1 for p in n_posted if p.booking_id), "states": n_states,
-                      "ping_p99_ms": round(1000 * common.percentile(n_pings, 99), 1),
-                      "pings": len(n_pings)},
+                      "ping_p99_ms": floor["noisy"]["ping"]["p99_ms"],
+                      "pings": floor["noisy"]["ping"]["n"],
+                      "loop_ping_p99_ms": round(1000 * common.percentile(n_pings, 99), 1)},
             "a": a_result,
             "floor": floor,
             "background_pct": background,
@@ -620,11 +629,16 @@ def report(args: argparse.Namespace, figures: dict) -> int:
         common.print_figure("B booking -> set p99", f["p99_s"], "s")
         common.print_figure("B ping p99", f["ping_p99_ms"], f"ms ({f['pings']} pings)",
                             target=f"< {TARGET_PING_P99_S * 1000:.0f} ms")  # fmt: skip
+        common.print_figure(
+            "B ping p99 seen from the load generator's loop",
+            f["loop_ping_p99_ms"],
+            "ms (its GIL is shared with the load)",
+        )
         if f["set"] != args.bookings:
             failures.append(
                 f"{phase}: {args.bookings - f['set']} of B's stays not set {f['states']}"
             )
-        if f["ping_p99_ms"] >= TARGET_PING_P99_S * 1000:
+        if f["ping_p99_ms"] is None or f["ping_p99_ms"] >= TARGET_PING_P99_S * 1000:
             failures.append(f"{phase}: B's ping p99 {f['ping_p99_ms']} ms")
     quiet, noisy = figures["quiet"]["p99_s"], figures["noisy"]["p99_s"]
     ratio = round(noisy / quiet, 2) if quiet and noisy else None

@@ -52,9 +52,8 @@ def backup_codes_assign(
         now=now,
         holder_prefix="grant:",
         related=("lock", "backup", "organization"),
+        lock_ids=lock_ids,
     )
-    if lock_ids is not None:
-        codes = (ac for ac in codes if ac.lock_id in lock_ids)
     candidates: set[int] = set()
     for ac in codes:
         lead = dt.timedelta(minutes=ac.organization.backup_lead_minutes)

@@ -53,9 +53,11 @@ def unset_codes_starting(
     holder_prefix: str = "",
     batch: int = 500,
     related: tuple[str, ...] = ("lock",),
+    lock_ids: list[int] | None = None,
 ) -> Iterator[AccessCode]:
     """Codes that should be on their lock and are not confirmed yet (`wanted`, not `set`),
-    starting before `before` and not ended, in batches of `batch`, oldest start first.
+    starting before `before` and not ended, in batches of `batch`, oldest start first; only
+    on `lock_ids` when given (one lock just found unreachable: its codes, not the fleet's).
 
     For the beat tasks that watch stays about to begin (bookings' alerts and backup codes):
     each batch is taken in the order of the partial index `code_unset_from` (keyset on
@@ -73,6 +75,8 @@ def unset_codes_starting(
         .select_related(*related)
         .order_by("valid_from", "pk")
     )
+    if lock_ids is not None:
+        unset = unset.filter(lock_id__in=lock_ids)
     after: tuple[dt.datetime, int] | None = None
     while True:
         page = unset
