@@ -43,6 +43,7 @@ CHAIN_COMMITS = 5
 CHAINS_PER_SECOND = 4.0
 SELECTS_PER_SECOND = 10.0
 PINGS_PER_SECOND = 20.0
+PROBE_HEADER = "X-Probe-Sent"  # the ping's send time, for the server's access log
 SERIES = ("chain", "select", "scheduler", "ping")
 
 
@@ -124,8 +125,9 @@ class FloorProbe:
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
         for _ in self._every(PINGS_PER_SECOND):
             started = time.monotonic()
+            stamped = {**headers, PROBE_HEADER: f"{time.time():.3f}"}  # for the access log
             try:
-                conn.request("GET", url.path, headers=headers)
+                conn.request("GET", url.path, headers=stamped)
                 answer = conn.getresponse()
                 answer.read()
                 ok = answer.status == 200
