@@ -36,7 +36,11 @@ from portal.times import local_stamp
 
 
 def backup_codes_assign(
-    *, lock_ids: list[int] | None = None, now: dt.datetime | None = None, batch: int = 200
+    *,
+    lock_ids: list[int] | None = None,
+    access_code_ids: list[int] | None = None,
+    now: dt.datetime | None = None,
+    batch: int = 200,
 ) -> int:
     """Give backup codes to the stays that need one now. Returns how many got one.
 
@@ -44,7 +48,8 @@ def backup_codes_assign(
     codes not on their lock yet whose stay begins within the longest backup lead (the partial
     index `code_unset_from`), and of those only the ones a lock could have given up on
     (`_maybe_given_up`, without a query). Only those stays are locked, each in its own
-    transaction and skipped when someone else holds it (the next run takes it)."""
+    transaction and skipped when someone else holds it (the next run takes it).
+    `lock_ids`, `access_code_ids`: only those locks' or codes' stays (a command just failed)."""
     now = now or timezone.now()
     longest = Organization.objects.aggregate(m=Max("backup_lead_minutes"))["m"] or 0
     codes = unset_codes_starting(
@@ -53,6 +58,7 @@ def backup_codes_assign(
         holder_prefix="grant:",
         related=("lock", "backup", "organization"),
         lock_ids=lock_ids,
+        pks=access_code_ids,
     )
     candidates: set[int] = set()
     for ac in codes:

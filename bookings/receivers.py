@@ -75,9 +75,9 @@ def on_access_code_conflict(sender, access_code, code, **kwargs) -> None:
 
 
 @receiver(lock_unreachable)
-def on_lock_unreachable(sender, lock, **kwargs) -> None:
+def on_lock_unreachable(sender, lock, access_codes=None, **kwargs) -> None:
     """A stay about to begin whose code cannot reach this lock gets a backup code now."""
-    backup_codes_assign(lock_ids=[lock.pk])
+    backup_codes_assign(lock_ids=[lock.pk], access_code_ids=access_codes)
 
 
 @receiver(access_code_ended)

@@ -54,10 +54,12 @@ def unset_codes_starting(
     batch: int = 500,
     related: tuple[str, ...] = ("lock",),
     lock_ids: list[int] | None = None,
+    pks: list[int] | None = None,
 ) -> Iterator[AccessCode]:
     """Codes that should be on their lock and are not confirmed yet (`wanted`, not `set`),
     starting before `before` and not ended, in batches of `batch`, oldest start first; only
-    on `lock_ids` when given (one lock just found unreachable: its codes, not the fleet's).
+    on `lock_ids` when given (one lock just found unreachable: its codes, not the fleet's),
+    and only the codes `pks` when given (one command just failed: its code).
 
     For the beat tasks that watch stays about to begin (bookings' alerts and backup codes):
     each batch is taken in the order of the partial index `code_unset_from` (keyset on
@@ -77,6 +79,8 @@ def unset_codes_starting(
     )
     if lock_ids is not None:
         unset = unset.filter(lock_id__in=lock_ids)
+    if pks is not None:
+        unset = unset.filter(pk__in=pks)
     after: tuple[dt.datetime, int] | None = None
     while True:
         page = unset

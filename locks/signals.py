@@ -18,7 +18,9 @@ lock_property_changed = Signal()
 access_code_conflict = Signal()
 
 # Sent after commit when a command found its lock unreachable (a transient failure).
-# kwargs: lock. Holders may fall back (backup codes for a stay about to begin).
+# kwargs: lock; access_codes: the ids of the codes to look at, or None for every code of the
+# lock (when it has just gone unreachable, and once a minute while it stays so). Holders may
+# fall back (backup codes for a stay about to begin).
 lock_unreachable = Signal()
 
 # Sent inside the planner's transaction when a code's window has ended, before it is taken

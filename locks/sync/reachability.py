@@ -9,6 +9,10 @@ about to begin can fall back to a backup code.
 
 from __future__ import annotations
 
+import contextlib
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,16 +22,41 @@ from locks.signals import lock_unreachable as lock_unreachable_signal
 from locks.sync.commands import command_retry, dispatch
 from portal.aftercommit import after_commit
 
+# How often holders hear again about a lock that stays unreachable. Every failed attempt
+# on it calls `lock_unreachable`; behind a silent on-site agent that is every command of the
+# lock, twice, and each telling made bookings look at every stay of the lock for a backup code
+# (0.4 s a time: one tenant's backlog then drained at 2 commands a second, and held the agent
+# queue; bench/noisy_neighbour.py). The beat task `assign-backup-codes` (every minute) covers
+# a stay that comes due in between: the quiet time is that task's period.
 
-def lock_unreachable(*, lock: Lock, reason: str) -> None:
-    """Record that a command could not reach the lock; tell holders after commit."""
-    Lock.objects.filter(pk=lock.pk, online=True).update(online=False)
+
+def lock_unreachable(*, lock: Lock, reason: str, access_code_id: int | None = None) -> None:
+    """Record that a command could not reach the lock; tell holders after commit: about
+    every code of the lock when it has just gone unreachable or was last told about over a
+    minute ago, else only about the code whose command failed (`access_code_id`)."""
+    went = Lock.objects.filter(pk=lock.pk, online=True).update(online=False)
     lock.online = False
+    due = _tell_again(lock.pk)  # always: a lock that just went also starts its quiet minute
+    if went or due:
+        codes = None
+    elif access_code_id is not None:
+        codes = [access_code_id]
+    else:
+        return
 
     def _send() -> None:
-        lock_unreachable_signal.send(sender=Lock, lock=lock)
+        lock_unreachable_signal.send(sender=Lock, lock=lock, access_codes=codes)
 
     after_commit(_send, what=f"lock_unreachable({lock.pk})")
+
+
+def _tell_again(lock_id: int) -> bool:
+    """True at most once per LATCHKEY_PLAN_SECONDS per lock, across workers; True too when
+    the cache is down (telling again costs time, not telling could cost a guest)."""
+    key = f"latchkey:lock-unreachable-told:{lock_id}"
+    with contextlib.suppress(Exception):
+        return bool(cache.add(key, 1, timeout=settings.LATCHKEY_PLAN_SECONDS))
+    return True
 
 
 @transaction.atomic(savepoint=False)

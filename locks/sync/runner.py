@@ -392,7 +392,9 @@ def _retry_or_fail(command: LockCommand, exc: DriverError, *, reached: bool = Fa
         max_attempts = min(max_attempts, ACTION_MAX_ATTEMPTS)
     final = exc.permanent or command.attempts >= max_attempts
     if not exc.permanent and not reached:
-        lock_unreachable(lock=command.lock, reason=exc.reason)
+        lock_unreachable(
+            lock=command.lock, reason=exc.reason, access_code_id=command.access_code_id
+        )
     with transaction.atomic():
         if not final:
             delay = backoff_seconds(command.attempts)

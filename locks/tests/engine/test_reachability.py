@@ -35,13 +35,20 @@ from properties.services import property_create
 T0 = dt.datetime(2027, 5, 4, 9, 0, tzinfo=dt.UTC)
 
 
+class Heard(list):
+    codes: list
+
+
 @pytest.fixture
 def heard():
-    """The locks the `lock_unreachable` signal was sent for, in order."""
-    sent: list[int] = []
+    """The locks the `lock_unreachable` signal was sent for, in order (`heard.codes`: the
+    codes each was about, None for all of the lock's)."""
+    sent = Heard()
+    sent.codes = []
 
-    def receiver(sender, lock, **kwargs):
+    def receiver(sender, lock, access_codes=None, **kwargs):
         sent.append(lock.pk)
+        sent.codes.append(access_codes)
 
     lock_unreachable.connect(receiver, weak=False)
     yield sent
@@ -64,6 +71,31 @@ def test_a_lock_that_does_not_answer_is_marked_offline_and_holders_hear_of_it(
     assert reload(locks[0]).online is False
     assert heard == [locks[0].pk]
     assert reload(locks[1]).online is True  # its neighbour is not concerned
+
+
+@pytest.mark.django_db
+def test_holders_hear_again_of_a_lock_that_stays_unreachable_once_a_minute(
+    world, locks, commit, heard, settings
+):
+    """Every failed attempt used to tell the holders about every stay of the lock, and each
+    telling looked at all of them for a backup code: 0.4 s per attempt behind a silent
+    on-site agent. Now only the lock's going (and once a minute) is about all of its codes; a
+    failure in between is about its own code."""
+    from django.core.cache import cache
+
+    settings.LATCHKEY_COMMAND_MAX_ATTEMPTS = 1
+    knobs(locks[0], offline=True)
+    codes = [  # three codes fail on the same lock, one after the other
+        put(world.org, locks[:1], commit=commit, holder=f"grant:{n}", code=f"31415{n}")[0]
+        for n in range(3)
+    ]
+    assert heard == [locks[0].pk] * 3
+    assert heard.codes == [None, [codes[1].pk], [codes[2].pk]]  # went: all; then one each
+    cache.delete(f"latchkey:lock-unreachable-told:{locks[0].pk}")  # the quiet minute is over
+    put(world.org, locks[:1], commit=commit, holder="grant:9", code="314159")
+    Lock.objects.filter(pk=locks[0].pk).update(online=True)  # back, then gone again
+    put(world.org, locks[:1], commit=commit, holder="grant:10", code="271828")
+    assert heard.codes[3:] == [None, None]
 
 
 @pytest.mark.django_db
