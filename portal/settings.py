@@ -167,6 +167,8 @@ CACHES = {
 }
 if CACHES["default"]["BACKEND"].endswith(".FileBasedCache"):  # filecache://: its incr is not atomic
     CACHES["default"]["BACKEND"] = "portal.filecache.LockedFileCache"
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "portal.rediscache.SharedRedisCache"  # a pool per process
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

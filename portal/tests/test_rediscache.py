@@ -1,0 +1,71 @@
+"""The Redis cache opens connections per process, not per request thread (portal.rediscache).
+
+Against the Redis server on this machine (the one the suite's broker uses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
+
+from portal.rediscache import SharedRedisCache
+
+REDIS = os.environ.get("LATCHKEY_TEST_REDIS", "redis://127.0.0.1:6379/3")
+
+
+def _in_threads(cache_class, threads: int = 20) -> tuple[set[int], int]:
+    """One fresh cache object per thread (as Django gives each request thread), one call
+    each: the distinct clients and the connections their pools opened."""
+    clients, done = [], []
+
+    def request(n: int) -> None:
+        cache = cache_class(REDIS, {"KEY_PREFIX": "rediscache-test"})
+        cache.set(f"k{n}", n, timeout=30)
+        done.append(cache.get(f"k{n}"))
+        clients.append(cache._cache)
+
+    for n in range(threads):  # one after the other, like requests on a quiet server
+        thread = threading.Thread(target=request, args=(n,))
+        thread.start()
+        thread.join()
+    assert sorted(done) == list(range(threads))
+    opened = sum(
+        pool._created_connections  # redis-py's own count
+        for client in {id(c): c for c in clients}.values()
+        for pool in client._pools.values()
+    )
+    return {id(c) for c in clients}, opened
+
+
+def test_request_threads_share_one_client_and_its_connections():
+    clients, opened = _in_threads(SharedRedisCache)
+    assert len(clients) == 1
+    assert opened == 1
+
+
+def test_djangos_own_backend_opens_a_connection_per_thread():
+    """What the shared client saves: the comparison that makes the test above mean something."""
+    clients, opened = _in_threads(RedisCache)
+    assert len(clients) == 20 and opened == 20
+
+
+def test_a_redis_cache_url_uses_the_shared_backend():
+    """Settings read in a fresh process, as a server starts, with CACHE_URL naming Redis."""
+    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert shown[-1] == "portal.rediscache.SharedRedisCache"
