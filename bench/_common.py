@@ -117,9 +117,12 @@ def close_django_connections() -> None:
 
 
 def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so `finally` blocks stop the servers we started."""
+    """Turn SIGTERM into SystemExit so `finally` blocks stop the servers we started. Once:
+    a second SIGTERM (`pkill` reaches both `timeout` and the script, and `timeout` passes its
+    own on) would otherwise abort that `finally` halfway and leave the servers running."""
 
     def _handler(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _handler)
