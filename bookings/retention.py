@@ -81,8 +81,7 @@ def _due_for_anonymising(*, organization: Organization, now: dt.datetime):
     return (
         Booking.objects.filter(
             organization=organization,
-            anonymised_at__isnull=True,
-            check_in__lt=cutoff_date,  # check_in <= check_out: lets (organization, check_in) serve
+            anonymised_at__isnull=True,  # by the booking_to_anonymise partial index
             check_out__lt=cutoff_date,
         )
         .filter(Q(check_out_at__isnull=True) | Q(check_out_at__lt=cutoff))

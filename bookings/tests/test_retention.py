@@ -10,11 +10,13 @@ import datetime as dt
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail, StayLink
 from bookings.pms.models import PmsConnection, PmsEvent
-from bookings.retention import ANONYMISED_NAME, retention_apply
+from bookings.retention import ANONYMISED_NAME, guests_anonymise, retention_apply
 from bookings.services import BookingData, booking_upsert
 from locks.models import (
     AccessCode,
@@ -421,3 +423,40 @@ def test_retention_in_the_api_is_read_by_members_and_changed_by_owners_only(worl
     assert world.org.retention_raw_days == 30 and world.org.preload_hours == 72
     ok = owner.patch(url, {"retention_guest_days": 5}, format="json")
     assert ok.status_code == 200 and ok.json()["retention_guest_days"] == 5
+
+
+def test_on_postgresql_the_stays_due_are_read_by_the_partial_index(world, prop, commit):
+    """Issue 16: the stays to anonymise are found by the partial index of stays not anonymised
+    yet (booking_to_anonymise), so a run does not read the organization's anonymised past:
+    with thousands of those (statistics fresh) the SELECT names that index, no table scan."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    past = dt.date(2026, 1, 1)
+    Booking.objects.bulk_create(
+        Booking(
+            organization=world.org,
+            property=prop,
+            source="old",
+            external_id=f"old-{n}",
+            status=BookingStatus.CONFIRMED,
+            guest_name=ANONYMISED_NAME,
+            check_in=past + dt.timedelta(days=n % 300),
+            check_out=past + dt.timedelta(days=n % 300 + 3),
+            anonymised_at=at(past + dt.timedelta(days=400)),
+        )
+        for n in range(6_000)
+    )
+    due = stay(world, prop, commit)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    now = at(CHECK_OUT + dt.timedelta(days=world.org.retention_guest_days + 2))
+    with CaptureQueriesContext(connection) as ctx:
+        assert guests_anonymise(organization=world.org, now=now, limit=50) == 1
+    first = next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT"))
+    assert "FOR UPDATE" in first
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + first)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "booking_to_anonymise" in plan, plan
+    assert "Seq Scan on bookings_booking" not in plan, plan
+    assert Booking.objects.get(pk=due.pk).anonymised_at == now
