@@ -460,3 +460,36 @@ def test_on_postgresql_the_stays_due_are_read_by_the_partial_index(world, prop, 
     assert "booking_to_anonymise" in plan, plan
     assert "Seq Scan on bookings_booking" not in plan, plan
     assert Booking.objects.get(pk=due.pk).anonymised_at == now
+
+
+def test_on_postgresql_the_log_past_its_retention_is_read_by_age(world, prop):
+    """The activity log's prune reads an organization's entries by (organization, occurred_at):
+    thousands of recent entries (statistics fresh) are not read to find the few old ones."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    from locks.retention import lock_events_prune
+    from locks.services import lock_create
+
+    lock = lock_create(organization=world.org, property=prop, name="Door", driver="virtual")
+    now = at(CHECK_OUT)
+    LockEvent.objects.bulk_create(
+        LockEvent(
+            organization=world.org,
+            lock=lock,
+            kind="state",
+            message="locked",
+            occurred_at=now - dt.timedelta(hours=n % 2000, days=500 if n < 3 else 0),
+        )
+        for n in range(6_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE locks_lockevent")
+    before = now - dt.timedelta(days=world.org.retention_lock_event_days)
+    with CaptureQueriesContext(connection) as ctx:
+        assert lock_events_prune(organization_id=world.org.pk, before=before, limit=50) == 3
+    select = ctx.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + select)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lockevent_by_org_age" in plan, plan
+    assert LockEvent.objects.count() == 6_000 - 3
