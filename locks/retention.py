@@ -43,6 +43,15 @@ def _delete_batch(qs, *, limit: int) -> int:
     return len(ids)
 
 
+# Each prune below has a `*_due` twin: the rows it would delete, by an organization's id or
+# an OuterRef to one (bookings.retention asks all organizations at once whether any are due).
+OrganizationRef = int | OuterRef | None
+
+
+def webhook_deliveries_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return WebhookDelivery.objects.filter(organization_id=organization_id, received_at__lt=before)
+
+
 def webhook_deliveries_prune(
     *, organization_id: int | None, before: dt.datetime, limit: int
 ) -> int:
@@ -50,8 +59,15 @@ def webhook_deliveries_prune(
     organization (those follow the default retention). A sender repeating a delivery older
     than the retention gets it applied again, which the webhooks tolerate (they re-read)."""
     return _delete_batch(
-        WebhookDelivery.objects.filter(organization_id=organization_id, received_at__lt=before),
-        limit=limit,
+        webhook_deliveries_due(organization_id=organization_id, before=before), limit=limit
+    )
+
+
+def agent_jobs_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return AgentJob.objects.filter(
+        organization_id=organization_id,
+        status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED, AgentJob.Status.CANCELLED],
+        created_at__lt=before,
     )
 
 
@@ -59,20 +75,26 @@ def agent_jobs_prune(*, organization_id: int, before: dt.datetime, limit: int) -
     """Finished agent jobs (their parameters carry code names and digits) older than
     `before`; a job still pending or with the agent is never touched."""
     return _delete_batch(
-        AgentJob.objects.filter(
-            organization_id=organization_id,
-            status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED, AgentJob.Status.CANCELLED],
-            created_at__lt=before,
-        ),
-        limit=limit,
+        agent_jobs_due(organization_id=organization_id, before=before), limit=limit
     )
+
+
+def lock_events_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return LockEvent.objects.filter(organization_id=organization_id, occurred_at__lt=before)
 
 
 def lock_events_prune(*, organization_id: int, before: dt.datetime, limit: int) -> int:
     """The activity log older than `before`."""
     return _delete_batch(
-        LockEvent.objects.filter(organization_id=organization_id, occurred_at__lt=before),
-        limit=limit,
+        lock_events_due(organization_id=organization_id, before=before), limit=limit
+    )
+
+
+def lock_commands_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return LockCommand.objects.filter(
+        organization_id=organization_id,
+        status__in=[CommandStatus.SUCCEEDED, CommandStatus.FAILED],
+        created_at__lt=before,
     )
 
 
@@ -80,12 +102,7 @@ def lock_commands_prune(*, organization_id: int, before: dt.datetime, limit: int
     """Finished commands (succeeded or failed) created before `before`: the outbox's history,
     kept as long as the activity log. Pending and running ones are never touched."""
     return _delete_batch(
-        LockCommand.objects.filter(
-            organization_id=organization_id,
-            status__in=[CommandStatus.SUCCEEDED, CommandStatus.FAILED],
-            created_at__lt=before,
-        ),
-        limit=limit,
+        lock_commands_due(organization_id=organization_id, before=before), limit=limit
     )
 
 
@@ -121,14 +138,19 @@ class RoutineCommandPrune:
         self.after: tuple[dt.datetime, int] | None = None
         self.deleted = 0
 
-    def __call__(self) -> int:
-        rows = LockCommand.objects.filter(
-            organization_id=self.organization_id,
+    @staticmethod
+    def due(*, organization_id: OrganizationRef, before: dt.datetime):
+        """What the walk reads: finished routine commands before `before` not kept yet."""
+        return LockCommand.objects.filter(
+            organization_id=organization_id,
             status__in=FINISHED,
-            created_at__lt=self.before,
+            created_at__lt=before,
             kind__in=ROUTINE,
             prune_kept=False,
         )
+
+    def __call__(self) -> int:
+        rows = self.due(organization_id=self.organization_id, before=self.before)
         if self.after is not None:
             at, pk = self.after
             # (created_at, pk) > (at, pk), written so the index seeks to `at` instead of
