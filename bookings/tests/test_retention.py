@@ -493,3 +493,30 @@ def test_on_postgresql_the_log_past_its_retention_is_read_by_age(world, prop):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lockevent_by_org_age" in plan, plan
     assert LockEvent.objects.count() == 6_000 - 3
+
+
+def test_organizations_with_nothing_due_cost_no_statements_of_their_own(world, prop, commit):
+    """Issue 16: one query per set of retention settings says which organizations have what
+    due; one with nothing due adds no statement to the run, one with a shorter retention adds
+    one query (its own set), and the one with a stay due still gets it anonymised."""
+    from portal.models import Organization
+
+    booking = stay(world, prop, commit)
+    now = at(CHECK_OUT + dt.timedelta(days=world.org.retention_guest_days + 2))
+    with time_machine.travel(now - dt.timedelta(days=30), tick=False):  # nothing due yet
+        with CaptureQueriesContext(connection) as few:
+            retention_apply()
+        Organization.objects.bulk_create(
+            Organization(name=f"Quiet {n}", slug=f"quiet-{n}") for n in range(8)
+        )
+        with CaptureQueriesContext(connection) as many:
+            retention_apply()
+        assert len(many) == len(few)
+        Organization.objects.create(name="Brief", slug="brief", retention_raw_days=7)
+        with CaptureQueriesContext(connection) as other:
+            retention_apply()
+        assert len(other) == len(few) + 1
+    with time_machine.travel(now, tick=False):
+        assert retention_apply()["guests"] == 1
+    booking.refresh_from_db()
+    assert booking.guest_name == ANONYMISED_NAME
