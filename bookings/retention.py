@@ -15,7 +15,10 @@
 
 Run by `bookings.tasks.apply_retention` (beat, hourly): batches of `batch_size` rows, each in
 its own short transaction, until every kind is done or the time budget is spent; the next run
-goes on where this one stopped. Running it twice changes nothing the second time.
+goes on where this one stopped. Running it twice changes nothing the second time. One query
+first says which organizations have anything of which kind due (`_due_kinds`), so the hourly
+run costs what is due, not the number of organizations; each kind's selection reads an index
+of what is due, never an organization's whole history (issue 16).
 """
 
 from __future__ import annotations
