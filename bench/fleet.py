@@ -22,7 +22,10 @@ pruning tasks (names with "prune" or "retention"); its row count per day must st
 Then bench/fleet_budget.py (Nuki Web rate limit) when it exists, in its own process.
 
 Run: .venv/bin/python bench/fleet.py   (~5 min on a quiet 2-core box, L seeds in ~70 s)
-     [--runs 3 --days 6 --ticks-per-day 4 --large-units 10 --broker-db 1 --cache-db 2]
+     [--runs 3 --days 6 --ticks-per-day 4 --large-units 10 --broker-db 1 --cache-db 2
+      --database latchkey_bench_fleet --tasks apply-retention,...]
+`--tasks` times only the beat entries named (the whole fleet is still seeded and settled) and
+skips the simulated days and the budget bench: for working on one task.
 """
 
 from __future__ import annotations
@@ -43,8 +46,7 @@ import _common as common
 import fleet_fixtures as fixtures
 import fleet_seed as seed
 
-DATABASE = "latchkey_bench_fleet"
-DAYS_DATABASE = "latchkey_bench_fleet_days"
+DATABASE = "latchkey_bench_fleet"  # and DATABASE + "_days", a copy (--database)
 API_TOKEN = "fleet-bench-token"
 RATIO_TARGET = 2.0
 RECONCILE_TICK_TARGET_S = 2.0
@@ -197,6 +199,8 @@ class Bench:
 
         common.print_header(f"size {size}: timing every beat task")
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+            if self.args.tasks and name not in self.args.tasks:
+                continue
             measured = results.setdefault(name, Measured(name, entry["task"]))
             if warm:
                 self.one(name, entry, measured)
@@ -494,6 +498,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--broker-db", type=int, default=1)
     parser.add_argument("--cache-db", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--database", default=DATABASE, help="(dropped and re-created)")
+    parser.add_argument(
+        "--tasks",
+        type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+        default=[],
+        help="time only these beat entries (comma-separated names, e.g. apply-retention); "
+        "a partial run: no simulated days, no budget bench",
+    )
     parser.add_argument(
         "--quiet-wait", type=float, default=120.0, help="wait this long for an idle machine"
     )
@@ -502,6 +514,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    days_database = f"{args.database}_days"
     clean_env = dict(os.environ)
     started = time.monotonic()
     sys.path.insert(0, str(common.ROOT))
@@ -513,7 +526,7 @@ def main() -> int:
     ).start()
     bridge = BridgeSimulator(locks=seed.BRIDGE_LOCKS, token="fleet-bridge-token").start()
     env = common.bench_env(
-        database=DATABASE,
+        database=args.database,
         broker_db=args.broker_db,
         cache_db=args.cache_db,
         LATCHKEY_ALLOW_PRIVATE_URLS="true",  # the bridge simulator is on loopback
@@ -524,8 +537,12 @@ def main() -> int:
     figures: dict = {}
     failures: list[str] = []
     try:
-        common.recreate_database(DATABASE)
+        common.recreate_database(args.database)
         common.setup_django(env)
+        from django.conf import settings
+
+        if unknown := set(args.tasks) - set(settings.CELERY_BEAT_SCHEDULE):
+            raise SystemExit(f"--tasks: no such beat entry: {', '.join(sorted(unknown))}")
         common.migrate()
         common.purge_redis(args.broker_db, args.cache_db)
         from celery.signals import before_task_publish
@@ -548,7 +565,8 @@ def main() -> int:
         common.print_figure("machine busy before timing", busy, "% (100 = one core)")
         figures["busy_before_pct"] = busy
         bench.measure("S", results, warm=True)
-        copy_database(DATABASE, DAYS_DATABASE)
+        if not args.tasks:
+            copy_database(args.database, days_database)
 
         common.print_header(f"seeding L (organizations 2-{args.large_units})")
         seconds, more = grow(bench, range(2, args.large_units + 1), now=now, anchor=anchor, rng=rng)
@@ -561,21 +579,22 @@ def main() -> int:
         figures["fleet_locks"] = fleet
         figures["seed_l_seconds"] = round(seconds, 1)
 
-        switch_database(DAYS_DATABASE)
-        counts, factor = simulate_days(args, start=timezone.now())
-        growth = [b - a for a, b in itertools.pairwise(counts)]
-        flat = counts[-1] <= counts[-2] * 1.02 + 100
-        common.print_figure(
-            "rows added per real day",
-            f"about {growth[-1] * factor:,.0f} (a simulated day had {args.ticks_per_day} "
-            f"reconcile ticks, a real one ~{factor:g}x as many)",
-        )
-        if not flat:
-            failures.append(
-                f"commands table grew on the last simulated day: {counts[-2]} -> {counts[-1]}"
+        if not args.tasks:
+            switch_database(days_database)
+            counts, factor = simulate_days(args, start=timezone.now())
+            growth = [b - a for a, b in itertools.pairwise(counts)]
+            flat = counts[-1] <= counts[-2] * 1.02 + 100
+            common.print_figure(
+                "rows added per real day",
+                f"about {growth[-1] * factor:,.0f} (a simulated day had {args.ticks_per_day} "
+                f"reconcile ticks, a real one ~{factor:g}x as many)",
             )
-        figures["commands_per_day"] = counts
-        switch_database(DATABASE)
+            if not flat:
+                failures.append(
+                    f"commands table grew on the last simulated day: {counts[-2]} -> {counts[-1]}"
+                )
+            figures["commands_per_day"] = counts
+            switch_database(args.database)
 
         rows, missed = verdicts(results, fleet)
         failures = missed + failures
@@ -583,8 +602,10 @@ def main() -> int:
         figures["tasks"] = rows
 
         common.print_header("Nuki Web budget (bench/fleet_budget.py)")
-        budget = budget_figures(clean_env)
-        if budget is None:
+        budget = None if args.tasks else budget_figures(clean_env)
+        if args.tasks:
+            common.print_figure("bench/fleet_budget.py", "skipped (--tasks: a partial run)")
+        elif budget is None:
             common.print_figure("bench/fleet_budget.py", "missing: no rate-limit figures")
         else:
             for key, value in budget.items():
@@ -596,7 +617,7 @@ def main() -> int:
         figures["run_seconds"] = round(time.monotonic() - started)
     finally:
         common.close_django_connections()
-        drop_database(DAYS_DATABASE)
+        drop_database(days_database)
         nukiweb.stop()
         bridge.stop()
         common.purge_redis(args.broker_db, args.cache_db)

@@ -308,17 +308,33 @@ class LockCommand(models.Model):
     reason = models.TextField(blank=True, default="", help_text="What went wrong, plain words.")
     fix = models.TextField(blank=True, default="", help_text="What the manager can do.")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by locks.retention.RoutineCommandPrune on an old routine command it keeps (the latest
+    # of its series): it leaves the prune's index, so the next runs do not read it again; it is
+    # looked at again when a newer command of its series comes to the prune. Cleared when the
+    # row is re-armed (a reconcile row reused for a new round).
+    prune_kept = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["lock", "status"]),
             models.Index(fields=["organization", "status", "-created_at"]),
-            # For locks.retention.RoutineCommandPrune: finished ones by age; newer checks.
+            # For locks.retention.RoutineCommandPrune: the finished routine commands it has not
+            # kept yet, by age (what it keeps drops out); the checks it kept, by lock; newer
+            # checks.
             models.Index(
                 fields=["organization", "created_at", "id"],
-                condition=models.Q(status__in=["succeeded", "failed"]),
-                name="lockcommand_finished_by_age",
+                condition=models.Q(
+                    status__in=["succeeded", "failed"],
+                    kind__in=["reconcile", "sync_code"],
+                    prune_kept=False,
+                ),
+                name="lockcommand_routine_to_prune",
+            ),
+            models.Index(
+                fields=["lock"],
+                condition=models.Q(kind="reconcile", prune_kept=True),
+                name="lockcommand_kept_checks",
             ),
             models.Index(
                 fields=["lock", "id"],
@@ -359,7 +375,8 @@ class ObservedCode(models.Model):
 class LockEvent(models.Model):
     """The activity log: what happened at or to a lock, and through what."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    # Indexed through (organization, occurred_at) below, which begins with it.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32)
     source = models.CharField(max_length=20, default="")
@@ -373,6 +390,9 @@ class LockEvent(models.Model):
         indexes = [
             models.Index(fields=["lock", "-occurred_at"]),
             models.Index(fields=["lock", "kind", "-occurred_at"]),
+            # For locks.retention.lock_events_prune: an organization's entries by age, so the
+            # hourly run reads what is past the retention, not the organization's whole log.
+            models.Index(fields=["organization", "occurred_at"], name="lockevent_by_org_age"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -43,6 +43,15 @@ def _delete_batch(qs, *, limit: int) -> int:
     return len(ids)
 
 
+# Each prune below has a `*_due` twin: the rows it would delete, by an organization's id or
+# an OuterRef to one (bookings.retention asks all organizations at once whether any are due).
+OrganizationRef = int | OuterRef | None
+
+
+def webhook_deliveries_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return WebhookDelivery.objects.filter(organization_id=organization_id, received_at__lt=before)
+
+
 def webhook_deliveries_prune(
     *, organization_id: int | None, before: dt.datetime, limit: int
 ) -> int:
@@ -50,8 +59,15 @@ def webhook_deliveries_prune(
     organization (those follow the default retention). A sender repeating a delivery older
     than the retention gets it applied again, which the webhooks tolerate (they re-read)."""
     return _delete_batch(
-        WebhookDelivery.objects.filter(organization_id=organization_id, received_at__lt=before),
-        limit=limit,
+        webhook_deliveries_due(organization_id=organization_id, before=before), limit=limit
+    )
+
+
+def agent_jobs_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return AgentJob.objects.filter(
+        organization_id=organization_id,
+        status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED, AgentJob.Status.CANCELLED],
+        created_at__lt=before,
     )
 
 
@@ -59,20 +75,26 @@ def agent_jobs_prune(*, organization_id: int, before: dt.datetime, limit: int) -
     """Finished agent jobs (their parameters carry code names and digits) older than
     `before`; a job still pending or with the agent is never touched."""
     return _delete_batch(
-        AgentJob.objects.filter(
-            organization_id=organization_id,
-            status__in=[AgentJob.Status.DONE, AgentJob.Status.FAILED, AgentJob.Status.CANCELLED],
-            created_at__lt=before,
-        ),
-        limit=limit,
+        agent_jobs_due(organization_id=organization_id, before=before), limit=limit
     )
+
+
+def lock_events_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return LockEvent.objects.filter(organization_id=organization_id, occurred_at__lt=before)
 
 
 def lock_events_prune(*, organization_id: int, before: dt.datetime, limit: int) -> int:
     """The activity log older than `before`."""
     return _delete_batch(
-        LockEvent.objects.filter(organization_id=organization_id, occurred_at__lt=before),
-        limit=limit,
+        lock_events_due(organization_id=organization_id, before=before), limit=limit
+    )
+
+
+def lock_commands_due(*, organization_id: OrganizationRef, before: dt.datetime):
+    return LockCommand.objects.filter(
+        organization_id=organization_id,
+        status__in=[CommandStatus.SUCCEEDED, CommandStatus.FAILED],
+        created_at__lt=before,
     )
 
 
@@ -80,12 +102,7 @@ def lock_commands_prune(*, organization_id: int, before: dt.datetime, limit: int
     """Finished commands (succeeded or failed) created before `before`: the outbox's history,
     kept as long as the activity log. Pending and running ones are never touched."""
     return _delete_batch(
-        LockCommand.objects.filter(
-            organization_id=organization_id,
-            status__in=[CommandStatus.SUCCEEDED, CommandStatus.FAILED],
-            created_at__lt=before,
-        ),
-        limit=limit,
+        lock_commands_due(organization_id=organization_id, before=before), limit=limit
     )
 
 
@@ -103,8 +120,15 @@ class RoutineCommandPrune:
     code's last sync: the stay page shows it and the sync state), any command an unfinished
     agent job still belongs to, and every remote action and foreign-code removal (a person
     asked for those: they follow the activity log's retention, `lock_commands_prune`).
-    The walk goes by (created_at, pk) from where the last call stopped, on the partial index
-    of finished commands, so the kept rows are read once per run, not once per batch.
+
+    What it keeps as the latest of its series it marks `prune_kept`, which takes it out of
+    the partial index the walk reads (lockcommand_routine_to_prune): a run reads what crossed
+    `before` since the last one, not every old code's last sync again (issue 16: that re-read
+    grew with the fleet). A kept command is looked at again when a newer one of its series
+    comes to the prune (then it has been replaced, and goes with it), or, a check, when its
+    row is re-armed for a new round (the flag is cleared). One an open agent job holds is not
+    marked: it is read again each run until the job ends. The walk goes by (created_at, pk)
+    from where the last call stopped, so what a batch leaves is not read again by the next.
     """
 
     def __init__(self, *, organization_id: int, before: dt.datetime, limit: int) -> None:
@@ -114,50 +138,82 @@ class RoutineCommandPrune:
         self.after: tuple[dt.datetime, int] | None = None
         self.deleted = 0
 
-    def __call__(self) -> int:
-        rows = LockCommand.objects.filter(
-            organization_id=self.organization_id,
+    @staticmethod
+    def due(*, organization_id: OrganizationRef, before: dt.datetime):
+        """What the walk reads: finished routine commands before `before` not kept yet."""
+        return LockCommand.objects.filter(
+            organization_id=organization_id,
             status__in=FINISHED,
-            created_at__lt=self.before,
+            created_at__lt=before,
             kind__in=ROUTINE,
+            prune_kept=False,
         )
+
+    def __call__(self) -> int:
+        rows = self.due(organization_id=self.organization_id, before=self.before)
         if self.after is not None:
             at, pk = self.after
             # (created_at, pk) > (at, pk), written so the index seeks to `at` instead of
             # reading every row before it again (the dead ones of the batches before, too).
             rows = rows.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk)
-        seen = list(rows.order_by("created_at", "pk").values_list("created_at", "pk")[: self.limit])
+        seen = list(
+            rows.order_by("created_at", "pk").values_list(
+                "created_at", "pk", "kind", "lock_id", "access_code_id"
+            )[: self.limit]
+        )
         if not seen:
             return 0
-        self.after = seen[-1]
-        newer_check = LockCommand.objects.filter(
-            lock_id=OuterRef("lock_id"), kind=CommandKind.RECONCILE, pk__gt=OuterRef("pk")
-        )
-        newer_sync = LockCommand.objects.filter(
-            access_code_id=OuterRef("access_code_id"),
-            kind=CommandKind.SYNC_CODE,
-            pk__gt=OuterRef("pk"),
-        )
-        job_open = AgentJob.objects.filter(
-            command_id=OuterRef("pk"),
-            status__in=[AgentJob.Status.PENDING, AgentJob.Status.SENT],
-        )
-        # Two queries, one per series, each probing one small index per row: one OR of both
-        # costs the planner's estimate of both per row, which is enough to make PostgreSQL
-        # JIT-compile every batch (most of a batch's time on a big table).
-        batch = LockCommand.objects.filter(pk__in=[pk for _, pk in seen]).exclude(Exists(job_open))
+        self.after = seen[-1][:2]
+        checks = {pk: lock for _, pk, kind, lock, _ in seen if kind == CommandKind.RECONCILE}
+        syncs = {pk: code for _, pk, kind, _, code in seen if kind == CommandKind.SYNC_CODE}
+        kept_before = LockCommand.objects.filter(prune_kept=True)
         ids = [
-            *batch.filter(Exists(newer_check), kind=CommandKind.RECONCILE).values_list(
-                "pk", flat=True
+            *_replaced(LockCommand.objects.filter(pk__in=checks), kind=CommandKind.RECONCILE),
+            *_replaced(LockCommand.objects.filter(pk__in=syncs), kind=CommandKind.SYNC_CODE),
+            # What earlier runs kept in the series of this batch: replaced by now?
+            *_replaced(
+                kept_before.filter(lock_id__in=set(checks.values())), kind=CommandKind.RECONCILE
             ),
-            *batch.filter(
-                Exists(newer_sync), kind=CommandKind.SYNC_CODE, access_code__isnull=False
-            ).values_list("pk", flat=True),
+            *_replaced(
+                kept_before.filter(access_code_id__in={c for c in syncs.values() if c}),
+                kind=CommandKind.SYNC_CODE,
+            ),
         ]
         if ids:
             LockCommand.objects.filter(pk__in=ids).delete()
+        # The rest is the latest of its series (or a sync without a code: no series), unless
+        # an agent job still holds it.
+        LockCommand.objects.filter(pk__in=[*checks, *syncs]).exclude(pk__in=ids).exclude(
+            Exists(_open_job())
+        ).update(prune_kept=True)
         self.deleted += len(ids)
         return len(seen)
+
+
+def _open_job():
+    return AgentJob.objects.filter(
+        command_id=OuterRef("pk"), status__in=[AgentJob.Status.PENDING, AgentJob.Status.SENT]
+    )
+
+
+def _replaced(rows, *, kind: str) -> list[int]:
+    """The commands of `kind` among `rows` that a newer one of their series replaced and no
+    open agent job holds. One query per series, each probing one small index per row: one OR
+    of both costs the planner's estimate of both per row, which is enough to make PostgreSQL
+    JIT-compile every batch (most of a batch's time on a big table)."""
+    if kind == CommandKind.RECONCILE:
+        newer = LockCommand.objects.filter(
+            lock_id=OuterRef("lock_id"), kind=kind, pk__gt=OuterRef("pk")
+        )
+        rows = rows.filter(kind=kind)
+    else:
+        newer = LockCommand.objects.filter(
+            access_code_id=OuterRef("access_code_id"), kind=kind, pk__gt=OuterRef("pk")
+        )
+        rows = rows.filter(kind=kind, access_code__isnull=False)
+    return list(
+        rows.filter(Exists(newer)).exclude(Exists(_open_job())).values_list("pk", flat=True)
+    )
 
 
 # Log entries that name a code lie within this of its window: pushed at most the preload

@@ -9,14 +9,18 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bookings.models import AccessGrant, BookingStatus
 from bookings.retention import retention_apply
 from bookings.services import BookingData, booking_upsert
 from locks.models import AccessCode, Agent, AgentJob, CommandKind, CommandStatus, LockCommand
+from locks.retention import RoutineCommandPrune
 from locks.sync.reconcile import reconcile_enqueue_all
+from locks.sync.schedule import reconcile_now
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2027, 2, 1, 9, tzinfo=dt.UTC)
@@ -168,3 +172,155 @@ def test_the_stay_and_lock_pages_render_after_their_old_commands_went(
                 reverse("lock-page", kwargs={"slug": world.org.slug, "pk": lock.pk})
             )
             assert lock_page.status_code == 200
+
+
+def prune(org, *, at: dt.datetime, limit: int = 500) -> RoutineCommandPrune:
+    """One whole routine prune of `org` at `at`, as the retention loop runs it."""
+    step = RoutineCommandPrune(
+        organization_id=org.pk, before=at - dt.timedelta(days=30), limit=limit
+    )
+    while step() == limit:
+        pass
+    return step
+
+
+def test_a_second_run_reads_nothing_it_kept(world, prop, locks, settings):
+    """Issue 16: the prune marks the old commands it keeps (each series' latest), so the next
+    run looks only at what crossed the retention since: not at every ended code's last sync
+    again, which made the hourly task cost in proportion to the fleet's history."""
+    first, second = locks
+    codes = [access_code(world, first, f"grant:{n}") for n in range(20)]
+    gone = command(second, days=50)  # the series is by id: the older row, replaced
+    kept = [
+        *(command(first, days=40, kind=CommandKind.SYNC_CODE, code=c) for c in codes),
+        command(first, days=35),
+        command(second, days=36),
+        command(first, days=40, kind=CommandKind.SYNC_CODE),  # no code: no series
+    ]
+    step = prune(world.org, at=T0, limit=7)
+    assert (step.deleted, exists(gone)) == (1, False)
+    assert [exists(c) for c in kept] == [True] * len(kept)
+    assert LockCommand.objects.filter(prune_kept=True).count() == len(kept)
+    again = RoutineCommandPrune(
+        organization_id=world.org.pk, before=T0 - dt.timedelta(days=30), limit=7
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert again() == 0  # looked at none of them
+    assert len(queries) == 1
+    # A day later a newer check of the first lock crossed: that one is read, the kept ones
+    # are not, except the first lock's old check, which it replaced.
+    crossing = command(first, days=29.5)
+    later = RoutineCommandPrune(
+        organization_id=world.org.pk,
+        before=T0 + dt.timedelta(days=1) - dt.timedelta(days=30),
+        limit=7,
+    )
+    assert later() == 1
+    assert (later.deleted, exists(kept[20]), exists(crossing)) == (1, False, True)
+    assert [exists(c) for c in kept[:20] + kept[21:]] == [True] * (len(kept) - 1)
+
+
+def test_what_was_kept_goes_once_replaced_and_nothing_is_skipped(world, prop, locks, settings):
+    """A command kept as the latest of its series goes when a newer one of its series comes to
+    the prune; one still running when it crossed the retention, or held by an agent job, is
+    looked at again once finished or released. Nothing the pages read is ever deleted."""
+    settings.LATCHKEY_COMMAND_RETENTION_DAYS = 30
+    first, second = locks
+    code = access_code(world, first, "grant:1")
+    agent = Agent.objects.create(organization=world.org, name="A")
+    old_check = command(first, days=40)
+    old_sync = command(first, days=40, kind=CommandKind.SYNC_CODE, code=code)
+    running = command(second, days=45, status=CommandStatus.RUNNING)
+    held = command(second, days=44)
+    job = AgentJob.objects.create(
+        organization=world.org, agent=agent, lock=second, command=held, kind="list_codes"
+    )
+    last_check = command(second, days=43)
+    with time_machine.travel(T0, tick=False):
+        retention_apply()
+    assert all(exists(c) for c in (old_check, old_sync, running, held, last_check))
+
+    # Newer commands of both series, then: the kept ones stay while those are recent ...
+    new_check = command(first, days=2)
+    new_sync = command(first, days=2, kind=CommandKind.SYNC_CODE, code=code)
+    LockCommand.objects.filter(pk=running.pk).update(status=CommandStatus.SUCCEEDED)
+    AgentJob.objects.filter(pk=job.pk).update(status=AgentJob.Status.DONE)
+    with time_machine.travel(T0, tick=False):
+        done = retention_apply()
+    # ... the finished one and the released one were read again: replaced, they went.
+    assert done["routine_commands"] == 2
+    assert (exists(running), exists(held), exists(last_check)) == (False, False, True)
+    assert exists(old_check) and exists(old_sync)
+
+    # A month on, the newer ones crossed the retention: the ones they replaced go with them
+    # read; the newer ones, now the latest, stay.
+    with time_machine.travel(T0 + dt.timedelta(days=30), tick=False):
+        done = retention_apply()
+    assert done["routine_commands"] == 2
+    assert (exists(old_check), exists(old_sync)) == (False, False)
+    assert all(exists(c) for c in (new_check, new_sync, last_check))
+    with time_machine.travel(T0 + dt.timedelta(days=30), tick=False):
+        assert retention_apply().get("routine_commands", 0) == 0
+
+
+def test_a_kept_check_re_armed_for_a_new_round_is_looked_at_afresh(world, prop, locks):
+    """The reconcile rounds reuse a lock's last row (re-armed with a new created_at): the mark
+    goes with the old round, so the prune reads the row again once the new one is old."""
+    first, _second = locks
+    check = command(first, days=40)
+    prune(world.org, at=T0)
+    assert LockCommand.objects.get(pk=check.pk).prune_kept
+    with time_machine.travel(T0, tick=False):
+        assert reconcile_now(locks=[first]) == 1
+    row = LockCommand.objects.get(pk=check.pk)
+    assert (row.status, row.prune_kept) == (CommandStatus.PENDING, False)
+
+
+def test_on_postgresql_the_walk_reads_only_what_it_has_not_kept(world, prop, locks):
+    """The walk's SELECT is answered from the partial index of routine commands not kept yet
+    (lockcommand_routine_to_prune): thousands of kept ones (statistics fresh) are not in it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    first, _second = locks
+    codes = AccessCode.objects.bulk_create(
+        AccessCode(
+            organization=world.org,
+            lock=first,
+            holder=f"grant:{n}",
+            name="LK test",
+            code="135792",
+            valid_from=T0 - dt.timedelta(days=45),
+            valid_until=T0 - dt.timedelta(days=40),
+            push_after=T0 - dt.timedelta(days=46),
+            wanted=False,
+            state="removed",
+        )
+        for n in range(5_000)
+    )
+    LockCommand.objects.bulk_create(
+        LockCommand(
+            organization=world.org,
+            lock=first,
+            access_code=c,
+            kind=CommandKind.SYNC_CODE,
+            status=CommandStatus.SUCCEEDED,
+            created_at=T0 - dt.timedelta(days=40),
+            prune_kept=True,
+        )
+        for c in codes
+    )
+    crossed = command(first, days=31)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE locks_lockcommand")
+    step = RoutineCommandPrune(
+        organization_id=world.org.pk, before=T0 - dt.timedelta(days=30), limit=500
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        assert step() == 1
+    walk = ctx.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + walk)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lockcommand_routine_to_prune" in plan, plan
+    assert "Seq Scan on locks_lockcommand" not in plan, plan
+    assert exists(crossed) and LockCommand.objects.get(pk=crossed.pk).prune_kept

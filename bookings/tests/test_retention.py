@@ -10,11 +10,13 @@ import datetime as dt
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from bookings.models import AccessGrant, Booking, BookingStatus, GuestEmail, StayLink
 from bookings.pms.models import PmsConnection, PmsEvent
-from bookings.retention import ANONYMISED_NAME, retention_apply
+from bookings.retention import ANONYMISED_NAME, guests_anonymise, retention_apply
 from bookings.services import BookingData, booking_upsert
 from locks.models import (
     AccessCode,
@@ -421,3 +423,100 @@ def test_retention_in_the_api_is_read_by_members_and_changed_by_owners_only(worl
     assert world.org.retention_raw_days == 30 and world.org.preload_hours == 72
     ok = owner.patch(url, {"retention_guest_days": 5}, format="json")
     assert ok.status_code == 200 and ok.json()["retention_guest_days"] == 5
+
+
+def test_on_postgresql_the_stays_due_are_read_by_the_partial_index(world, prop, commit):
+    """Issue 16: the stays to anonymise are found by the partial index of stays not anonymised
+    yet (booking_to_anonymise), so a run does not read the organization's anonymised past:
+    with thousands of those (statistics fresh) the SELECT names that index, no table scan."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    past = dt.date(2026, 1, 1)
+    Booking.objects.bulk_create(
+        Booking(
+            organization=world.org,
+            property=prop,
+            source="old",
+            external_id=f"old-{n}",
+            status=BookingStatus.CONFIRMED,
+            guest_name=ANONYMISED_NAME,
+            check_in=past + dt.timedelta(days=n % 300),
+            check_out=past + dt.timedelta(days=n % 300 + 3),
+            anonymised_at=at(past + dt.timedelta(days=400)),
+        )
+        for n in range(6_000)
+    )
+    due = stay(world, prop, commit)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    now = at(CHECK_OUT + dt.timedelta(days=world.org.retention_guest_days + 2))
+    with CaptureQueriesContext(connection) as ctx:
+        assert guests_anonymise(organization=world.org, now=now, limit=50) == 1
+    first = next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT"))
+    assert "FOR UPDATE" in first
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + first)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "booking_to_anonymise" in plan, plan
+    assert "Seq Scan on bookings_booking" not in plan, plan
+    assert Booking.objects.get(pk=due.pk).anonymised_at == now
+
+
+def test_on_postgresql_the_log_past_its_retention_is_read_by_age(world, prop):
+    """The activity log's prune reads an organization's entries by (organization, occurred_at):
+    thousands of recent entries (statistics fresh) are not read to find the few old ones."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plans are PostgreSQL's")
+    from locks.retention import lock_events_prune
+    from locks.services import lock_create
+
+    lock = lock_create(organization=world.org, property=prop, name="Door", driver="virtual")
+    now = at(CHECK_OUT)
+    LockEvent.objects.bulk_create(
+        LockEvent(
+            organization=world.org,
+            lock=lock,
+            kind="state",
+            message="locked",
+            occurred_at=now - dt.timedelta(hours=n % 2000, days=500 if n < 3 else 0),
+        )
+        for n in range(6_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE locks_lockevent")
+    before = now - dt.timedelta(days=world.org.retention_lock_event_days)
+    with CaptureQueriesContext(connection) as ctx:
+        assert lock_events_prune(organization_id=world.org.pk, before=before, limit=50) == 3
+    select = ctx.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + select)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lockevent_by_org_age" in plan, plan
+    assert LockEvent.objects.count() == 6_000 - 3
+
+
+def test_organizations_with_nothing_due_cost_no_statements_of_their_own(world, prop, commit):
+    """Issue 16: one query per set of retention settings says which organizations have what
+    due; one with nothing due adds no statement to the run, one with a shorter retention adds
+    one query (its own set), and the one with a stay due still gets it anonymised."""
+    from portal.models import Organization
+
+    booking = stay(world, prop, commit)
+    now = at(CHECK_OUT + dt.timedelta(days=world.org.retention_guest_days + 2))
+    with time_machine.travel(now - dt.timedelta(days=30), tick=False):  # nothing due yet
+        with CaptureQueriesContext(connection) as few:
+            retention_apply()
+        Organization.objects.bulk_create(
+            Organization(name=f"Quiet {n}", slug=f"quiet-{n}") for n in range(8)
+        )
+        with CaptureQueriesContext(connection) as many:
+            retention_apply()
+        assert len(many) == len(few)
+        Organization.objects.create(name="Brief", slug="brief", retention_raw_days=7)
+        with CaptureQueriesContext(connection) as other:
+            retention_apply()
+        assert len(other) == len(few) + 1
+    with time_machine.travel(now, tick=False):
+        assert retention_apply()["guests"] == 1
+    booking.refresh_from_db()
+    assert booking.guest_name == ANONYMISED_NAME

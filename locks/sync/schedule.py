@@ -176,6 +176,7 @@ def _read_backs_queue(
             reason="",
             fix="",
             created_at=now,
+            prune_kept=False,  # a new round: the routine prune looks at it afresh
         )
         # An agent's answers belong to the run that asked (its journal is per attempt); the
         # re-armed row starts a new run, so its old jobs keep their record, unlinked.
