@@ -493,7 +493,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per task and size")
     parser.add_argument("--large-units", type=int, default=10, help="organizations at L")
     parser.add_argument("--days", type=int, default=4, help="simulated days (at least)")
-    parser.add_argument("--max-days", type=int, default=30, help="cap when retention is long")
+    parser.add_argument("--max-days", type=int, default=40, help="cap when retention is long")
     parser.add_argument("--ticks-per-day", type=int, default=3, help="reconcile ticks a day")
     parser.add_argument("--broker-db", type=int, default=1)
     parser.add_argument("--cache-db", type=int, default=2)
