@@ -374,6 +374,6 @@ def test_without_cache_url_the_demo_counts_in_the_shared_file_cache():
     result = _settings_in_subprocess(LATCHKEY_PRODUCTION="false", CACHE_URL=None)
     assert result.stdout.strip() == "portal.filecache.LockedFileCache", result.stderr
     production = _settings_in_subprocess(LATCHKEY_PRODUCTION="true")  # this run's Redis
-    assert production.stdout.strip() == "django.core.cache.backends.redis.RedisCache", (
+    assert production.stdout.strip() == "portal.rediscache.SharedRedisCache", (
         production.stderr[-1500:]
     )
