@@ -457,6 +457,22 @@ def a_outcome(world: World, started: float, timeout: float) -> dict:
     }
 
 
+def phase_figures(lat, posted, states, loop_pings, floor: dict) -> dict:
+    """One phase of B's: booking -> `set`, its posts, and its ping three ways (the probe's
+    own process, inside the web, and from this script's loop)."""
+    return {
+        "p50_s": pct(lat, 50),
+        "p99_s": pct(lat, 99),
+        "set": len(lat),
+        "posts_ok": sum(1 for p in posted if p.booking_id),
+        "states": states,
+        "ping_p99_ms": floor["ping"]["p99_ms"],
+        "pings": floor["ping"]["n"],
+        "ping_server_p99_ms": floor["ping_server_p99_ms"],
+        "loop_ping_p99_ms": round(1000 * common.percentile(loop_pings, 99), 1),
+    }
+
+
 def pct(values: list[float], q: float) -> float | None:
     return round(common.percentile(values, q), 3) if values else None
 
@@ -618,18 +634,8 @@ def main() -> int:
         for service in services:
             service.check_alive()
         figures = {
-            "quiet": {"p50_s": pct(q_lat, 50), "p99_s": pct(q_lat, 99), "set": len(q_lat),
-                      "posts_ok": sum(1 for p in q_posted if p.booking_id), "states": q_states,
-                      "ping_p99_ms": floor["quiet"]["ping"]["p99_ms"],
-                      "pings": floor["quiet"]["ping"]["n"],
-                      "ping_server_p99_ms": floor["quiet"]["ping_server_p99_ms"],
-                      "loop_ping_p99_ms": round(1000 * common.percentile(q_pings, 99), 1)},
-            "noisy": {"p50_s": pct(n_lat, 50), "p99_s": pct(n_lat, 99), "set": len(n_lat),
-                      "posts_ok": sum(1 for p in n_posted if p.booking_id), "states": n_states,
-                      "ping_p99_ms": floor["noisy"]["ping"]["p99_ms"],
-                      "pings": floor["noisy"]["ping"]["n"],
-                      "ping_server_p99_ms": floor["noisy"]["ping_server_p99_ms"],
-                      "loop_ping_p99_ms": round(1000 * common.percentile(n_pings, 99), 1)},
+            "quiet": phase_figures(q_lat, q_posted, q_states, q_pings, floor["quiet"]),
+            "noisy": phase_figures(n_lat, n_posted, n_states, n_pings, floor["noisy"]),
             "a": a_result,
             "floor": floor,
             "background_pct": background,

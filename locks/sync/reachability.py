@@ -22,13 +22,6 @@ from locks.signals import lock_unreachable as lock_unreachable_signal
 from locks.sync.commands import command_retry, dispatch
 from portal.aftercommit import after_commit
 
-# How often holders hear again about a lock that stays unreachable. Every failed attempt
-# on it calls `lock_unreachable`; behind a silent on-site agent that is every command of the
-# lock, twice, and each telling made bookings look at every stay of the lock for a backup code
-# (0.4 s a time: one tenant's backlog then drained at 2 commands a second, and held the agent
-# queue; bench/noisy_neighbour.py). The beat task `assign-backup-codes` (every minute) covers
-# a stay that comes due in between: the quiet time is that task's period.
-
 
 def lock_unreachable(*, lock: Lock, reason: str, access_code_id: int | None = None) -> None:
     """Record that a command could not reach the lock; tell holders after commit: about
@@ -52,7 +45,14 @@ def lock_unreachable(*, lock: Lock, reason: str, access_code_id: int | None = No
 
 def _tell_again(lock_id: int) -> bool:
     """True at most once per LATCHKEY_PLAN_SECONDS per lock, across workers; True too when
-    the cache is down (telling again costs time, not telling could cost a guest)."""
+    the cache is down (telling again costs time, not telling could cost a guest).
+
+    Why a quiet time: every failed attempt calls `lock_unreachable`; behind a silent on-site
+    agent that is every command of the lock, twice, and telling about every stay each time
+    made bookings look at all of them for a backup code (0.4 s a time: one tenant's backlog
+    drained at 2 commands a second; bench/noisy_neighbour.py). The beat task
+    `assign-backup-codes` covers a stay that comes due in between: the quiet time is its
+    period."""
     key = f"latchkey:lock-unreachable-told:{lock_id}"
     with contextlib.suppress(Exception):
         return bool(cache.add(key, 1, timeout=settings.LATCHKEY_PLAN_SECONDS))

@@ -342,7 +342,7 @@ def test_file_cache_increments_keep_their_expiry(tmp_path):
 # --- Which cache: shared, or no start in production ----------------------------------------------
 
 
-def _settings_in_subprocess(**env: str | None) -> subprocess.CompletedProcess:
+def settings_in_subprocess(**env: str | None) -> subprocess.CompletedProcess:
     import os
     import secrets
 
@@ -366,14 +366,14 @@ def _settings_in_subprocess(**env: str | None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("cache_url", [None, "locmemcache://", "dummycache://"])
 def test_production_refuses_a_cache_each_process_keeps_alone(cache_url):
-    result = _settings_in_subprocess(LATCHKEY_PRODUCTION="true", CACHE_URL=cache_url)
+    result = settings_in_subprocess(LATCHKEY_PRODUCTION="true", CACHE_URL=cache_url)
     assert result.returncode != 0 and "Environment variable CACHE_URL" in result.stderr
 
 
 def test_without_cache_url_the_demo_counts_in_the_shared_file_cache():
-    result = _settings_in_subprocess(LATCHKEY_PRODUCTION="false", CACHE_URL=None)
+    result = settings_in_subprocess(LATCHKEY_PRODUCTION="false", CACHE_URL=None)
     assert result.stdout.strip() == "portal.filecache.LockedFileCache", result.stderr
-    production = _settings_in_subprocess(LATCHKEY_PRODUCTION="true")  # this run's Redis
+    production = settings_in_subprocess(LATCHKEY_PRODUCTION="true")  # this run's Redis
     assert production.stdout.strip() == "portal.rediscache.SharedRedisCache", (
         production.stderr[-1500:]
     )

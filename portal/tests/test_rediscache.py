@@ -5,14 +5,12 @@ Against the Redis server on this machine (the one the suite's broker uses)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 
-from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 
 from portal.rediscache import SharedRedisCache
+from portal.tests.test_limits import settings_in_subprocess
 
 REDIS = os.environ.get("LATCHKEY_TEST_REDIS", "redis://127.0.0.1:6379/3")
 
@@ -55,17 +53,7 @@ def test_djangos_own_backend_opens_a_connection_per_thread():
 
 def test_a_redis_cache_url_uses_the_shared_backend():
     """Settings read in a fresh process, as a server starts, with CACHE_URL naming Redis."""
-    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
-    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/1"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    shown = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    shown = settings_in_subprocess(
+        LATCHKEY_PRODUCTION="false", CACHE_URL="redis://127.0.0.1:6379/1"
     ).stdout.split()
     assert shown[-1] == "portal.rediscache.SharedRedisCache"
