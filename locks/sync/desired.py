@@ -23,11 +23,17 @@ def is_due(ac: AccessCode, now: dt.datetime) -> bool:
     return ac.wanted and ac.push_after <= now < ac.valid_until
 
 
-def property_locks_locked(*, property_id: int) -> list[Lock]:
+def property_locks_locked(*, property_id: int, shared: bool = False) -> list[Lock]:
     """The property's locks in id order, row-locked (FOR NO KEY UPDATE) until the transaction
     ends, so that two holders cannot draw the same free code on them at once (`codes_taken`).
+
+    `shared` (FOR SHARE): for holders that also claim each candidate code (`codes_taken`
+    with `claim=True`). Such holders, new stays above all, then wait for each other only when
+    they drew the same code, not for every other stay of the property; they still wait for an
+    exclusive holder (standing access, backup codes), and it for them. A shared holder must not
+    ask for the exclusive lock later in its transaction: two of them would deadlock.
     Hand-built, like `codes_taken`: see locks/sync/fastsql.py."""
-    return fastsql.lock_rows_locked(property_id=property_id)
+    return fastsql.lock_rows_locked(property_id=property_id, shared=shared)
 
 
 def codes_taken(
@@ -37,15 +43,22 @@ def codes_taken(
     valid_until: dt.datetime,
     candidates: Iterable[str],
     exclude_holder: str | None = None,
+    claim: bool = False,
 ) -> set[str]:
     """Which of `candidates` may not be used on these locks in this window: ours whose window
     overlaps, every code found on the locks that we did not create (their windows are not
     trusted), and those other apps hold back for good (`locks.sync.reserved`, e.g. bookings'
     standing access). One query (a union), answering at most len(candidates) rows however
-    many codes the locks hold. Hand-built: it runs for every booking (locks/sync/fastsql.py)."""
+    many codes the locks hold. Hand-built: it runs for every booking (locks/sync/fastsql.py).
+
+    `claim`: first wait for, and hold until commit, each candidate on these locks, so that a
+    holder with a shared lock (`property_locks_locked(shared=True)`) sees every code another
+    such holder gave at the same time."""
     lock_ids, candidates = list(lock_ids), list(candidates)
     if not lock_ids or not candidates:
         return set()
+    if claim:
+        fastsql.codes_claim(lock_ids=lock_ids, candidates=candidates)
     return fastsql.codes_taken(
         lock_ids=lock_ids,
         valid_from=valid_from,

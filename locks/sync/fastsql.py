@@ -1,8 +1,9 @@
-"""The booking path's two statements the ORM cannot build cheaply enough, hand-built here only.
+"""The booking path's statements the ORM cannot build cheaply enough, hand-built here only
+(and the claim of drawn codes, which the ORM has no words for).
 
-Why: every new stay locks its property's lock rows and then asks which drawn codes are taken,
-and every other booking of that property waits for those rows until the first one commits.
-Built with the ORM, these two statements cost about 2 ms more CPU per booking (a union of
+Why: every new stay locks its property's lock rows and then asks which drawn codes are taken
+(a stay without app access locks them shared and claims its candidates first, so that other
+stays of the property need not wait for its commit: DEVELOPERS.md). Built with the ORM, these cost about 2 ms more CPU per booking (a union of
 three querysets, and a SELECT of the lock's many columns), most of it while the rows are
 held; bench/ingest_floor.py then falls under its guard (bookings / floor >= 0.6). Everything
 else on the path is the ORM (`save`, `bulk_create`, `select_for_update`).
@@ -15,6 +16,7 @@ shape is built once per process; rows come back through the ORM's own converters
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from functools import cache
 
 from django.db import connection
@@ -24,7 +26,7 @@ from locks.sync.reserved import ReservedCodes
 
 
 @cache
-def _lock_rows_sql(vendor: str) -> tuple[str, list[str], list[tuple]]:
+def _lock_rows_sql(vendor: str, shared: bool) -> tuple[str, list[str], list[tuple]]:
     """SELECT of whole Lock rows by property, and per column the ORM's converters."""
     qn = connection.ops.quote_name
     table = Lock._meta.db_table
@@ -34,8 +36,13 @@ def _lock_rows_sql(vendor: str) -> tuple[str, list[str], list[tuple]]:
     if connection.features.has_select_for_update:
         # NO KEY UPDATE: enough to serialize the drawing of codes, and it does not block the
         # foreign-key checks of rows that point at the locks (new codes, commands).
+        # SHARE (`shared`): holders that claim their codes one by one (`codes_claim`) do not
+        # wait for each other, but still for every exclusive holder, and it for them.
         no_key = connection.features.has_select_for_no_key_update
-        sql += " FOR NO KEY UPDATE" if no_key else " FOR UPDATE"
+        if shared:
+            sql += " FOR SHARE"
+        else:
+            sql += " FOR NO KEY UPDATE" if no_key else " FOR UPDATE"
     converters = []
     for index, field in enumerate(fields):
         col = field.get_col(table)
@@ -45,11 +52,11 @@ def _lock_rows_sql(vendor: str) -> tuple[str, list[str], list[tuple]]:
     return sql, [f.attname for f in fields], converters
 
 
-def lock_rows_locked(*, property_id: int) -> list[Lock]:
+def lock_rows_locked(*, property_id: int, shared: bool = False) -> list[Lock]:
     """The property's locks, in id order, row-locked until the transaction ends (the same
     rows and the same lock strength as `Lock.objects.filter(property_id=...).order_by("id")
-    .select_for_update(no_key=True)`)."""
-    sql, attnames, converters = _lock_rows_sql(connection.vendor)
+    .select_for_update(no_key=True)`; FOR SHARE when `shared`)."""
+    sql, attnames, converters = _lock_rows_sql(connection.vendor, shared)
     with connection.cursor() as cursor:
         cursor.execute(sql, [property_id])
         rows = cursor.fetchall()
@@ -131,3 +138,29 @@ def codes_taken(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {code for (code,) in cursor.fetchall()}
+
+
+def codes_claim(*, lock_ids: list[int], candidates: list[str]) -> None:
+    """Take a transaction-level advisory lock on each (lock, candidate) pair, in key order,
+    until the transaction ends (PostgreSQL; elsewhere writers are serialized anyway).
+
+    Why: holders that row-lock their locks FOR SHARE (`lock_rows_locked(shared=True)`) no
+    longer queue behind each other for the whole of each other's transaction. Two of them
+    still must not give the same code on a lock at once: the second to claim a code waits
+    here for the first to commit, and the `codes_taken` that follows (a new statement, so a
+    new snapshot) then sees the first one's code. Keys that collide only make a holder wait.
+    A later round of the caller's draw claims more keys out of order: two holders that each
+    drew the other's next candidates could then wait in a circle, which PostgreSQL breaks by
+    failing one of them (the delivery is answered 500 and retried; with 6-digit codes drawn
+    at random this needs two such coincidences at once)."""
+    if connection.vendor != "postgresql" or not lock_ids or not candidates:
+        return
+    keys = sorted(
+        {
+            (lock_id % 2**31) << 32 | zlib.crc32(code.encode())
+            for lock_id in lock_ids
+            for code in candidates
+        }
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
