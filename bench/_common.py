@@ -84,6 +84,20 @@ def recreate_database(name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
 
+def analyze(name: str) -> None:
+    """Refresh the planner's statistics of the benchmark database, as autovacuum would.
+
+    Why: this machine's PostgreSQL runs with autovacuum off (docker-compose's, like any
+    production one, has it on), so a database created empty would keep no statistics while
+    a benchmark fills it, and the planner would pick its indexes blind (bench/ingest_floor.py:
+    the free-code query then read every code of the lock instead of the drawn ones)."""
+    import psycopg
+
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
 def checkpoint() -> None:
     """Write out what setting up left dirty (CREATE DATABASE copies the template through the
     WAL, then migrations and test data), so that flush is not what a latency phase measures.

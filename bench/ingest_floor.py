@@ -40,6 +40,7 @@ async def rounds(setup: ingest.Setup, args: argparse.Namespace, pids: list[int])
     parts: dict[str, list[ingest.PhaseResult]] = {name: [] for name in sends}
     for n in range(args.rounds):
         for name, send in sends.items():
+            common.analyze(DATABASE)  # autovacuum's part (off on this machine), between phases
             parts[name].append(
                 await ingest.closed_loop(
                     setup,

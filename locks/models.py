@@ -220,6 +220,11 @@ class AccessCode(models.Model):
             models.Index(fields=["state", "push_after"]),
             models.Index(fields=["wanted", "valid_until"]),
             models.Index(fields=["lock", "wanted", "valid_from"]),
+            # `codes_taken` (every new stay): the drawn candidates on these locks, whatever the
+            # number of stays ahead; by window alone it read every wanted code of the lock.
+            models.Index(
+                fields=["lock", "code"], condition=models.Q(wanted=True), name="code_wanted_by_lock"
+            ),
             # Codes not on their lock yet, by start: bookings' alerts and backup codes.
             models.Index(fields=["valid_from"], condition=_UNSET, name="code_unset_from"),
         ]
