@@ -107,14 +107,23 @@ def commands_enqueue_sync(*, access_codes: list, fresh: set[int]) -> list[LockCo
         if ac.pk in fresh
     ]
     LockCommand.objects.bulk_create(commands)
-    by_driver: dict[str, list[int]] = {}
-    for command, ac in zip(commands, (ac for ac in access_codes if ac.pk in fresh), strict=True):
-        by_driver.setdefault(ac.lock.driver, []).append(command.pk)
-    for driver, ids in by_driver.items():
-        dispatch_many(ids, driver=driver)
+    commands_dispatch_fresh(
+        access_codes=access_codes, command_ids={c.access_code_id: c.pk for c in commands}
+    )
     return commands + [
         command_enqueue_sync(access_code=ac) for ac in access_codes if ac.pk not in fresh
     ]
+
+
+def commands_dispatch_fresh(*, access_codes: list, command_ids: dict[int, int]) -> None:
+    """Dispatch just-written commands ({code id: command id}) after commit: one message per
+    driver of their locks, in the codes' order."""
+    by_driver: dict[str, list[int]] = {}
+    for ac in access_codes:
+        if ac.pk in command_ids:
+            by_driver.setdefault(ac.lock.driver, []).append(command_ids[ac.pk])
+    for driver, ids in by_driver.items():
+        dispatch_many(ids, driver=driver)
 
 
 def command_enqueue_sync(*, access_code) -> LockCommand:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from locks.models import AccessCode, CodeState, Lock
+from locks.models import AccessCode, CodeState, CommandKind, Lock, LockCommand
 from locks.signals import access_code_ended, backup_code_ended
 from locks.sync import fastsql
-from locks.sync.commands import command_enqueue_sync, commands_enqueue_sync
+from locks.sync.commands import (
+    command_enqueue_sync,
+    commands_dispatch_fresh,
+    commands_enqueue_sync,
+)
 from locks.sync.reserved import reserved_callbacks
 from locks.sync.states import state_signal
 from portal.models import Organization
@@ -157,13 +161,23 @@ def access_put(
             ac.last_error = ""
             ac.state = _next_state(ac, now)
             result.append(ac)
-        AccessCode.objects.bulk_create(created)
-        for ac in changed:
-            ac.save()
-        due = [
-            ac for ac in created + changed if ac.state in (CodeState.SETTING, CodeState.REMOVING)
-        ]
-        commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
+        if new_holder and connection.vendor == "postgresql":
+            # Codes and their commands in one statement: a new stay's hottest step.
+            command = LockCommand(kind=CommandKind.SYNC_CODE)
+            command_ids = fastsql.codes_insert_with_commands(
+                created, command=command, wants_command=CodeState.SETTING
+            )
+            commands_dispatch_fresh(access_codes=created, command_ids=command_ids)
+        else:
+            AccessCode.objects.bulk_create(created)
+            for ac in changed:
+                ac.save()
+            due = [
+                ac
+                for ac in created + changed
+                if ac.state in (CodeState.SETTING, CodeState.REMOVING)
+            ]
+            commands_enqueue_sync(access_codes=due, fresh={ac.pk for ac in created})
         for ac in created + changed:
             state_signal(ac)
         if not new_holder and only_these:

@@ -3,14 +3,16 @@
 
 Why: every new stay locks its property's lock rows and then asks which drawn codes are taken
 (a stay without app access locks them shared and claims its candidates first, so that other
-stays of the property need not wait for its commit: DEVELOPERS.md). Built with the ORM, these cost about 2 ms more CPU per booking (a union of
-three querysets, and a SELECT of the lock's many columns), most of it while the rows are
-held; bench/ingest_floor.py then falls under its guard (bookings / floor >= 0.6). Everything
-else on the path is the ORM (`save`, `bulk_create`, `select_for_update`).
+stays of the property need not wait for its commit: DEVELOPERS.md). Built with the ORM, these
+statements cost about 2 ms more CPU per booking (a union of three querysets, and a SELECT of
+the lock's many columns); bench/ingest_floor.py then falls under its guard (bookings / floor
+>= 0.6). A new stay's codes and commands go in as one statement (`codes_insert_with_commands`).
+Everything else on the path is the ORM (`save`, `bulk_create`, `select_for_update`).
 
-Only `locks/sync/desired.py` imports this module. No INSERT is built here (so no conflict
-target to name); column names are ours, values always go in as parameters. The SQL of each
-shape is built once per process; rows come back through the ORM's own converters as models.
+Only `locks/sync/desired.py` imports this module. The one INSERT of codes is Django's own,
+wrapped (no conflict target to name); column names are ours, values always go in as
+parameters. The SQL of each SELECT's shape is built once per process; rows come back through
+the ORM's own converters as models.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import zlib
 from functools import cache
 
 from django.db import connection
+from django.db.models import sql
 
-from locks.models import AccessCode, Lock, ObservedCode
+from locks.models import AccessCode, Lock, LockCommand, ObservedCode
 from locks.sync.reserved import ReservedCodes
 
 
@@ -164,3 +167,62 @@ def codes_claim(*, lock_ids: list[int], candidates: list[str]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
+
+
+def codes_insert_with_commands(
+    codes: list[AccessCode], *, command: LockCommand, wants_command: str
+) -> dict[int, int]:
+    """INSERT `codes` (unsaved) and, for each whose state is `wants_command`, a copy of
+    `command` (unsaved; its lock, organization and code taken from the code's row), in one
+    statement. Sets each code's primary key; returns {code id: command id}.
+
+    Why: a new stay's codes and their commands were two statements, one after the other, with
+    the property's lock rows held (and two passes of Django's bulk_create). The codes' INSERT
+    is Django's own (its compiler, as bulk_create builds it); the command's columns come from
+    its model's fields, its values from `command` as the ORM would save them."""
+    if not codes:
+        return {}
+    meta = AccessCode._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
+    insert = sql.InsertQuery(AccessCode)
+    insert.insert_values(fields, codes, raw=False)
+    compiler = insert.get_compiler(connection=connection)
+    returning = ("organization", "lock", "state")
+    compiler.returning_fields = [meta.pk, *(meta.get_field(n) for n in returning)]
+    ((codes_sql, codes_params),) = compiler.as_sql()
+    qn = connection.ops.quote_name
+    from_code = {
+        "access_code_id": "c.id",
+        "lock_id": "c.lock_id",
+        "organization_id": "c.organization_id",
+    }
+    columns, values, params = [], [], []
+    for field in LockCommand._meta.concrete_fields:
+        if field.primary_key or field.generated:
+            continue
+        columns.append(qn(field.column))
+        if field.attname in from_code:
+            values.append(from_code[field.attname])
+        else:
+            value = field.get_db_prep_save(field.pre_save(command, add=True), connection)
+            values.append(f"%s::{field.cast_db_type(connection)}")
+            params.append(value)
+    table = qn(LockCommand._meta.db_table)
+    statement = (
+        f"WITH c AS ({codes_sql}),"
+        f" k AS (INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)}"
+        f" FROM c WHERE c.state = %s ORDER BY c.id RETURNING id, access_code_id)"
+        " SELECT c.id, c.lock_id, k.id FROM c LEFT JOIN k ON k.access_code_id = c.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*codes_params, *params, wants_command])
+        rows = cursor.fetchall()
+    by_lock = {code.lock_id: code for code in codes}
+    commands = {}
+    for code_id, lock_id, command_id in rows:
+        code = by_lock[lock_id]  # one code per holder and lock (one_code_per_holder_and_lock)
+        code.pk = code_id
+        code._state.adding, code._state.db = False, connection.alias
+        if command_id is not None:
+            commands[code_id] = command_id
+    return commands
