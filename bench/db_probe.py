@@ -15,7 +15,10 @@ enough that a probe thread inside it measured the script as much as the machine.
 - scheduler: how late a 5 ms sleep wakes at nice 0 (the web's priority): CPU contention;
 - ping (when given a URL): B's `GET /api/v1/ping/` from this quiet process, on one kept-alive
   connection as a PMS client would, every 50 ms: what B sees of the portal, without the load
-  generator's own delays.
+  generator's own delays;
+- http_empty, http_db (when given the URL of bench/floor_http.py): the same, against the web's
+  server stack with no portal code: an answer with no work, and one after a `SELECT 1`. The
+  floor under the ping: no design of the portal's answers faster than these.
 
 Each sample is stamped, so the figures are taken over exactly B's two phases. The ratio of the
 chain's p99 (noisy over quiet) is the floor of the benchmark's ratio: when the machine alone
@@ -44,7 +47,7 @@ CHAINS_PER_SECOND = 4.0
 SELECTS_PER_SECOND = 10.0
 PINGS_PER_SECOND = 20.0
 PROBE_HEADER = "X-Probe-Sent"  # the ping's send time, for the server's access log
-SERIES = ("chain", "select", "scheduler", "ping")
+SERIES = ("chain", "select", "scheduler", "ping", "http_empty", "http_db")
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Samples:
     select: list[tuple[float, float]] = field(default_factory=list)
     scheduler: list[tuple[float, float]] = field(default_factory=list)
     ping: list[tuple[float, float]] = field(default_factory=list)  # inf: an error answer
+    http_empty: list[tuple[float, float]] = field(default_factory=list)
+    http_db: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -63,7 +68,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class FloorProbe:
-    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = ""):
+    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = ""):
         self.dsn, self.ping_url, self.ping_key = dsn, ping_url, ping_key
         self.samples = Samples()
         self.stopping = threading.Event()
@@ -74,6 +79,13 @@ class FloorProbe:
         ]
         if ping_url:
             self.threads.append(threading.Thread(target=self._pings, daemon=True))
+        if floor_url:  # bench/floor_http.py: the web's server stack, no portal code
+            for path, series in (
+                ("/empty", self.samples.http_empty),
+                ("/db", self.samples.http_db),
+            ):
+                target = (floor_url + path, series)
+                self.threads.append(threading.Thread(target=self._gets, args=target, daemon=True))
 
     def start(self) -> FloorProbe:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -120,14 +132,21 @@ class FloorProbe:
             self.samples.scheduler.append((time.time(), time.monotonic() - started - 0.005))
 
     def _pings(self) -> None:
-        url = urlsplit(self.ping_url)
         headers = {"Authorization": f"Bearer {self.ping_key}"}
+        self._gets(self.ping_url, self.samples.ping, headers=headers, stamp=True)
+
+    def _gets(self, target: str, series: list, headers: dict | None = None, stamp=False) -> None:
+        """GET `target` every 50 ms on one kept-alive connection; `stamp`: with the send time
+        in a header, for the web's access log."""
+        url = urlsplit(target)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
         for _ in self._every(PINGS_PER_SECOND):
             started = time.monotonic()
-            stamped = {**headers, PROBE_HEADER: f"{time.time():.3f}"}  # for the access log
+            sent = {**(headers or {})}
+            if stamp:
+                sent[PROBE_HEADER] = f"{time.time():.3f}"
             try:
-                conn.request("GET", url.path, headers=stamped)
+                conn.request("GET", url.path, headers=sent)
                 answer = conn.getresponse()
                 answer.read()
                 ok = answer.status == 200
@@ -135,7 +154,7 @@ class FloorProbe:
                 conn.close()  # reconnects on the next request
                 ok = False
             took = time.monotonic() - started
-            self.samples.ping.append((time.time(), took if ok else float("inf")))
+            series.append((time.time(), took if ok else float("inf")))
 
     def window(self, start: float, end: float) -> dict:
         """p50/p99 in ms of each probe between two wall-clock times (a phase of B's)."""
@@ -160,11 +179,13 @@ class ProbeProcess:
     """`FloorProbe` in a child process (this file as a script), so the load generator's GIL
     is not in its figures. Samples come back as JSON when it stops."""
 
-    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = ""):
+    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = ""):
         self.out = Path(tempfile.mkstemp(prefix="latchkey-probe-", suffix=".json")[1])
         argv = [sys.executable, __file__, "--dsn", dsn, "--out", str(self.out)]
         if ping_url:
             argv += ["--ping-url", ping_url, "--ping-key", ping_key]
+        if floor_url:
+            argv += ["--floor-url", floor_url]
         self.argv, self.proc, self.samples = argv, None, Samples()
 
     def start(self) -> ProbeProcess:
@@ -197,11 +218,14 @@ def _serve() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--ping-url", default="")
     parser.add_argument("--ping-key", default="")
+    parser.add_argument("--floor-url", default="")
     args = parser.parse_args()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    probe = FloorProbe(args.dsn, ping_url=args.ping_url, ping_key=args.ping_key).start()
+    probe = FloorProbe(
+        args.dsn, ping_url=args.ping_url, ping_key=args.ping_key, floor_url=args.floor_url
+    ).start()
     while not stopping.wait(0.5):
         pass
     probe.stop()

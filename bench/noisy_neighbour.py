@@ -33,6 +33,8 @@ The floor: next to B's load a probe (bench/db_probe.py) times what the machine a
 short path, with no portal code and no shared rows: 5 tiny commits in a row (B's shortest path
 to `set` commits that often), a SELECT 1 round trip and the scheduler's delay at nice 0. Its
 noisy / quiet p99 ratio is printed next to B's: B's ratio cannot be lower than the machine's.
+The same probe pings bench/floor_http.py (uvicorn, as the web, with no portal code: an empty
+answer, and one after a SELECT 1): the floor under B's ping in the same moments.
 The probe runs in its own process, and B's pinger with it: this script is also the load
 generator (A's posts, B's posts, 48 long-polls and the state polling share its GIL), and a
 ping timed inside it measured the script's own delays as much as the portal's.
@@ -377,6 +379,30 @@ def serve_feed(body: bytes, tmp: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+def start_floor_http(dsn: str) -> tuple[subprocess.Popen, str]:
+    """bench/floor_http.py under uvicorn, one process at the web's priority: the floor under
+    B's ping (the web's server stack, no portal code)."""
+    port = common.free_port()
+    argv = [sys.executable, "-m", "uvicorn", "floor_http:app", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, cwd=common.ROOT / "bench", env={**os.environ, "FLOOR_HTTP_DSN": dsn},
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{url}/db", timeout=2).status_code == 200:
+                return proc, url
+        except httpx2.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError("bench/floor_http.py did not start")
+        time.sleep(0.2)
+
+
 def start_agent(base: str, token: str, state: Path, log: Path) -> subprocess.Popen:
     argv = [
         sys.executable, "-m", "locks.agent", "run", "--state-dir", str(state), "--portal", base,
@@ -541,8 +567,13 @@ def main() -> int:
             service.check_alive()
         background = common.wait_for_quiet()
         common.print_figure("machine busy before load", background, "% (100 = one core)")
+        floor_http, floor_url = start_floor_http(env["DATABASE_URL"])
+        extra.append(floor_http)
         probe = ProbeProcess(
-            env["DATABASE_URL"], ping_url=f"{base}/api/v1/ping/", ping_key=world.b_key
+            env["DATABASE_URL"],
+            ping_url=f"{base}/api/v1/ping/",
+            ping_key=world.b_key,
+            floor_url=floor_url,
         ).start()
 
         # -- quiet phase --------------------------------------------------------------------
@@ -725,6 +756,8 @@ def report_floor(floor: dict) -> None:
         ("chain", f"{CHAIN_COMMITS} commits in a row"),
         ("select", "SELECT 1 round trip"),
         ("scheduler", "5 ms sleep wakes late by"),
+        ("http_empty", "HTTP answer, no work (floor_http.py)"),
+        ("http_db", "HTTP answer after SELECT 1 (floor_http.py)"),
     ):
         quiet, noisy = floor["quiet"][name], floor["noisy"][name]
         common.print_figure(
@@ -737,6 +770,11 @@ def report_floor(floor: dict) -> None:
                 "  the same while A's posts are in flight",
                 f"p50 {burst['p50_ms']} / p99 {burst['p99_ms']} ms ({burst['n']} samples)",
             )
+    floor["ping_floor_p99_ms"] = floor["noisy"]["http_db"]["p99_ms"]
+    common.print_figure(
+        "ping floor (HTTP + SELECT 1, noisy p99)", floor["ping_floor_p99_ms"], "ms",
+        target=f"B's ping cannot beat this; target < {TARGET_PING_P99_S * 1000:.0f} ms",
+    )  # fmt: skip
     quiet, noisy = floor["quiet"]["chain"]["p99_ms"], floor["noisy"]["chain"]["p99_ms"]
     floor["chain_p99_ratio"] = round(noisy / quiet, 2) if quiet and noisy else None
     common.print_figure("floor ratio (chain p99 noisy / quiet)", floor["chain_p99_ratio"],
