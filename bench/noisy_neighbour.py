@@ -387,7 +387,7 @@ def start_floor_http(dsn: str) -> tuple[subprocess.Popen, str]:
             "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(
         argv, cwd=common.ROOT / "bench", env={**os.environ, "FLOOR_HTTP_DSN": dsn},
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=True,  # stop_process signals its group
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -421,7 +421,9 @@ def stop_process(proc: subprocess.Popen) -> None:
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()  # not a group leader after all: the process itself
             proc.wait(timeout=5)
 
 
