@@ -168,7 +168,8 @@ class Lock(models.Model):
         return driver_class(self.driver).capabilities_for(self)
 
 
-_UNSET = models.Q(wanted=True) & ~models.Q(state=CodeState.SET)  # see AccessCode.Meta
+_WANTED = models.Q(wanted=True)  # see AccessCode.Meta
+_UNSET = _WANTED & ~models.Q(state=CodeState.SET)
 
 
 class AccessCode(models.Model):
@@ -220,11 +221,8 @@ class AccessCode(models.Model):
             models.Index(fields=["state", "push_after"]),
             models.Index(fields=["wanted", "valid_until"]),
             models.Index(fields=["lock", "wanted", "valid_from"]),
-            # `codes_taken` (every new stay): the drawn candidates on these locks, whatever the
-            # number of stays ahead; by window alone it read every wanted code of the lock.
-            models.Index(
-                fields=["lock", "code"], condition=models.Q(wanted=True), name="code_wanted_by_lock"
-            ),
+            # codes_taken (every new stay): the drawn candidates, not every wanted code ahead.
+            models.Index(fields=["lock", "code"], condition=_WANTED, name="code_wanted_by_lock"),
             # Codes not on their lock yet, by start: bookings' alerts and backup codes.
             models.Index(fields=["valid_from"], condition=_UNSET, name="code_unset_from"),
         ]
