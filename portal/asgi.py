@@ -11,6 +11,13 @@ polls' short steps (token check, claim) take turns on one shared thread, and a w
 is only a coroutine. Every middleware runs in both modes (portal.middleware), so none of them
 parks a thread either.
 
+Every other request runs its sync steps on a thread taken from a pool of kept threads
+(`PooledThreadHandler`), not on one started for it and joined after it: Django's own handler
+starts a thread per request, and the event loop itself waits for each start (and for the
+thread that joins it). With another tenant's burst keeping the interpreter busy those waits
+grew long, and every request of every tenant waited behind them in the loop (py-spy in
+bench/noisy_neighbour.py: the loop blocked in `Thread.start` and in asgiref's join).
+
 Database connections come from a pool per process here (LATCHKEY_DB_POOL, on PostgreSQL; at
 most LATCHKEY_DB_POOL_MAX, 20): under ASGI each sync request runs in a fresh thread, so a
 connection kept per thread (CONN_MAX_AGE) would be one left behind by every request.
@@ -21,8 +28,12 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("LATCHKEY_DB_POOL", "true")
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import django
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 
 from portal.startup import settle
@@ -33,6 +44,48 @@ class LongPollHandler(ASGIHandler):
 
     async def __call__(self, scope, receive, send):
         await self.handle(scope, receive, send)
+
+
+class ThreadPool:
+    """Single-thread executors kept for reuse: one per request in flight, at most `keep` idle.
+    A request's sync steps all run on its executor's one thread, as on the thread Django would
+    have started for it (its connection, its thread-locals), and that thread is there already."""
+
+    def __init__(self, *, keep: int, warm: int):
+        self.keep, self.idle, self.guard = keep, [], threading.Lock()
+        for executor in [self.take() for _ in range(warm)]:
+            executor.submit(int).result()  # start its thread now, not in a request
+            self.give(executor)
+
+    def take(self) -> ThreadPoolExecutor:
+        with self.guard:
+            if self.idle:
+                return self.idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give(self, executor: ThreadPoolExecutor) -> None:
+        with self.guard:
+            if len(self.idle) < self.keep:
+                self.idle.append(executor)
+                return
+        executor.shutdown(wait=False)  # a burst is over: its thread ends on its own
+
+
+class PooledThreadHandler(ASGIHandler):
+    """Django's handler, each request's sync steps on a kept thread (`ThreadPool`)."""
+
+    def __init__(self, pool: ThreadPool):
+        super().__init__()
+        self.pool = pool
+
+    async def __call__(self, scope, receive, send):
+        executor = self.pool.take()
+        try:
+            # The caller owns the executor: asgiref neither starts nor joins a thread here.
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.pool.give(executor)
 
 
 class Router:
@@ -47,6 +100,7 @@ class Router:
         return await self.main(scope, receive, send)
 
 
-django_application = get_asgi_application()
+django.setup(set_prefix=False)  # as get_asgi_application does
+django_application = PooledThreadHandler(ThreadPool(keep=64, warm=8))
 application = Router(django_application, LongPollHandler(), paths=settings.LATCHKEY_LONG_POLL_PATHS)
 settle()
