@@ -1,7 +1,7 @@
 """ASGI entry point: `gunicorn portal.asgi -k portal.asgi_worker.UvicornWorker` (Procfile,
 docker-compose). Agent long-polls (locks.integrations.ble_agent.api) are async views that
-wait without a thread; every other view is sync and Django runs it in a thread of its own per
-request.
+wait without a thread; every other view is sync and runs, with the whole middleware chain, in
+one step on a kept thread (PooledThreadHandler, below).
 
 Long-polls (LATCHKEY_LONG_POLL_PATHS) go to a second Django handler that gives a request no
 thread of its own. Django's own handler opens a "thread-sensitive context" per request, and the
@@ -32,7 +32,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
@@ -72,11 +72,23 @@ class ThreadPool:
 
 
 class PooledThreadHandler(ASGIHandler):
-    """Django's handler, each request's sync steps on a kept thread (`ThreadPool`)."""
+    """Django's handler, each request's sync steps on a kept thread (`ThreadPool`), and its
+    whole middleware chain and view in one step there.
+
+    Why one step: with the chain loaded for async, each sync middleware hook (sessions, CSRF,
+    security, messages...) and the view is its own trip from the event loop to the request's
+    thread and back, a dozen or more per request. Each trip needs the interpreter twice, and
+    under another tenant's burst every one of them queued for it (B's ping in
+    bench/noisy_neighbour.py: hundreds of ms while the loop itself sat idle). Loaded for sync,
+    as under WSGI, the chain is one trip. Long-polls keep the async chain (LongPollHandler)."""
 
     def __init__(self, pool: ThreadPool):
         super().__init__()
+        self.load_middleware(is_async=False)
         self.pool = pool
+
+    async def get_response_async(self, request):
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     async def __call__(self, scope, receive, send):
         executor = self.pool.take()

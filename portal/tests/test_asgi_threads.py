@@ -87,3 +87,38 @@ def test_a_burst_grows_the_pool_and_keeps_at_most_its_share():
 
     assert asyncio.run(burst()) == [200] * 8
     assert len(app.pool.idle) == 3
+
+
+def _count_trips(monkeypatch) -> list[str]:
+    """Every hand-over of sync work from the event loop to a thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    trips: list[str] = []
+    real_submit = ThreadPoolExecutor.submit
+
+    def submit(self, fn, /, *args, **kwargs):
+        trips.append(getattr(fn, "__qualname__", repr(fn)))
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    return trips
+
+
+def test_the_middleware_chain_and_the_view_are_one_trip(monkeypatch):
+    """Each trip from the loop to the request's thread needs the interpreter twice; under
+    another tenant's burst each one queued. The chain loaded for sync is one trip."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    from portal.asgi import PooledThreadHandler, ThreadPool
+
+    pooled = PooledThreadHandler(ThreadPool(keep=2, warm=1))
+    django_own = ASGIHandler()
+    asyncio.run(_get(pooled, "/healthz"))  # first requests of each: imports, URL resolver
+    asyncio.run(_get(django_own, "/healthz"))
+    trips = _count_trips(monkeypatch)
+    assert asyncio.run(_get(pooled, "/healthz")) == 200
+    ours = list(trips)
+    trips.clear()
+    assert asyncio.run(_get(django_own, "/healthz")) == 200
+    assert len(ours) <= 4
+    assert len(trips) >= 2 * len(ours)
