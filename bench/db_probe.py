@@ -20,9 +20,11 @@ enough that a probe thread inside it measured the script as much as the machine.
   server stack with no portal code: an answer with no work, and one after a `SELECT 1`. The
   floor under the ping: no design of the portal's answers faster than these.
 
-Each sample is stamped, so the figures are taken over exactly B's two phases. The ratio of the
-chain's p99 (noisy over quiet) is the floor of the benchmark's ratio: when the machine alone
-makes it exceed the target, no change of the portal's design can meet it here.
+Each sample is stamped, so the figures are taken over exactly B's two phases. The chain's p99
+ratio (noisy over quiet) shows how much the machine alone moves a short commit path; it is not
+a bound on B's ratio (a 15 ms chain's p99 swells more easily than B's 0.3 s one, and B's ratio
+has come in under it, 2026-12-04). The HTTP floor (floor_http.py) is a bound on B's ping: no
+design answers faster than an empty answer from the same server stack.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ LATCHKEY_ANON_RATE=1000/min lets one address enroll 72 agents in seconds.
 The floor: next to B's load a probe (bench/db_probe.py) times what the machine alone does to a
 short path, with no portal code and no shared rows: 5 tiny commits in a row (B's shortest path
 to `set` commits that often), a SELECT 1 round trip and the scheduler's delay at nice 0. Its
-noisy / quiet p99 ratio is printed next to B's: B's ratio cannot be lower than the machine's.
+noisy / quiet p99 ratio is printed next to B's, for reading them together (not a bound: a 15 ms
+chain's p99 swells more easily than B's, and B's ratio has come in under it).
 The same probe pings bench/floor_http.py (uvicorn, as the web, with no portal code: an empty
 answer, and one after a SELECT 1): the floor under B's ping in the same moments.
 The probe runs in its own process, and B's pinger with it: this script is also the load
@@ -780,7 +781,7 @@ def report_floor(floor: dict) -> None:
     quiet, noisy = floor["quiet"]["chain"]["p99_ms"], floor["noisy"]["chain"]["p99_ms"]
     floor["chain_p99_ratio"] = round(noisy / quiet, 2) if quiet and noisy else None
     common.print_figure("floor ratio (chain p99 noisy / quiet)", floor["chain_p99_ratio"],
-                        target=f"B's ratio cannot beat this; target <= {TARGET_RATIO}")  # fmt: skip
+                        target=f"the machine's, beside B's; target <= {TARGET_RATIO}")  # fmt: skip
 
 
 if __name__ == "__main__":
