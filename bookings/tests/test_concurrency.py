@@ -20,16 +20,21 @@ from locks.sync.desired import property_locks_locked
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_simultaneous_deliveries_of_a_new_booking_create_it_once(concurrent_db, world, prop, locks):
+def _stay(prop, external_id: str) -> BookingData:
+    """A confirmed two-night stay from today."""
     today = dt.date.today()
-    data = BookingData(
-        external_id="race-1",
+    return BookingData(
+        external_id=external_id,
         property=prop,
         status="confirmed",
         check_in=today,
         check_out=today + dt.timedelta(days=2),
         guest_name="Ada",
     )
+
+
+def test_simultaneous_deliveries_of_a_new_booking_create_it_once(concurrent_db, world, prop, locks):
+    data = _stay(prop, "race-1")
     threads = 4
     barrier = threading.Barrier(threads)
     outcomes: list[tuple[bool, bool]] = []
@@ -97,18 +102,6 @@ def test_a_collision_on_another_unique_key_is_raised_not_read_as_the_same_bookin
 
 
 # New stays of one property: a shared row lock and codes claimed one by one -----------------
-
-
-def _stay(prop, external_id: str) -> BookingData:
-    today = dt.date.today()
-    return BookingData(
-        external_id=external_id,
-        property=prop,
-        status="confirmed",
-        check_in=today,
-        check_out=today + dt.timedelta(days=2),
-        guest_name="Ada",
-    )
 
 
 class OpenStay(threading.Thread):
