@@ -16,6 +16,9 @@ enough that a probe thread inside it measured the script as much as the machine.
 - ping (when given a URL): B's `GET /api/v1/ping/` from this quiet process, on one kept-alive
   connection as a PMS client would, every 50 ms: what B sees of the portal, without the load
   generator's own delays;
+- ping_alone (when given a second URL): the same ping against a web process of its own (the
+  same gunicorn command, one worker) that no other request reaches: what the portal's own code
+  costs B on this machine when no other tenant's requests share its process;
 - http_empty, http_db (when given the URL of bench/floor_http.py): the same, against the web's
   server stack with no portal code: an answer with no work, and one after a `SELECT 1`. The
   floor under the ping: no design of the portal's answers faster than these.
@@ -49,7 +52,7 @@ CHAINS_PER_SECOND = 4.0
 SELECTS_PER_SECOND = 10.0
 PINGS_PER_SECOND = 20.0
 PROBE_HEADER = "X-Probe-Sent"  # the ping's send time, for the server's access log
-SERIES = ("chain", "select", "scheduler", "ping", "http_empty", "http_db")
+SERIES = ("chain", "select", "scheduler", "ping", "ping_alone", "http_empty", "http_db")
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Samples:
     select: list[tuple[float, float]] = field(default_factory=list)
     scheduler: list[tuple[float, float]] = field(default_factory=list)
     ping: list[tuple[float, float]] = field(default_factory=list)  # inf: an error answer
+    ping_alone: list[tuple[float, float]] = field(default_factory=list)
     http_empty: list[tuple[float, float]] = field(default_factory=list)
     http_db: list[tuple[float, float]] = field(default_factory=list)
 
@@ -70,7 +74,10 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class FloorProbe:
-    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = ""):
+    def __init__(
+        self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = "",
+        alone_url: str = "",
+    ):  # fmt: skip
         self.dsn, self.ping_url, self.ping_key = dsn, ping_url, ping_key
         self.samples = Samples()
         self.stopping = threading.Event()
@@ -81,6 +88,11 @@ class FloorProbe:
         ]
         if ping_url:
             self.threads.append(threading.Thread(target=self._pings, daemon=True))
+        if alone_url:
+            headers = {"Authorization": f"Bearer {ping_key}"}
+            self.threads.append(threading.Thread(
+                target=self._gets, args=(alone_url, self.samples.ping_alone, headers), daemon=True
+            ))  # fmt: skip
         if floor_url:  # bench/floor_http.py: the web's server stack, no portal code
             for path, series in (
                 ("/empty", self.samples.http_empty),
@@ -181,13 +193,18 @@ class ProbeProcess:
     """`FloorProbe` in a child process (this file as a script), so the load generator's GIL
     is not in its figures. Samples come back as JSON when it stops."""
 
-    def __init__(self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = ""):
+    def __init__(
+        self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = "",
+        alone_url: str = "",
+    ):  # fmt: skip
         self.out = Path(tempfile.mkstemp(prefix="latchkey-probe-", suffix=".json")[1])
         argv = [sys.executable, __file__, "--dsn", dsn, "--out", str(self.out)]
         if ping_url:
             argv += ["--ping-url", ping_url, "--ping-key", ping_key]
         if floor_url:
             argv += ["--floor-url", floor_url]
+        if alone_url:
+            argv += ["--alone-url", alone_url]
         self.argv, self.proc, self.samples = argv, None, Samples()
 
     def start(self) -> ProbeProcess:
@@ -221,12 +238,17 @@ def _serve() -> None:
     parser.add_argument("--ping-url", default="")
     parser.add_argument("--ping-key", default="")
     parser.add_argument("--floor-url", default="")
+    parser.add_argument("--alone-url", default="")
     args = parser.parse_args()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     probe = FloorProbe(
-        args.dsn, ping_url=args.ping_url, ping_key=args.ping_key, floor_url=args.floor_url
+        args.dsn,
+        ping_url=args.ping_url,
+        ping_key=args.ping_key,
+        floor_url=args.floor_url,
+        alone_url=args.alone_url,
     ).start()
     while not stopping.wait(0.5):
         pass

@@ -220,6 +220,7 @@ class Posted:
     booking_id: int | None = None
     status: int = 0
     answered: float = 0.0  # when the answer came (time.time()), 0 without one
+    retried: int = 0  # 429s posted again (A only)
 
 
 def booking_body(ref: str, prop: str | int, day: int) -> dict:
@@ -234,8 +235,12 @@ def booking_body(ref: str, prop: str | int, day: int) -> dict:
     }
 
 
-async def post_open_loop(base: str, key: str, bodies: list[dict], rate: float) -> list[Posted]:
-    """POST at fixed times (open loop): a slow answer does not delay the next booking."""
+async def post_open_loop(
+    base: str, key: str, bodies: list[dict], rate: float, *, retry_busy: bool = False
+) -> list[Posted]:
+    """POST at fixed times (open loop): a slow answer does not delay the next booking.
+    With `retry_busy` a 429 is posted again after its Retry-After, as a PMS does (A's burst
+    meets its organization's share of the web, portal/bulkhead.py); B's 429s are counted."""
     loop = asyncio.get_running_loop()
     posted = [Posted(started=0.0) for _ in bodies]
 
@@ -243,6 +248,10 @@ async def post_open_loop(base: str, key: str, bodies: list[dict], rate: float) -
         posted[i].started = time.time()
         try:
             answer = await client.post("/api/v1/bookings/", json=bodies[i])
+            while retry_busy and answer.status_code == 429:
+                posted[i].retried += 1
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                answer = await client.post("/api/v1/bookings/", json=bodies[i])
         except httpx2.HTTPError:
             return
         posted[i].status = answer.status_code
@@ -555,6 +564,14 @@ def main() -> int:
                                    {**env, "LATCHKEY_DB_APPLICATION_NAME": "web",
                                     "GUNICORN_CMD_ARGS": ACCESS_LOG_FORMAT})  # fmt: skip
         services.append(web)
+        # The same web, one process, that only the probe's second ping reaches (db_probe.py).
+        alone_port = common.free_port()
+        alone_argv = compose_command("web", queue_prefix=prefix, port=alone_port)
+        alone_argv[alone_argv.index("--workers") + 1] = "1"
+        services.append(common.start_service(
+            "web-alone", alone_argv, {**env, "LATCHKEY_DB_APPLICATION_NAME": "web-alone"}
+        ))  # fmt: skip
+        alone_url = f"http://127.0.0.1:{alone_port}/api/v1/ping/"
         for name in worker_services():
             argv = compose_command(name, queue_prefix=prefix, port=0)
             named = {**env, **service_priority(name), "LATCHKEY_DB_APPLICATION_NAME": name}
@@ -564,6 +581,7 @@ def main() -> int:
         )
         headers = {"Authorization": f"Bearer {world.b_key}"}
         common.wait_http(web, f"{base}/api/v1/ping/", headers=headers, timeout=60)
+        common.wait_http(services[1], alone_url, headers=headers, timeout=60)
         print(f"web on {base}; logs in {common.LOG_DIR}/{prefix}-*.log", flush=True)
         time.sleep(5)  # workers consuming
         for service in services:
@@ -577,6 +595,7 @@ def main() -> int:
             ping_url=f"{base}/api/v1/ping/",
             ping_key=world.b_key,
             floor_url=floor_url,
+            alone_url=alone_url,
         ).start()
 
         # -- quiet phase --------------------------------------------------------------------
@@ -635,7 +654,9 @@ def main() -> int:
             ]
             answered = [booking_body(f"A-real-{i}", world.real_prop, i)
                         for i in range(REAL_AGENT_BOOKINGS)]  # fmt: skip
-            a_load = asyncio.create_task(post_open_loop(base, world.a_key, silent + answered, 50))
+            a_load = asyncio.create_task(
+                post_open_loop(base, world.a_key, silent + answered, 50, retry_busy=True)
+            )
             await asyncio.sleep(1.0)  # A's commands are ahead of B's
             posted, stop, pinger = await b_phase(base, world, "noisy", args.bookings, args.rate)
             lat, states = await asyncio.to_thread(set_latencies, posted, args.timeout)
@@ -659,6 +680,7 @@ def main() -> int:
             )
         a_result = a_outcome(world, noise_started, timeout=JOB_DEADLINE_S * MAX_ATTEMPTS + 150)
         a_result["a_posts_ok"] = sum(1 for p in a_posted if p.booking_id is not None)
+        a_result["a_posts_retried"] = sum(p.retried for p in a_posted)
         a_result["pollers_errors"] = dict(pollers.errors)
         from bookings.ical.models import IcalFeed
 
@@ -733,6 +755,11 @@ def report(args: argparse.Namespace, figures: dict) -> int:
         failures.append(f"B's p99 to set grew {ratio}x under A's noise")
     a = figures["a"]
     common.print_header("organization A (the noisy one)")
+    common.print_figure(
+        "A's posts created",
+        a["a_posts_ok"],
+        f"(429s posted again after Retry-After: {a['a_posts_retried']})",
+    )
     common.print_figure("answering agents' codes", a["answered_states"])
     common.print_figure("silent agents' codes", a["silent_states"])
     common.print_figure("failed in plain words", f"{a['silent_plain_words']}/{a['silent_total']}")
@@ -759,6 +786,7 @@ def report_floor(floor: dict) -> None:
         ("chain", f"{CHAIN_COMMITS} commits in a row"),
         ("select", "SELECT 1 round trip"),
         ("scheduler", "5 ms sleep wakes late by"),
+        ("ping_alone", "B's ping, a web process of its own"),
         ("http_empty", "HTTP answer, no work (floor_http.py)"),
         ("http_db", "HTTP answer after SELECT 1 (floor_http.py)"),
     ):

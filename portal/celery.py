@@ -41,6 +41,9 @@ def worker_nice() -> int:
         return 0
 
 
+AUTOGROUP = "/proc/self/autogroup"
+
+
 @worker_init.connect
 def _lower_priority(**kwargs) -> None:
     """Bulk channels (calendar and PMS ingestion, on-site agents, bridges, mail, beat's
@@ -50,3 +53,27 @@ def _lower_priority(**kwargs) -> None:
     step = worker_nice()
     if step:
         os.nice(step)
+        lower_session_priority(step)
+
+
+def lower_session_priority(step: int, *, autogroup: str = AUTOGROUP) -> bool:
+    """Lower this process's session's CPU share too, when the process leads a session of its
+    own (a supervisor or the benchmark started it with setsid). Returns whether it did.
+
+    Why: with Linux's autogroup scheduling (sched_autogroup_enabled, the default on most
+    distributions), each session is one scheduling group and the CPU is shared fairly among
+    groups: a plain nice only orders the threads inside the worker's own group, so a niced
+    worker in its own session still took as much CPU as the web's whole group (/proc in
+    bench/noisy_neighbour.py: the niced iCal parse and agent commands took most of a core
+    while another tenant's requests waited). The group's own nice is what weighs against the
+    others. A worker sharing its session (`make run`: one session for
+    the web and every worker) is left alone: that would lower the web too. In containers the
+    cgroup's weight does this instead (docker-compose.yml `cpu_shares`)."""
+    if os.getsid(0) != os.getpid():
+        return False
+    try:
+        with open(autogroup, "w") as group:
+            group.write(str(step))
+    except OSError:  # no autogroup in this kernel, or not allowed: the plain nice stands
+        return False
+    return True
