@@ -208,7 +208,9 @@ class ProbeProcess:
         self.argv, self.proc, self.samples = argv, None, Samples()
 
     def start(self) -> ProbeProcess:
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        # A session of its own: Linux shares the CPU between sessions (autogroup), and in the
+        # script's session the probe's timings took turns with the load generator's.
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
     def stop(self) -> None:

@@ -35,7 +35,14 @@ to `set` commits that often), a SELECT 1 round trip and the scheduler's delay at
 noisy / quiet p99 ratio is printed next to B's, for reading them together (not a bound: a 15 ms
 chain's p99 swells more easily than B's, and B's ratio has come in under it).
 The same probe pings bench/floor_http.py (uvicorn, as the web, with no portal code: an empty
-answer, and one after a SELECT 1): the floor under B's ping in the same moments.
+answer, and one after a SELECT 1): the floor under B's ping in the same moments; and B's same
+ping on a second web (the same command, one process) that nothing else reaches: what the
+portal's own code costs B when no other tenant shares its process.
+
+Each service is started in a session of its own, as docker-compose runs each in a container of
+its own: Linux shares the CPU between sessions (autogroup) as Docker does between containers,
+so the bulk workers' LATCHKEY_WORKER_NICE lowers their session's group (portal/celery.py), as
+the compose file's cpu_shares lowers their containers'.
 The probe runs in its own process, and B's pinger with it: this script is also the load
 generator (A's posts, B's posts, 48 long-polls and the state polling share its GIL), and a
 ping timed inside it measured the script's own delays as much as the portal's.

@@ -368,6 +368,8 @@ LATCHKEY_ORG_MAX_BRIDGES = config.get_int("LATCHKEY_ORG_MAX_BRIDGES", 20)
 # One organization's API requests at work at once per web process (portal/bulkhead.py), so
 # it cannot hold the whole database pool; the next waits this long, then gets 429. 0: no cap.
 LATCHKEY_ORG_WEB_CONCURRENCY = config.get_int("LATCHKEY_ORG_WEB_CONCURRENCY", 4)
+# ... and of its writes (POST, PUT, PATCH, DELETE: a booking plans codes on every lock), apart.
+LATCHKEY_ORG_WEB_WRITE_CONCURRENCY = config.get_int("LATCHKEY_ORG_WEB_WRITE_CONCURRENCY", 2)
 LATCHKEY_ORG_WEB_WAIT_SECONDS = config.get_float("LATCHKEY_ORG_WEB_WAIT_SECONDS", 10.0)
 # Agent long-polls hold no thread (locks/integrations/ble_agent/wake.py): with a Redis cache
 # they block on a per-agent Redis list that job creation pushes to; without one (make run's

@@ -61,10 +61,6 @@ def test_the_api_answers_429_past_the_share_and_serves_the_others(world, setting
         assert refused.status_code == 429
         assert refused["Retry-After"] == "1"
         assert api_b.get("/api/v1/ping/").status_code == 200  # B is not behind A
-        # Nothing changed for a refused write.
-        before = world.org.properties.count()
-        posted = api_a.post("/api/v1/properties/", {"name": "Refused"}, format="json")
-        assert posted.status_code == 429 and world.org.properties.count() == before
     finally:
         bulkhead.release(busy)
     assert api_a.get("/api/v1/ping/").status_code == 200
@@ -74,3 +70,43 @@ def test_no_cap_when_set_to_zero(world, settings):
     settings.LATCHKEY_ORG_WEB_CONCURRENCY = 0
     held = [_request() for _ in range(50)]
     assert all(bulkhead.take(r, organization_id=world.org.pk) for r in held)
+
+
+def test_writes_have_a_smaller_share_of_their_own(world, settings):
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 2
+    settings.LATCHKEY_ORG_WEB_WRITE_CONCURRENCY = 1
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 0.1
+    a = world.org.pk
+    writing = _request()
+    assert bulkhead.take(writing, organization_id=a, write=True)
+    assert not bulkhead.take(_request(), organization_id=a, write=True)  # past the write share
+    reads = [_request(), _request()]
+    assert all(bulkhead.take(r, organization_id=a) for r in reads)  # reads: their own share
+    assert not bulkhead.take(_request(), organization_id=a)  # ... and no more than it
+    assert bulkhead.take(_request(), organization_id=world.other_org.pk, write=True)
+    bulkhead.release(writing)
+    again = _request()
+    assert bulkhead.take(again, organization_id=a, write=True)
+    for request in (again, *reads):
+        bulkhead.release(request)
+
+
+def test_the_api_caps_writes_apart_from_reads(world, settings):
+    """A POST past the write share gets 429 and changes nothing; a GET of the same
+    organization is still served."""
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 4
+    settings.LATCHKEY_ORG_WEB_WRITE_CONCURRENCY = 1
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 0.1
+    api_a = world.api(world.write_key)
+    busy = _request()  # another write of A's at work in this process
+    assert bulkhead.take(busy, organization_id=world.org.pk, write=True)
+    try:
+        before = world.org.properties.count()
+        posted = api_a.post("/api/v1/properties/", {"name": "Refused"}, format="json")
+        assert posted.status_code == 429 and world.org.properties.count() == before
+        assert api_a.get("/api/v1/ping/").status_code == 200
+    finally:
+        bulkhead.release(busy)
+    served = {"name": "Served", "timezone": "Europe/Vienna"}
+    posted = api_a.post("/api/v1/properties/", served, format="json")
+    assert posted.status_code == 201, posted.content
