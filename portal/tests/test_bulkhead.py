@@ -102,7 +102,8 @@ def test_the_api_caps_writes_apart_from_reads(world, settings):
     assert bulkhead.take(busy, organization_id=world.org.pk, write=True)
     try:
         before = world.org.properties.count()
-        posted = api_a.post("/api/v1/properties/", {"name": "Refused"}, format="json")
+        refused = {"name": "Refused", "timezone": "Europe/Vienna"}  # valid: only the share stops it
+        posted = api_a.post("/api/v1/properties/", refused, format="json")
         assert posted.status_code == 429 and world.org.properties.count() == before
         assert api_a.get("/api/v1/ping/").status_code == 200
     finally:
