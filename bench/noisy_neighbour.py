@@ -37,7 +37,11 @@ chain's p99 swells more easily than B's, and B's ratio has come in under it).
 The same probe pings bench/floor_http.py (uvicorn, as the web, with no portal code: an empty
 answer, and one after a SELECT 1): the floor under B's ping in the same moments; and B's same
 ping on a second web (the same command, one process) that nothing else reaches: what the
-portal's own code costs B when no other tenant shares its process.
+portal's own code costs B when no other tenant shares its process. B's floor path goes there
+too: 4 bookings a second of B's (on properties of their own), in both phases, through that web
+and a codes worker of their own (their own queue names): B's booking -> `set` when no portal
+process is shared with A, only the machine, PostgreSQL and Redis. Its noisy / quiet p99 ratio
+is printed beside B's: what this machine leaves of the 1.5 target before any sharing.
 
 Each service is started in a session of its own, as docker-compose runs each in a container of
 its own: Linux shares the CPU between sessions (autogroup) as Docker does between containers,
@@ -77,6 +81,9 @@ from db_probe import CHAIN_COMMITS, PROBE_HEADER, ProbeProcess
 DATABASE = "latchkey_bench_noisy"
 BROKER_DB, CACHE_DB = 1, 2
 B_PROPERTIES = 20  # per phase
+# B's floor path: a light stream of B's bookings to a web and a codes worker of their own
+# (the second web, with its own queue names), beside B's measured stream, in both phases.
+ALONE_PROPERTIES, ALONE_RATE = 10, 4.0
 SILENT_AGENTS, SILENT_LOCKS, SILENT_BOOKINGS = 20, 8, 200
 POLLERS, REAL_AGENTS, REAL_AGENT_LOCKS, REAL_AGENT_BOOKINGS = 48, 2, 2, 20
 BRIDGES, ICAL_EVENTS = 10, 40_000
@@ -144,6 +151,7 @@ class World:
     a_key: str
     a_org_id: int
     b_props: dict[str, list[str]]  # phase -> external refs
+    b_alone_props: dict[str, list[str]] = field(default_factory=dict)  # the floor path's
     silent_props: list[int] = field(default_factory=list)
     real_prop: int = 0
     feed_prop: int = 0
@@ -173,11 +181,27 @@ def create_world() -> World:
             )  # fmt: skip
             refs.append(ref)
         b_props[phase] = refs
+    b_alone_props = {}
+    for phase in ("quiet", "noisy"):
+        refs = []
+        for i in range(ALONE_PROPERTIES):
+            ref = f"alone-{phase}-{i}"
+            prop = property_create(
+                organization=b_org, name=f"B {ref}", timezone="Europe/Vienna", external_ref=ref
+            )
+            lock_create(
+                organization=b_org, property=prop, name=f"B door {ref}", driver="virtual",
+                config={"delay_ms": 0},
+            )  # fmt: skip
+            refs.append(ref)
+        b_alone_props[phase] = refs
     _, b_key = api_key_create(organization=b_org, scope="write", name="bench")
 
     a_org, _, _ = organization_create(name="Noisy Stays A", owner_email="a@bench.invalid")
     _, a_key = api_key_create(organization=a_org, scope="write", name="bench")
-    world = World(b_key=b_key, a_key=a_key, a_org_id=a_org.pk, b_props=b_props)
+    world = World(
+        b_key=b_key, a_key=a_key, a_org_id=a_org.pk, b_props=b_props, b_alone_props=b_alone_props
+    )
     from locks.models import Lock
 
     for n in range(SILENT_AGENTS):
@@ -292,13 +316,28 @@ async def ping_until(base: str, key: str, stop: asyncio.Event, every: float) -> 
     return took
 
 
-async def b_phase(base: str, world: World, phase: str, count: int, rate: float):
+async def b_phase(base: str, alone: str, world: World, phase: str, count: int, rate: float):
+    """B's measured stream to the web, its pinger, and beside them the floor path's light
+    stream to the second web (`alone`) over the same seconds."""
     refs = world.b_props[phase]
     bodies = [booking_body(f"B-{phase}-{i}", refs[i % len(refs)], i) for i in range(count)]
+    spread = world.b_alone_props[phase]
+    floor_bodies = [
+        booking_body(f"B-alone-{phase}-{i}", spread[i % len(spread)], i)
+        for i in range(round(count * ALONE_RATE / rate))
+    ]
     stop = asyncio.Event()
     pinger = asyncio.create_task(ping_until(base, world.b_key, stop, 0.05))
+    floor_posts = asyncio.create_task(post_open_loop(alone, world.b_key, floor_bodies, ALONE_RATE))
     posted = await post_open_loop(base, world.b_key, bodies, rate)
-    return posted, stop, pinger
+    return posted, await floor_posts, stop, pinger
+
+
+def floor_path(posted: list[Posted], timeout: float) -> dict:
+    """The floor path's booking -> `set` in one phase."""
+    lat, states = set_latencies(posted, timeout)
+    return {"n": len(posted), "set": len(lat), "p50_s": pct(lat, 50), "p99_s": pct(lat, 99),
+            "states": dict(states)}  # fmt: skip
 
 
 class Pollers:
@@ -571,14 +610,22 @@ def main() -> int:
                                    {**env, "LATCHKEY_DB_APPLICATION_NAME": "web",
                                     "GUNICORN_CMD_ARGS": ACCESS_LOG_FORMAT})  # fmt: skip
         services.append(web)
-        # The same web, one process, that only the probe's second ping reaches (db_probe.py).
-        alone_port = common.free_port()
-        alone_argv = compose_command("web", queue_prefix=prefix, port=alone_port)
+        # B's floor: the same web (one process) and codes worker, with queue names of their
+        # own, that only the probe's second ping and B's floor path reach.
+        alone_prefix, alone_port = f"{prefix}-alone", common.free_port()
+        alone_env = {**env, "LATCHKEY_QUEUE": alone_prefix}
+        alone_argv = compose_command("web", queue_prefix=alone_prefix, port=alone_port)
         alone_argv[alone_argv.index("--workers") + 1] = "1"
         services.append(common.start_service(
-            "web-alone", alone_argv, {**env, "LATCHKEY_DB_APPLICATION_NAME": "web-alone"}
+            "web-alone", alone_argv, {**alone_env, "LATCHKEY_DB_APPLICATION_NAME": "web-alone"}
         ))  # fmt: skip
-        alone_url = f"http://127.0.0.1:{alone_port}/api/v1/ping/"
+        services.append(common.start_service(
+            "worker-codes-alone",
+            compose_command("worker-codes", queue_prefix=alone_prefix, port=0),
+            {**alone_env, "LATCHKEY_DB_APPLICATION_NAME": "worker-codes-alone"},
+        ))  # fmt: skip
+        alone_base = f"http://127.0.0.1:{alone_port}"
+        alone_url = f"{alone_base}/api/v1/ping/"
         for name in worker_services():
             argv = compose_command(name, queue_prefix=prefix, port=0)
             named = {**env, **service_priority(name), "LATCHKEY_DB_APPLICATION_NAME": name}
@@ -607,13 +654,16 @@ def main() -> int:
 
         # -- quiet phase --------------------------------------------------------------------
         async def quiet():
-            posted, stop, pinger = await b_phase(base, world, "quiet", args.bookings, args.rate)
+            posted, alone, stop, pinger = await b_phase(
+                base, alone_base, world, "quiet", args.bookings, args.rate
+            )
             lat, states = await asyncio.to_thread(set_latencies, posted, args.timeout)
+            path = await asyncio.to_thread(floor_path, alone, args.timeout)
             stop.set()
-            return posted, lat, states, await pinger
+            return posted, lat, states, await pinger, path
 
         q_window = [time.time()]
-        q_posted, q_lat, q_states, q_pings = asyncio.run(quiet())
+        q_posted, q_lat, q_states, q_pings, q_path = asyncio.run(quiet())
         q_window.append(time.time())
         common.close_django_connections()
 
@@ -665,16 +715,20 @@ def main() -> int:
                 post_open_loop(base, world.a_key, silent + answered, 50, retry_busy=True)
             )
             await asyncio.sleep(1.0)  # A's commands are ahead of B's
-            posted, stop, pinger = await b_phase(base, world, "noisy", args.bookings, args.rate)
+            posted, alone, stop, pinger = await b_phase(
+                base, alone_base, world, "noisy", args.bookings, args.rate
+            )
             lat, states = await asyncio.to_thread(set_latencies, posted, args.timeout)
+            path = await asyncio.to_thread(floor_path, alone, args.timeout)
             stop.set()
-            return posted, lat, states, await pinger, await a_load
+            return posted, lat, states, await pinger, await a_load, path
 
         n_window = [time.time()]
-        n_posted, n_lat, n_states, n_pings, a_posted = asyncio.run(noisy())
+        n_posted, n_lat, n_states, n_pings, a_posted, n_path = asyncio.run(noisy())
         n_window.append(time.time())
         probe.stop()  # its samples come back when it ends
         floor = {"quiet": probe.window(*q_window), "noisy": probe.window(*n_window)}
+        floor["path"] = {"quiet": q_path, "noisy": n_path}
         # A's posts (220 at 50/s) are a burst of real work inside the noisy phase: B's ping
         # is also taken apart, while A's posts are in flight and after the last is answered.
         burst = (min(p.started for p in a_posted), max(p.answered for p in a_posted))
@@ -808,6 +862,20 @@ def report_floor(floor: dict) -> None:
                 "  the same while A's posts are in flight",
                 f"p50 {burst['p50_ms']} / p99 {burst['p99_ms']} ms ({burst['n']} samples)",
             )
+    path = floor["path"]
+    for phase in ("quiet", "noisy"):
+        f = path[phase]
+        common.print_figure(
+            f"B's floor path, {phase} ({ALONE_RATE:g}/s to its own web and codes worker)",
+            f"p50 {f['p50_s']} / p99 {f['p99_s']} s ({f['set']}/{f['n']} set)",
+        )
+    quiet, noisy = path["quiet"]["p99_s"], path["noisy"]["p99_s"]
+    path["p99_ratio"] = round(noisy / quiet, 2) if quiet and noisy else None
+    common.print_figure(
+        "floor path ratio (p99 noisy / quiet)",
+        path["p99_ratio"],
+        target=f"B's path on processes of its own, beside B's; target <= {TARGET_RATIO}",
+    )
     floor["ping_floor_p99_ms"] = floor["noisy"]["http_db"]["p99_ms"]
     common.print_figure(
         "ping floor (HTTP + SELECT 1, noisy p99)", floor["ping_floor_p99_ms"], "ms",
