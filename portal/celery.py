@@ -45,7 +45,7 @@ AUTOGROUP = "/proc/self/autogroup"
 
 
 @worker_init.connect
-def _lower_priority(**kwargs) -> None:
+def lower_priority(**kwargs) -> None:
     """Bulk channels (calendar and PMS ingestion, on-site agents, bridges, mail, beat's
     sweeps) run niced in docker-compose.yml, so on a shared machine a tenant's flood of them
     yields the CPU to guests' requests and to code pushes (bench/noisy_neighbour.py). Set in

@@ -19,8 +19,8 @@ from portal.celery import lower_session_priority
 ROOT = Path(settings.BASE_DIR)
 SCRIPT = """
 import os, sys
-from portal.celery import _lower_priority
-_lower_priority()
+from portal.celery import lower_priority
+lower_priority()
 print(os.nice(0), open("/proc/self/autogroup").read().strip())
 """
 
