@@ -160,41 +160,34 @@ class World:
     silent_enrollments: list[str] = field(default_factory=list)
 
 
+def b_doors(b_org, prefix: str, count: int) -> list[str]:
+    """`count` properties of B's, one zero-delay virtual lock each; their external refs."""
+    from locks.services import lock_create
+    from properties.services import property_create
+
+    refs = []
+    for i in range(count):
+        ref = f"{prefix}{i}"
+        prop = property_create(
+            organization=b_org, name=f"B {ref}", timezone="Europe/Vienna", external_ref=ref
+        )
+        lock_create(
+            organization=b_org, property=prop, name=f"B door {ref}", driver="virtual",
+            config={"delay_ms": 0},
+        )  # fmt: skip
+        refs.append(ref)
+    return refs
+
+
 def create_world() -> World:
     from locks.integrations.ble_agent.enrollment import agent_create
-    from locks.services import lock_create
     from portal.services import api_key_create, organization_create
     from properties.services import property_create
 
     b_org, _, _ = organization_create(name="Quiet Stays B", owner_email="b@bench.invalid")
-    b_props = {}
-    for phase in ("quiet", "noisy"):
-        refs = []
-        for i in range(B_PROPERTIES):
-            ref = f"{phase}-{i}"
-            prop = property_create(
-                organization=b_org, name=f"B {ref}", timezone="Europe/Vienna", external_ref=ref
-            )
-            lock_create(
-                organization=b_org, property=prop, name=f"B door {ref}", driver="virtual",
-                config={"delay_ms": 0},
-            )  # fmt: skip
-            refs.append(ref)
-        b_props[phase] = refs
-    b_alone_props = {}
-    for phase in ("quiet", "noisy"):
-        refs = []
-        for i in range(ALONE_PROPERTIES):
-            ref = f"alone-{phase}-{i}"
-            prop = property_create(
-                organization=b_org, name=f"B {ref}", timezone="Europe/Vienna", external_ref=ref
-            )
-            lock_create(
-                organization=b_org, property=prop, name=f"B door {ref}", driver="virtual",
-                config={"delay_ms": 0},
-            )  # fmt: skip
-            refs.append(ref)
-        b_alone_props[phase] = refs
+    phases = ("quiet", "noisy")
+    b_props = {phase: b_doors(b_org, f"{phase}-", B_PROPERTIES) for phase in phases}
+    b_alone_props = {phase: b_doors(b_org, f"alone-{phase}-", ALONE_PROPERTIES) for phase in phases}
     _, b_key = api_key_create(organization=b_org, scope="write", name="bench")
 
     a_org, _, _ = organization_create(name="Noisy Stays A", owner_email="a@bench.invalid")
