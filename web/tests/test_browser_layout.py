@@ -10,6 +10,7 @@ named layout-*.png; the before/after pairs for the issue note are in docs/screen
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -46,11 +47,14 @@ HEADER_JS = """() => {
 def stay(world, prop, locks):
     """A stay arriving today with a guest email sent and one that failed, its codes set on one
     lock and failed on the other: every chip and status the pages show."""
+    # "Today" where the property is (the page's today), not the machine's: after 23:00 UTC
+    # Vienna is already on the next day.
+    today = timezone.localdate(timezone=ZoneInfo(str(prop.timezone)))
     booking = stay_create(
         organization=world.org,
         property=prop,
-        check_in=dt.date.today(),
-        check_out=dt.date.today() + dt.timedelta(days=2),
+        check_in=today,
+        check_out=today + dt.timedelta(days=2),
         guest_name="Greta Gast-Langname",
         guest_email="greta.gast-langname@example.com",
         guest_language="de",
