@@ -32,6 +32,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from portal.permissions import request_tenant
+from portal.throttling import refused
 
 _HELD = "latchkey_bulkhead"  # attribute of the Django request holding the taken slot
 
@@ -80,8 +81,8 @@ class OrganizationConcurrencyThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         tenant = request_tenant(request)
-        if tenant is None:
-            return True
+        if tenant is None or refused(request):
+            return True  # a rate limit already refused it: 429 without waiting for a slot
         return take(
             getattr(request, "_request", request),
             organization_id=tenant.organization.pk,

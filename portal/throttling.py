@@ -46,7 +46,10 @@ class CountedRateThrottle(SimpleRateThrottle):
         except ValueError:  # the window's first request (two processes may both get here)
             self.cache.add(counter, 0, self.duration + 1)
             count = self.cache.incr(counter)
-        return count <= self.num_requests
+        allowed = count <= self.num_requests
+        if not allowed:
+            mark_refused(request)
+        return allowed
 
     def wait(self) -> float:
         """Seconds until the window ends (DRF's Retry-After)."""
@@ -81,6 +84,20 @@ class StrangerRateThrottle(CountedRateThrottle):
         if request_tenant(request) is not None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+_REFUSED = "latchkey_throttled"  # attribute of the Django request once a rate refused it
+
+
+def mark_refused(request) -> None:
+    """Note on the request that a rate limit refused it: DRF still asks the throttles after
+    it, and the bulkhead (portal.bulkhead) then lets it through at once instead of making a
+    request that will get 429 anyway wait for one of its organization's slots."""
+    setattr(getattr(request, "_request", request), _REFUSED, True)
+
+
+def refused(request) -> bool:
+    return getattr(getattr(request, "_request", request), _REFUSED, False)
 
 
 def note_failed_authentication(request) -> bool:

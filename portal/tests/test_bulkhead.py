@@ -3,12 +3,15 @@ share of requests at work it waits, then gets 429, while another organization is
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 
 from portal import bulkhead
+from portal.throttling import OrganizationRateThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +114,28 @@ def test_the_api_caps_writes_apart_from_reads(world, settings):
     served = {"name": "Served", "timezone": "Europe/Vienna"}
     posted = api_a.post("/api/v1/properties/", served, format="json")
     assert posted.status_code == 201, posted.content
+
+
+def test_a_request_the_rate_refused_does_not_wait_for_a_slot(world, settings, monkeypatch):
+    """DRF asks every throttle, even after one has refused: the bulkhead (asked last) must not
+    then hold a request for its wait before the 429 the request gets anyway. Before, an
+    organization over its API rate still had its refused requests parked on threads, up to
+    LATCHKEY_ORG_WEB_WAIT_SECONDS each, whenever its share was busy."""
+    settings.LATCHKEY_ORG_WEB_CONCURRENCY = 1
+    settings.LATCHKEY_ORG_WEB_WAIT_SECONDS = 3.0
+    monkeypatch.setitem(OrganizationRateThrottle.THROTTLE_RATES, "organization", "2/min")
+    api_a = world.api(world.write_key)
+    # Mid-minute, the clock stopped: every request below falls in one rate window.
+    with time_machine.travel(dt.datetime(2030, 1, 7, 9, 0, 30, tzinfo=dt.UTC), tick=False):
+        assert [api_a.get("/api/v1/ping/").status_code for _ in range(2)] == [200, 200]
+        busy = _request()  # another request of A's at work in this process: its share is full
+        assert bulkhead.take(busy, organization_id=world.org.pk)
+        try:
+            started = time.monotonic()
+            refused = api_a.get("/api/v1/ping/")
+            took = time.monotonic() - started
+        finally:
+            bulkhead.release(busy)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) == 30  # the rate's window, not the bulkhead's second
+    assert took < 1.5, f"the refused request waited {took:.1f} s for a slot"
