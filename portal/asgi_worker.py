@@ -90,7 +90,16 @@ class AccessLog:
 class UvicornWorker(BaseUvicornWorker):
     """`-k portal.asgi_worker.UvicornWorker`: uvicorn under gunicorn, gunicorn's access log."""
 
-    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "access_log": False, "proxy_headers": False}
+    # httptools and uvloop by name, not "auto": "auto" quietly fell back to h11 and asyncio's own
+    # loop when they were not installed (they were not), and the event loop is the one thread
+    # every request of the process passes through: h11 took 0.21 ms of CPU per request there,
+    # httptools with uvloop 0.07 ms (a request with an empty answer, measured with uvicorn).
+    CONFIG_KWARGS = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "proxy_headers": False,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
