@@ -19,6 +19,9 @@ channel queue, beat), in the benchmark's own database and Redis databases:
   - 10 bridges that accept connections and never answer (added through the API);
   - a 40,000-event iCal feed fetched (the cap keeps 2,000 future stays).
 
+Before the quiet phase every web process and code worker child takes a few of B's bookings,
+not measured (warm_up): a cold child's first commands were the quiet phase's p99.
+
 Figures: B's booking -> code `set` p50 and p99 per phase, B's ping p99 per phase.
 Targets: noisy p99 / quiet p99 <= 1.5; ping p99 < 100 ms in the noisy phase. A's work must
 progress: every code on the answering agents `set`, every code on the silent agents `failed`
