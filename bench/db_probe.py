@@ -78,7 +78,8 @@ class FloorProbe:
         self, dsn: str, *, ping_url: str = "", ping_key: str = "", floor_url: str = "",
         alone_url: str = "",
     ):  # fmt: skip
-        self.dsn, self.ping_url, self.ping_key = dsn, ping_url, ping_key
+        self.dsn, self.ping_url = dsn, ping_url
+        self.auth = {"Authorization": f"Bearer {ping_key}"}  # B's key, for both pings
         self.samples = Samples()
         self.stopping = threading.Event()
         self.threads = [
@@ -89,9 +90,8 @@ class FloorProbe:
         if ping_url:
             self.threads.append(threading.Thread(target=self._pings, daemon=True))
         if alone_url:
-            headers = {"Authorization": f"Bearer {ping_key}"}
             self.threads.append(threading.Thread(
-                target=self._gets, args=(alone_url, self.samples.ping_alone, headers), daemon=True
+                target=self._gets, args=(alone_url, self.samples.ping_alone, self.auth), daemon=True
             ))  # fmt: skip
         if floor_url:  # bench/floor_http.py: the web's server stack, no portal code
             for path, series in (
@@ -146,8 +146,7 @@ class FloorProbe:
             self.samples.scheduler.append((time.time(), time.monotonic() - started - 0.005))
 
     def _pings(self) -> None:
-        headers = {"Authorization": f"Bearer {self.ping_key}"}
-        self._gets(self.ping_url, self.samples.ping, headers=headers, stamp=True)
+        self._gets(self.ping_url, self.samples.ping, headers=self.auth, stamp=True)
 
     def _gets(self, target: str, series: list, headers: dict | None = None, stamp=False) -> None:
         """GET `target` every 50 ms on one kept-alive connection; `stamp`: with the send time
