@@ -342,17 +342,17 @@ async def warm_up(base: str, alone: str, world: World) -> list[Posted]:
     meets fresh PostgreSQL backends; those first few commands took 0.3-0.6 s instead of
     0.02 s, and in earlier runs they were the quiet phase's p99 (which made the noisy / quiet
     ratio look better than the steady state it is meant to compare)."""
+    targets = ((base, "B-warm-", world.b_props["warm"]),
+               (alone, "B-alone-warm-", world.b_alone_props["warm"]))  # fmt: skip
     posted = []
     for r in range(WARM_ROUNDS):
         picks = range(r * WARM_BURST, (r + 1) * WARM_BURST)
-        bodies = [booking_body(f"B-warm-{i}", world.b_props["warm"][i], 0) for i in picks]
-        floor = [booking_body(f"B-alone-warm-{i}", world.b_alone_props["warm"][i], 0)
-                 for i in picks]  # fmt: skip
-        here, there = await asyncio.gather(
-            post_open_loop(base, world.b_key, bodies, 1000.0),
-            post_open_loop(alone, world.b_key, floor, 1000.0),
-        )
-        posted += here + there
+        bursts = await asyncio.gather(*(
+            post_open_loop(url, world.b_key,
+                           [booking_body(f"{ref}{i}", refs[i], 0) for i in picks], 1000.0)
+            for url, ref, refs in targets
+        ))  # fmt: skip
+        posted += [p for burst in bursts for p in burst]
         await asyncio.sleep(1.0)
     return posted
 

@@ -12,13 +12,14 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from bookings.models import Booking, GuestEmail
 from bookings.tests.test_integration import services, wait_for, worker  # noqa: F401 (fixtures)
 from locks.models import AccessCode, CommandStatus, LockCommand
+from properties.models import Property
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LATCHKEY_CHROMIUM", "/usr/bin/chromium")
@@ -154,8 +155,10 @@ def test_manager_journey(fast_failures, live_server, worker, browser, world):  #
     # Create a stay from the property page.
     page.get_by_role("link", name="Alpine Loft").first.click()
     page.get_by_role("link", name="New stay").click()
-    # Today where the property is (chosen above): after 23:00 UTC Vienna is on the next day.
-    today = dt.datetime.now(ZoneInfo("Europe/Vienna")).date()
+    # Today where the property is (its time zone was chosen above), not the machine's: after
+    # 23:00 UTC Vienna is already on the next day.
+    loft = Property.objects.get(organization=world.org, name="Alpine Loft")
+    today = timezone.localdate(timezone=loft.tz)
     page.get_by_label("Guest name").fill("Greta Gast")
     page.get_by_label("Guest email").fill("greta@example.com")
     page.get_by_label("Check-in").fill(today.isoformat())

@@ -10,7 +10,6 @@ named layout-*.png; the before/after pairs for the issue note are in docs/screen
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -49,7 +48,7 @@ def stay(world, prop, locks):
     lock and failed on the other: every chip and status the pages show."""
     # "Today" where the property is (the page's today), not the machine's: after 23:00 UTC
     # Vienna is already on the next day.
-    today = timezone.localdate(timezone=ZoneInfo(str(prop.timezone)))
+    today = timezone.localdate(timezone=prop.tz)
     booking = stay_create(
         organization=world.org,
         property=prop,
