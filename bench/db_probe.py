@@ -13,6 +13,11 @@ enough that a probe thread inside it measured the script as much as the machine.
   `set`: any design that commits that often pays at least this, before queues and Python;
 - select: one `SELECT 1` round trip, the least a ping can cost in the database;
 - scheduler: how late a 5 ms sleep wakes at nice 0 (the web's priority): CPU contention;
+- host_cpu: the CPU time (the thread's own, not the wall clock) a fixed piece of pure Python
+  work takes. Waiting for a CPU does not count in it, so it moves only when the CPU itself
+  does less per second: the virtual machine's host sharing the core (its other guests, the
+  SMT sibling) or lowering its clock. When the p99s of every series jump together in a phase
+  without A's noise, this says whether the host, not the portal, moved them;
 - ping (when given a URL): B's `GET /api/v1/ping/` from this quiet process, on one kept-alive
   connection as a PMS client would, every 50 ms: what B sees of the portal, without the load
   generator's own delays;
@@ -52,7 +57,8 @@ CHAINS_PER_SECOND = 4.0
 SELECTS_PER_SECOND = 10.0
 PINGS_PER_SECOND = 20.0
 PROBE_HEADER = "X-Probe-Sent"  # the ping's send time, for the server's access log
-SERIES = ("chain", "select", "scheduler", "ping", "ping_alone", "http_empty", "http_db")
+HOST_WORK = 40_000  # loop turns of the host_cpu probe: about 1 ms of one core, at rest
+SERIES = ("chain", "select", "scheduler", "host_cpu", "ping", "ping_alone", "http_empty", "http_db")
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Samples:
     chain: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds)
     select: list[tuple[float, float]] = field(default_factory=list)
     scheduler: list[tuple[float, float]] = field(default_factory=list)
+    host_cpu: list[tuple[float, float]] = field(default_factory=list)
     ping: list[tuple[float, float]] = field(default_factory=list)  # inf: an error answer
     ping_alone: list[tuple[float, float]] = field(default_factory=list)
     http_empty: list[tuple[float, float]] = field(default_factory=list)
@@ -86,6 +93,7 @@ class FloorProbe:
             threading.Thread(target=self._chains, daemon=True),
             threading.Thread(target=self._selects, daemon=True),
             threading.Thread(target=self._scheduler, daemon=True),
+            threading.Thread(target=self._host_cpu, daemon=True),
         ]
         if ping_url:
             self.threads.append(threading.Thread(target=self._pings, daemon=True))
@@ -144,6 +152,14 @@ class FloorProbe:
             started = time.monotonic()
             time.sleep(0.005)
             self.samples.scheduler.append((time.time(), time.monotonic() - started - 0.005))
+
+    def _host_cpu(self) -> None:
+        for _ in self._every(SELECTS_PER_SECOND):
+            started = time.thread_time()
+            total = 0
+            for turn in range(HOST_WORK):
+                total += turn & 7
+            self.samples.host_cpu.append((time.time(), time.thread_time() - started))
 
     def _pings(self) -> None:
         self._gets(self.ping_url, self.samples.ping, headers=self.auth, stamp=True)
