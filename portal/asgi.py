@@ -11,12 +11,14 @@ polls' short steps (token check, claim) take turns on one shared thread, and a w
 is only a coroutine. Every middleware runs in both modes (portal.middleware), so none of them
 parks a thread either.
 
-Every other request runs its sync steps on a thread taken from a pool of kept threads
+Every other request runs on a thread taken from a pool of kept threads
 (`PooledThreadHandler`), not on one started for it and joined after it: Django's own handler
 starts a thread per request, and the event loop itself waits for each start (and for the
 thread that joins it). With another tenant's burst keeping the interpreter busy those waits
 grew long, and every request of every tenant waited behind them in the loop (py-spy in
-bench/noisy_neighbour.py: the loop blocked in `Thread.start` and in asgiref's join).
+bench/noisy_neighbour.py: the loop blocked in `Thread.start` and in asgiref's join). There it
+is handled whole, as Django's WSGI handler would (a WSGIRequest, the signals, the middleware
+chain and view, the response and its close), in one trip from the loop and back.
 
 Database connections come from a pool per process here (LATCHKEY_DB_POOL, on PostgreSQL; at
 most LATCHKEY_DB_POOL_MAX, 20): under ASGI each sync request runs in a fresh thread, so a
@@ -28,13 +30,21 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("LATCHKEY_DB_POOL", "true")
 
+import asyncio
+import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import django
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIRequest, get_script_name
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 from portal.startup import settle
 
@@ -72,32 +82,154 @@ class ThreadPool:
 
 
 class PooledThreadHandler(ASGIHandler):
-    """Django's handler, each request's sync steps on a kept thread (`ThreadPool`), and its
-    whole middleware chain and view in one step there.
+    """Each request in ONE trip to a kept thread (`ThreadPool`): there, what Django's WSGI
+    handler does (request_started, the request, the middleware chain loaded for sync, the view,
+    the response's content and its close, which sends request_finished and gives the database
+    connection back). The event loop only reads the body before and writes the answer after.
 
-    Why one step: with the chain loaded for async, each sync middleware hook (sessions, CSRF,
-    security, messages...) and the view is its own trip from the event loop to the request's
-    thread and back, a dozen or more per request. Each trip needs the interpreter twice, and
-    under another tenant's burst every one of them queued for it (B's ping in
-    bench/noisy_neighbour.py: hundreds of ms while the loop itself sat idle). Loaded for sync,
-    as under WSGI, the chain is one trip. Long-polls keep the async chain (LongPollHandler)."""
+    Why one trip: each trip from the event loop to a thread and back needs the interpreter
+    twice, and under another tenant's burst each one queued for it (B's ping in
+    bench/noisy_neighbour.py: hundreds of ms while the loop itself sat idle). Django's own
+    handler makes a trip per signal, per sync middleware hook loaded for async, for the view and
+    for the response's close: about half of a ping's CPU was those trips and the loop's work
+    around them. Long-polls keep Django's async handling (LongPollHandler).
+
+    A streamed response (static files, exports) sends its chunks from the thread as it reads
+    them. The body is read before the request starts, as Django's handler does, but no further
+    than LATCHKEY_MAX_BODY_BYTES: past that the request's length says so and
+    portal.middleware answers 413, without the rest being read or stored."""
+
+    request_class = WSGIRequest
 
     def __init__(self, pool: ThreadPool):
         super().__init__()
         self.load_middleware(is_async=False)
         self.pool = pool
 
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
-
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        try:
+            body, size = await self.read_capped(receive)
+        except RequestAborted:
+            return
+        loop = asyncio.get_running_loop()
         executor = self.pool.take()
         try:
-            # The caller owns the executor: asgiref neither starts nor joins a thread here.
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+            answer = await loop.run_in_executor(
+                executor, self.respond, scope, body, size, loop, send
+            )
         finally:
             self.pool.give(executor)
+            body.close()
+        if answer is not None:  # not streamed: its start and content go out from here
+            start, content = answer
+            await send(start)
+            await send({"type": "http.response.body", "body": content})
+
+    async def read_capped(self, receive) -> tuple[tempfile.SpooledTemporaryFile, int]:
+        """The request's body (spooled to disk past FILE_UPLOAD_MAX_MEMORY_SIZE) and its
+        size; reading stops once it is over LATCHKEY_MAX_BODY_BYTES."""
+        limit = settings.LATCHKEY_MAX_BODY_BYTES
+        body = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by __call__ after the answer
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+        )
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                body.write(chunk)
+            if not message.get("more_body", False) or size > limit:
+                break
+        body.seek(0)
+        return body, size
+
+    def respond(self, scope, body, size: int, loop, send) -> tuple[dict, bytes] | None:
+        """On the request's kept thread: the whole request, up to its response's close."""
+        environ = wsgi_environ(scope, body, size)
+        set_script_prefix(get_script_name(environ))
+        signals.request_started.send(sender=self.__class__, environ=environ)
+        response = self.get_response(self.request_class(environ))
+        response._handler_class = self.__class__
+        try:
+            start = {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response_headers(response),
+            }
+            if not response.streaming:
+                return start, response.content
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size  # the server chunks; fewer trips back
+            deliver = partial(_deliver, loop, send)
+            deliver(start)
+            for chunk in response:
+                if chunk:
+                    deliver({"type": "http.response.body", "body": chunk, "more_body": True})
+            deliver({"type": "http.response.body", "body": b""})
+            return None
+        finally:
+            response.close()
+
+
+def _deliver(loop, send, message: dict) -> None:
+    """Send one ASGI message from a request's thread, through the event loop, and wait."""
+    asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+
+def wsgi_environ(scope: dict, body, size: int) -> dict:
+    """The WSGI environ of an ASGI HTTP scope, as Django's ASGIRequest reads a scope: the
+    path as latin-1 text of its UTF-8 bytes, headers as HTTP_* (repeated ones joined with
+    commas), the client's address as REMOTE_ADDR (portal.client_address decides what to
+    believe of X-Forwarded-For). CONTENT_LENGTH is the body's size when the client sent none
+    (a chunked body) or sent more than the limit: then the size limit answers."""
+    script_name = scope.get("root_path", "").encode("utf-8").decode("latin-1")
+    path_info = scope["path"].encode("utf-8").decode("latin-1")
+    if script_name and path_info.startswith(script_name):
+        path_info = path_info[len(script_name) :]
+    server = scope.get("server") or ("localhost", 80)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = client[0]
+        environ["REMOTE_PORT"] = str(client[1])
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+            name = "HTTP_" + name
+        value = raw_value.decode("latin-1")
+        environ[name] = f"{environ[name]},{value}" if name in environ else value
+    if "CONTENT_LENGTH" not in environ or size > settings.LATCHKEY_MAX_BODY_BYTES:
+        environ["CONTENT_LENGTH"] = str(size)
+    return environ
+
+
+def response_headers(response) -> list[tuple[bytes, bytes]]:
+    """A Django response's headers and cookies as ASGI wants them (bytes pairs)."""
+    headers = [(name.encode("ascii"), value.encode("latin-1")) for name, value in response.items()]
+    for cookie in response.cookies.values():
+        headers.append((b"Set-Cookie", cookie.output(header="").strip().encode("ascii")))
+    return headers
 
 
 class Router:

@@ -57,3 +57,35 @@ def test_a_redis_cache_url_uses_the_shared_backend():
         LATCHKEY_PRODUCTION="false", CACHE_URL="redis://127.0.0.1:6379/1"
     ).stdout.split()
     assert shown[-1] == "portal.rediscache.SharedRedisCache"
+
+
+def _round_trips(cache) -> list[str]:
+    """The commands the cache's client sends, one entry per round trip."""
+    client = cache._cache.get_client(write=True)
+    sent: list[str] = []
+    real = client.execute_command
+
+    def counted(*args, **options):
+        sent.append(str(args[0]))
+        return real(*args, **options)
+
+    client.execute_command = counted
+    return sent
+
+
+def test_incr_is_one_round_trip_and_keeps_djangos_contract():
+    cache = SharedRedisCache(REDIS, {"KEY_PREFIX": "rediscache-incr"})
+    cache.delete("hits")
+    sent = _round_trips(cache)
+    try:
+        cache.incr("hits")
+        raise AssertionError("a missing key must raise, as Django's incr does")
+    except ValueError:
+        pass
+    assert cache.get("hits") is None  # and nothing was created (it would have no timeout)
+    cache.add("hits", 0, timeout=30)
+    sent.clear()
+    assert [cache.incr("hits"), cache.incr("hits", 5)] == [1, 6]
+    assert len(sent) == 2  # one round trip each (Django's own: EXISTS, then INCRBY)
+    assert 0 < cache._cache.get_client().ttl(cache.make_and_validate_key("hits")) <= 30
+    assert cache._cache.get_client() is cache._cache.get_client()  # one redis.Redis, kept
