@@ -22,7 +22,8 @@ channel queue, beat), in the benchmark's own database and Redis databases:
 Before the quiet phase every web process and code worker child takes a few of B's bookings,
 not measured (warm_up): a cold child's first commands were the quiet phase's p99.
 
-Figures: B's booking -> code `set` p50 and p99 per phase, B's ping p99 per phase.
+Figures: B's booking -> code `set` p50 and p99 per phase, B's ping p99 per phase; in the noisy
+phase both also for the seconds A's posts are in flight and for the rest of it.
 Targets: noisy p99 / quiet p99 <= 1.5; ping p99 < 100 ms in the noisy phase. A's work must
 progress: every code on the answering agents `set`, every code on the silent agents `failed`
 in plain words ("The on-site agent ... has not been heard from since ...") within its deadline.
