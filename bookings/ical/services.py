@@ -196,6 +196,8 @@ def _fetch(feed: IcalFeed, *, guard: netguard.Guard | None, timeout: float) -> F
     except netguard.FetchError as exc:
         return _failed(feed, str(exc))
     if response.status == 304:
+        if feed.status == FetchStatus.CAPPED:  # the same feed is still over the cap: still say so
+            return _succeeded(feed, status=FetchStatus.CAPPED, last_error=feed.last_error)
         return _succeeded(feed, status=FetchStatus.NOT_MODIFIED)
     if response.status != 200:
         return _failed(feed, _http_problem(response.status))
@@ -289,8 +291,9 @@ def _failed(feed: IcalFeed, message: str, *, status: str = FetchStatus.FAILED) -
 @transaction.atomic
 def _succeeded(feed: IcalFeed, *, status: str, **changes) -> FetchReport:
     now = timezone.now()
+    fields = {"last_error": "", **changes}
     IcalFeed.objects.filter(pk=feed.pk).update(
-        status=status, failures=0, last_error="", last_fetch_at=now, last_success_at=now, **changes
+        status=status, failures=0, last_fetch_at=now, last_success_at=now, **fields
     )
     alert_resolve(organization=feed.organization, kind=ALERT_FAILING, subject=_subject(feed))
     return FetchReport(status=status)

@@ -64,3 +64,24 @@ def test_a_feed_under_the_cap_imports_everything_and_raises_nothing(
     feed.refresh_from_db()
     assert feed.status == FetchStatus.OK
     assert not Alert.objects.filter(kind="ical_feed_capped").exists()
+
+
+@pytest.mark.django_db
+def test_an_unchanged_feed_over_the_cap_stays_reported(
+    world, prop, locks, server, commit, settings
+):
+    """A 304 (the feed has not changed) keeps the feed's cap status and its words: before, it
+    turned the feed into "Unchanged since the last fetch" and dropped the cap report from its
+    page while the stays beyond the cap were still not imported."""
+    settings.LATCHKEY_ICAL_MAX_STAYS = 3
+    server.answers["/airbnb.ics"] = Answer(body=ics(*_stays(1, 2, 4, 7)), etag='"v1"')
+    feed = add_feed(world, prop, server, commit, name="Loft Airbnb")
+    feed.refresh_from_db()
+    said = feed.last_error
+    assert feed.status == FetchStatus.CAPPED and "cap of 3" in said
+    report = fetch(feed, commit)
+    assert server.requests[-1].headers["if-none-match"] == '"v1"'  # answered 304
+    assert report.status == FetchStatus.CAPPED
+    feed.refresh_from_db()
+    assert feed.status == FetchStatus.CAPPED and feed.last_error == said and feed.failures == 0
+    assert Alert.objects.filter(kind="ical_feed_capped", resolved_at=None).count() == 1
