@@ -17,8 +17,8 @@ starts a thread per request, and the event loop itself waits for each start (and
 thread that joins it). With another tenant's burst keeping the interpreter busy those waits
 grew long, and every request of every tenant waited behind them in the loop (py-spy in
 bench/noisy_neighbour.py: the loop blocked in `Thread.start` and in asgiref's join). There it
-is handled whole, as Django's WSGI handler would (a WSGIRequest, the signals, the middleware
-chain and view, the response and its close), in one trip from the loop and back.
+is handled whole (the signals, the request, the middleware chain and view, the response and its
+close), in one trip from the loop and back.
 
 Database connections come from a pool per process here (LATCHKEY_DB_POOL, on PostgreSQL; at
 most LATCHKEY_DB_POOL_MAX, 20): under ASGI each sync request runs in a fresh thread, so a
@@ -31,7 +31,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("LATCHKEY_DB_POOL", "true")
 
 import asyncio
-import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +40,8 @@ import django
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
-from django.core.handlers.wsgi import WSGIRequest, get_script_name
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
@@ -82,10 +81,11 @@ class ThreadPool:
 
 
 class PooledThreadHandler(ASGIHandler):
-    """Each request in ONE trip to a kept thread (`ThreadPool`): there, what Django's WSGI
-    handler does (request_started, the request, the middleware chain loaded for sync, the view,
-    the response's content and its close, which sends request_finished and gives the database
-    connection back). The event loop only reads the body before and writes the answer after.
+    """Each request in ONE trip to a kept thread (`ThreadPool`): there, all of it as Django's
+    handlers do it (request_started, Django's ASGIRequest, the middleware chain loaded for sync,
+    the view, the response's content and its close, which sends request_finished and gives the
+    database connection back). The event loop only reads the body before and writes the answer
+    after.
 
     Why one trip: each trip from the event loop to a thread and back needs the interpreter
     twice, and under another tenant's burst each one queued for it (B's ping in
@@ -99,10 +99,8 @@ class PooledThreadHandler(ASGIHandler):
     than LATCHKEY_MAX_BODY_BYTES: past that the request's length says so and
     portal.middleware answers 413, without the rest being read or stored."""
 
-    request_class = WSGIRequest
-
     def __init__(self, pool: ThreadPool):
-        super().__init__()
+        BaseHandler.__init__(self)  # not ASGIHandler's: it loads the chain for async
         self.load_middleware(is_async=False)
         self.pool = pool
 
@@ -149,12 +147,24 @@ class PooledThreadHandler(ASGIHandler):
         body.seek(0)
         return body, size
 
+    def request_for(self, scope, body, size: int):
+        """Django's request for the scope (`create_request`: or its 400 answer), its length
+        the body's size when the client gave none (a chunked body) or sent more than the
+        limit: then the size limit answers."""
+        request, error = self.create_request(scope, body)
+        if request is not None and (
+            "CONTENT_LENGTH" not in request.META or size > settings.LATCHKEY_MAX_BODY_BYTES
+        ):
+            request.META["CONTENT_LENGTH"] = str(size)
+        return request, error
+
     def respond(self, scope, body, size: int, loop, send) -> tuple[dict, bytes] | None:
         """On the request's kept thread: the whole request, up to its response's close."""
-        environ = wsgi_environ(scope, body, size)
-        set_script_prefix(get_script_name(environ))
-        signals.request_started.send(sender=self.__class__, environ=environ)
-        response = self.get_response(self.request_class(environ))
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.request_for(scope, body, size)
+        if request is not None:
+            response = self.get_response(request)
         response._handler_class = self.__class__
         try:
             start = {
@@ -180,48 +190,6 @@ class PooledThreadHandler(ASGIHandler):
 def _deliver(loop, send, message: dict) -> None:
     """Send one ASGI message from a request's thread, through the event loop, and wait."""
     asyncio.run_coroutine_threadsafe(send(message), loop).result()
-
-
-def wsgi_environ(scope: dict, body, size: int) -> dict:
-    """The WSGI environ of an ASGI HTTP scope, as Django's ASGIRequest reads a scope: the
-    path as latin-1 text of its UTF-8 bytes, headers as HTTP_* (repeated ones joined with
-    commas), the client's address as REMOTE_ADDR (portal.client_address decides what to
-    believe of X-Forwarded-For). CONTENT_LENGTH is the body's size when the client sent none
-    (a chunked body) or sent more than the limit: then the size limit answers."""
-    script_name = scope.get("root_path", "").encode("utf-8").decode("latin-1")
-    path_info = scope["path"].encode("utf-8").decode("latin-1")
-    if script_name and path_info.startswith(script_name):
-        path_info = path_info[len(script_name) :]
-    server = scope.get("server") or ("localhost", 80)
-    environ = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path_info,
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
-        "SERVER_NAME": server[0],
-        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = client[0]
-        environ["REMOTE_PORT"] = str(client[1])
-    for raw_name, raw_value in scope.get("headers", []):
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
-        if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-            name = "HTTP_" + name
-        value = raw_value.decode("latin-1")
-        environ[name] = f"{environ[name]},{value}" if name in environ else value
-    if "CONTENT_LENGTH" not in environ or size > settings.LATCHKEY_MAX_BODY_BYTES:
-        environ["CONTENT_LENGTH"] = str(size)
-    return environ
 
 
 def response_headers(response) -> list[tuple[bytes, bytes]]:

@@ -209,11 +209,15 @@ def test_a_streamed_answer_goes_out_chunk_by_chunk(settings):
 def test_cookies_and_repeated_headers_pass_both_ways(world):
     """Set-Cookie headers go out one per cookie; a repeated request header reaches Django
     joined with commas, as Django's ASGI request joins it."""
-    from portal.asgi import wsgi_environ
+    import io
+
+    from portal.asgi import PooledThreadHandler, ThreadPool
 
     scope = {**_scope("/x/"), "headers": [(b"accept", b"a"), (b"accept", b"b"),
                                           (b"content-type", b"text/plain")]}  # fmt: skip
-    environ = wsgi_environ(scope, body=None, size=0)
+    handler = PooledThreadHandler(ThreadPool(keep=0, warm=0))
+    request, _ = handler.request_for(scope, io.BytesIO(), 0)
+    environ = request.META
     assert environ["HTTP_ACCEPT"] == "a,b"
     assert environ["CONTENT_TYPE"] == "text/plain" and environ["CONTENT_LENGTH"] == "0"
     assert environ["REMOTE_ADDR"] == "127.0.0.1" and environ["SERVER_NAME"] == "testserver"
