@@ -21,6 +21,9 @@ NUKIWEB = "LATCHKEY_DEMO_NUKIWEB_PORT"
 def listening(port: int) -> Iterator[socket.socket]:
     """A server on 127.0.0.1:port for the test's duration (as a stand-in of another run)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As the servers bind (and as is_free asks): a port left in TIME_WAIT by the suite's own
+    # loopback connections is free, not "Address already in use".
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen()
     try:
