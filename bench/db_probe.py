@@ -18,6 +18,9 @@ enough that a probe thread inside it measured the script as much as the machine.
   does less per second: the virtual machine's host sharing the core (its other guests, the
   SMT sibling) or lowering its clock. When the p99s of every series jump together in a phase
   without A's noise, this says whether the host, not the portal, moved them;
+- steal: the share of the machine's CPU time the hypervisor gave to other guests while this
+  one had work (/proc/stat's steal, over every 100 ms): time no process of the portal could
+  run, whatever it did. The host_cpu loop cannot see it (a thread's CPU clock stops too);
 - ping (when given a URL): B's `GET /api/v1/ping/` from this quiet process, on one kept-alive
   connection as a PMS client would, every 50 ms: what B sees of the portal, without the load
   generator's own delays;
@@ -71,6 +74,7 @@ class Samples:
     ping_alone: list[tuple[float, float]] = field(default_factory=list)
     http_empty: list[tuple[float, float]] = field(default_factory=list)
     http_db: list[tuple[float, float]] = field(default_factory=list)
+    steal: list[tuple[float, float]] = field(default_factory=list)  # (when, share of 100 ms)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -94,6 +98,7 @@ class FloorProbe:
             threading.Thread(target=self._selects, daemon=True),
             threading.Thread(target=self._scheduler, daemon=True),
             threading.Thread(target=self._host_cpu, daemon=True),
+            threading.Thread(target=self._steal, daemon=True),
         ]
         if ping_url:
             self.threads.append(threading.Thread(target=self._pings, daemon=True))
@@ -161,6 +166,15 @@ class FloorProbe:
                 total += turn & 7
             self.samples.host_cpu.append((time.time(), time.thread_time() - started))
 
+    def _steal(self) -> None:
+        before = _cpu_ticks()
+        for _ in self._every(SELECTS_PER_SECOND):
+            now = _cpu_ticks()
+            total = now[0] - before[0]
+            if total > 0:
+                self.samples.steal.append((time.time(), (now[1] - before[1]) / total))
+            before = now
+
     def _pings(self) -> None:
         self._gets(self.ping_url, self.samples.ping, headers=self.auth, stamp=True)
 
@@ -190,9 +204,22 @@ class FloorProbe:
         return window(self.samples, start, end)
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(all CPU ticks, stolen ticks) since boot, over every CPU (/proc/stat's first line)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    return sum(ticks[:8]), ticks[7]  # user .. steal; guest time is inside user already
+
+
 def window(samples: Samples, start: float, end: float) -> dict:
-    """p50/p99 in ms of each series between two wall-clock times (a phase of B's)."""
-    figures = {}
+    """p50/p99 in ms of each series between two wall-clock times (a phase of B's), and the
+    CPU share stolen by the host over it (mean and worst 100 ms, in %)."""
+    stolen = [s for when, s in samples.steal if start <= when <= end]
+    figures = {"steal": {
+        "n": len(stolen),
+        "mean_pct": round(100 * sum(stolen) / len(stolen), 1) if stolen else None,
+        "max_pct": round(100 * max(stolen), 1) if stolen else None,
+    }}  # fmt: skip
     for name in SERIES:
         inside = [s for when, s in getattr(samples, name) if start <= when <= end]
         p50, p99 = _percentile(inside, 50), _percentile(inside, 99)

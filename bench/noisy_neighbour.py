@@ -65,6 +65,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import signal
 import socket
@@ -142,6 +143,24 @@ def service_priority(service: str) -> dict[str, str]:
     environment = compose["services"][service].get("environment") or {}
     nice = environment.get("LATCHKEY_WORKER_NICE")
     return {"LATCHKEY_WORKER_NICE": str(nice)} if nice is not None else {}
+
+
+def weigh_like_compose(service: str, proc: subprocess.Popen) -> str:
+    """Give the service's session the CPU weight docker-compose.yml gives its container
+    (`cpu_shares`, 1024 when unset) as the session's autogroup nice (each step is a factor
+    of 1.25 in the kernel's weights): the web's 2048 is nice -3. Services that set their own
+    (LATCHKEY_WORKER_NICE: the bulk workers lower their session themselves) are left alone.
+    A negative nice needs root (CAP_SYS_NICE); without it the line printed says so."""
+    spec = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())["services"][service]
+    shares = spec.get("cpu_shares", 1024)
+    if "LATCHKEY_WORKER_NICE" in (spec.get("environment") or {}) or shares == 1024:
+        return ""
+    nice = round(-math.log(shares / 1024, 1.25))
+    try:
+        Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+    except OSError as exc:
+        return f"cpu_shares {shares}: not applied ({exc.strerror})"
+    return f"cpu_shares {shares}: session nice {nice}"
 
 
 def worker_services() -> list[str]:
@@ -604,6 +623,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--broker-db", type=int, default=BROKER_DB)
     parser.add_argument("--cache-db", type=int, default=CACHE_DB)
     parser.add_argument("--timeout", type=float, default=180.0, help="max wait for B's `set`")
+    parser.add_argument(
+        "--web-weight", choices=("compose", "default"), default="compose",
+        help="the web's CPU weight: docker-compose.yml's cpu_shares, or the default (1024) "
+        "as before it was set, for comparison",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -670,6 +694,11 @@ def main() -> int:
         common.wait_http(web, f"{base}/api/v1/ping/", headers=headers, timeout=60)
         common.wait_http(services[1], alone_url, headers=headers, timeout=60)
         print(f"web on {base}; logs in {common.LOG_DIR}/{prefix}-*.log", flush=True)
+        for service in services if args.web_weight == "compose" else ():
+            compose_name = service.name.removesuffix("-alone")  # B's own web weighs as the web
+            weighed = weigh_like_compose(compose_name, service.proc)
+            if weighed:
+                common.print_figure(f"{service.name}'s CPU weight", weighed)
         time.sleep(5)  # workers consuming
         for service in services:
             service.check_alive()
@@ -919,6 +948,11 @@ def report_floor(floor: dict) -> None:
                 "  the same while A's posts are in flight",
                 f"p50 {burst['p50_ms']} / p99 {burst['p99_ms']} ms ({burst['n']} samples)",
             )
+    steal = {name: floor[name]["steal"] for name in ("quiet", "noisy", "a_burst") if name in floor}
+    common.print_figure(
+        "CPU taken by the host (steal), mean / worst 100 ms",
+        ", ".join(f"{name} {s['mean_pct']} / {s['max_pct']} %" for name, s in steal.items()),
+    )
     path = floor["path"]
     for phase in ("quiet", "noisy"):
         f = path[phase]

@@ -11,12 +11,24 @@ client sends them. Next to it, the same ping through Django's test client in thi
 Figures: the client's p50/p99 and the web's own (from the access log, the `D` atom) p50/p99, in
 ms, over PINGS pings after WARM_UP unmeasured ones. No target: a reference for the noisy one.
 
-Run: .venv/bin/python bench/web_ping.py          (~40 s)
+Then the cost of sharing the process (`shared`): the same pings in ROUNDS alternating rounds,
+alone and while another organization posts bookings into the same web process at A_RATE a
+second (each on a property with A_LOCKS on-site agent locks, as in A's burst in
+bench/noisy_neighbour.py, whose 50 a second are spread there over three web processes; here
+nearly all of them go to one), from a poster process of its own (its GIL is not the
+pinger's). Nothing consumes the commands the bookings queue: the machine's other work stays
+out, and what is left is what one process's interpreter and threads do to B's ping while A's
+writes run in them.
+
+Run: .venv/bin/python bench/web_ping.py          (~90 s)
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import http.client
+import subprocess
 import sys
 import time
 
@@ -27,6 +39,8 @@ from noisy_neighbour import ACCESS_LOG_FORMAT, compose_command, server_ping_time
 DATABASE = "latchkey_bench_web_ping"
 BROKER_DB, CACHE_DB = 3, 4
 WARM_UP, PINGS, EVERY_S = 50, 450, 0.05
+ROUNDS, ROUND_PINGS = 3, 150  # the shared part: rounds alone and with A's writes, in turn
+A_RATE, A_PROPERTIES, A_LOCKS = 48.0, 16, 8
 
 
 def percentiles(values: list[float]) -> dict:
@@ -36,12 +50,14 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
-def ping_server(port: int, key: str) -> tuple[list[float], float]:
+def ping_server(
+    port: int, key: str, *, warm_up: int = WARM_UP, pings: int = PINGS
+) -> tuple[list[float], float]:
     """Client times of the measured pings, and the wall-clock time the first was sent."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     took, first = [], 0.0
-    for n in range(WARM_UP + PINGS):
-        if n == WARM_UP:
+    for n in range(warm_up + pings):
+        if n == warm_up:
             first = time.time()
         started = time.monotonic()
         headers = {"Authorization": f"Bearer {key}", PROBE_HEADER: f"{time.time():.3f}"}
@@ -50,7 +66,7 @@ def ping_server(port: int, key: str) -> tuple[list[float], float]:
         answer.read()
         if answer.status != 200:
             raise RuntimeError(f"ping answered {answer.status}")
-        if n >= WARM_UP:
+        if n >= warm_up:
             took.append(time.monotonic() - started)
         time.sleep(EVERY_S)
     conn.close()
@@ -71,6 +87,75 @@ def ping_in_process(key: str) -> list[float]:
     return took
 
 
+def a_world() -> tuple[str, list[int]]:
+    """Organization A: properties of A_LOCKS agent locks each; its write key and the ids."""
+    from locks.integrations.ble_agent.enrollment import agent_create
+    from locks.models import Lock
+    from portal.services import api_key_create, organization_create
+    from properties.services import property_create
+
+    org, _, _ = organization_create(name="Writes A", owner_email="a@bench.invalid")
+    _, key = api_key_create(organization=org, scope="write", name="bench")
+    agent, _ = agent_create(organization=org, name="A agent")
+    props = []
+    for n in range(A_PROPERTIES):
+        prop = property_create(organization=org, name=f"A {n}", timezone="Europe/Vienna")
+        for k in range(A_LOCKS):
+            Lock.objects.create(
+                organization=org, property=prop, name=f"A door {n}.{k}", driver="ble_agent",
+                agent=agent, ble_address=f"54:D2:72:{n:02X}:{k:02X}:00", config={"paired": True},
+            )  # fmt: skip
+        props.append(prop.pk)
+    return key, props
+
+
+def post_bookings(port: int, key: str, props: list[int], rate: float, seconds: float, tag: str):
+    """The poster process: A's bookings at `rate` a second (open loop) for `seconds`."""
+    import httpx2
+    from noisy_neighbour import booking_body
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx2.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60
+        ) as client:
+            start, tasks = loop.time(), []
+            for i in range(round(rate * seconds)):
+                await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+                body = booking_body(f"A-{tag}-{i}", props[i % len(props)], i)
+                tasks.append(asyncio.create_task(client.post("/api/v1/bookings/", json=body)))
+            answers = await asyncio.gather(*tasks)
+        bad = [a.status_code for a in answers if a.status_code != 201]
+        if bad:
+            raise SystemExit(f"A's posts answered {bad[:5]}")
+
+    asyncio.run(run())
+
+
+def shared_rounds(port: int, b_key: str, a_key: str, props: list[int], web) -> dict:
+    """ROUNDS times: B's pings alone, then while A posts into the same web process."""
+    seconds = ROUND_PINGS * EVERY_S * 1.1
+    took = {"alone": [], "shared": []}
+    inside = {"alone": [], "shared": []}
+    for r in range(ROUNDS):
+        for mode in ("alone", "shared"):
+            poster = None
+            if mode == "shared":
+                argv = [sys.executable, __file__, "--poster", str(port), a_key, str(A_RATE),
+                        str(seconds), f"r{r}", *map(str, props)]  # fmt: skip
+                poster = subprocess.Popen(argv, start_new_session=True)
+                time.sleep(1.0)  # A's posts under way before B's first measured ping
+            pings, first = ping_server(port, b_key, warm_up=5, pings=ROUND_PINGS)
+            took[mode] += pings
+            inside[mode] += server_ping_times(web.log_path, first, time.time())
+            if poster is not None and poster.wait(timeout=120) != 0:
+                raise RuntimeError("A's poster failed")
+    return {
+        mode: {"client": percentiles(took[mode]), "web": percentiles(inside[mode])} for mode in took
+    }
+
+
 def main() -> int:
     common.exit_on_sigterm()
     env = common.bench_env(database=DATABASE, broker_db=BROKER_DB, cache_db=CACHE_DB)
@@ -82,6 +167,7 @@ def main() -> int:
 
     org, _, _ = organization_create(name="Ping B", owner_email="b@bench.invalid")
     _, key = api_key_create(organization=org, scope="read", name="bench")
+    a_key, a_props = a_world()
     common.close_django_connections()
     port = common.free_port()
     argv = compose_command("web", queue_prefix=env["LATCHKEY_QUEUE"], port=port)
@@ -92,6 +178,7 @@ def main() -> int:
                          headers={"Authorization": f"Bearer {key}"})  # fmt: skip
         took, first = ping_server(port, key)
         inside = server_ping_times(web.log_path, first, time.time())
+        shared = shared_rounds(port, key, a_key, a_props, web)
     finally:
         web.stop()
     figures = {
@@ -109,8 +196,29 @@ def main() -> int:
     ):
         f = figures[name]
         common.print_figure(label, f"p50 {f['p50_ms']} / p99 {f['p99_ms']}", "ms")
+    figures["shared"] = shared
+    common.print_header(
+        f"the same ping, {ROUNDS} rounds of {ROUND_PINGS} alone and {ROUND_PINGS} while another "
+        f"organization posts {A_RATE:g} bookings a second ({A_LOCKS} locks each) into the process"
+    )
+    for mode in ("alone", "shared"):
+        for where in ("client", "web"):
+            f = shared[mode][where]
+            label = f"{mode}, {'seen by the client' if where == 'client' else 'inside the web'}"
+            common.print_figure(label, f"p50 {f['p50_ms']} / p99 {f['p99_ms']}", "ms")
     return common.finish("web_ping", figures, [])
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--poster":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--poster", type=int, dest="port")
+        parser.add_argument("key")
+        parser.add_argument("rate", type=float)
+        parser.add_argument("seconds", type=float)
+        parser.add_argument("tag")
+        parser.add_argument("props", type=int, nargs="+")
+        a = parser.parse_args()
+        post_bookings(a.port, a.key, a.props, a.rate, a.seconds, a.tag)
+        sys.exit(0)
     sys.exit(main())
