@@ -50,7 +50,8 @@ is printed beside B's: what this machine leaves of the 1.5 target before any sha
 Each service is started in a session of its own, as docker-compose runs each in a container of
 its own: Linux shares the CPU between sessions (autogroup) as Docker does between containers,
 so the bulk workers' LATCHKEY_WORKER_NICE lowers their session's group (portal/celery.py), as
-the compose file's cpu_shares lowers their containers'.
+the compose file's cpu_shares lowers their containers', and the web's and the codes worker's
+sessions get the weight their containers have there (2048: `weigh_like_compose`).
 The probe runs in its own process, and B's pinger with it: this script is also the load
 generator (A's posts, B's posts, 48 long-polls and the state polling share its GIL), and a
 ping timed inside it measured the script's own delays as much as the portal's.
@@ -148,8 +149,9 @@ def service_priority(service: str) -> dict[str, str]:
 def weigh_like_compose(service: str, proc: subprocess.Popen) -> str:
     """Give the service's session the CPU weight docker-compose.yml gives its container
     (`cpu_shares`, 1024 when unset) as the session's autogroup nice (each step is a factor
-    of 1.25 in the kernel's weights): the web's 2048 is nice -3. Services that set their own
-    (LATCHKEY_WORKER_NICE: the bulk workers lower their session themselves) are left alone.
+    of 1.25 in the kernel's weights): 2048 (the web, the codes worker) is nice -3. Services
+    that set their own (LATCHKEY_WORKER_NICE: the bulk workers lower their session themselves)
+    are left alone.
     A negative nice needs root (CAP_SYS_NICE); without it the line printed says so."""
     spec = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())["services"][service]
     shares = spec.get("cpu_shares", 1024)
@@ -624,9 +626,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache-db", type=int, default=CACHE_DB)
     parser.add_argument("--timeout", type=float, default=180.0, help="max wait for B's `set`")
     parser.add_argument(
-        "--web-weight", choices=("compose", "default"), default="compose",
-        help="the web's CPU weight: docker-compose.yml's cpu_shares, or the default (1024) "
-        "as before it was set, for comparison",
+        "--weights", choices=("compose", "default"), default="compose",
+        help="the web's and the codes worker's CPU weight: docker-compose.yml's cpu_shares "
+        "(2048), or the default (1024) as before they were set, for comparison",
     )  # fmt: skip
     return parser.parse_args()
 
@@ -694,7 +696,7 @@ def main() -> int:
         common.wait_http(web, f"{base}/api/v1/ping/", headers=headers, timeout=60)
         common.wait_http(services[1], alone_url, headers=headers, timeout=60)
         print(f"web on {base}; logs in {common.LOG_DIR}/{prefix}-*.log", flush=True)
-        for service in services if args.web_weight == "compose" else ():
+        for service in services if args.weights == "compose" else ():
             compose_name = service.name.removesuffix("-alone")  # B's own web weighs as the web
             weighed = weigh_like_compose(compose_name, service.proc)
             if weighed:
