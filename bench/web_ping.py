@@ -146,11 +146,16 @@ def shared_rounds(port: int, b_key: str, a_key: str, props: list[int], web) -> d
                         str(seconds), f"r{r}", *map(str, props)]  # fmt: skip
                 poster = subprocess.Popen(argv, start_new_session=True)
                 time.sleep(1.0)  # A's posts under way before B's first measured ping
-            pings, first = ping_server(port, b_key, warm_up=5, pings=ROUND_PINGS)
+            try:
+                pings, first = ping_server(port, b_key, warm_up=5, pings=ROUND_PINGS)
+                ended = time.time()
+                if poster is not None and poster.wait(timeout=120) != 0:
+                    raise RuntimeError("A's poster failed")
+            finally:
+                if poster is not None and poster.poll() is None:
+                    poster.kill()  # never left behind, whatever stopped the round
             took[mode] += pings
-            inside[mode] += server_ping_times(web.log_path, first, time.time())
-            if poster is not None and poster.wait(timeout=120) != 0:
-                raise RuntimeError("A's poster failed")
+            inside[mode] += server_ping_times(web.log_path, first, ended)
     return {
         mode: {"client": percentiles(took[mode]), "web": percentiles(inside[mode])} for mode in took
     }
