@@ -65,6 +65,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -120,11 +121,16 @@ def server_ping_times(log_path: Path, start: float, end: float) -> list[float]:
 # Processes: docker-compose.yml's own command lines ------------------------------------------
 
 
+@functools.cache
+def compose_services() -> dict:
+    """docker-compose.yml's services, read once per run."""
+    return yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())["services"]
+
+
 def compose_command(service: str, *, queue_prefix: str, port: int) -> list[str]:
     """The service's command from docker-compose.yml, bound to loopback and with the
     benchmark's queue names (LATCHKEY_QUEUE prefixes every queue, as in settings)."""
-    compose = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())
-    argv = list(compose["services"][service]["command"])
+    argv = list(compose_services()[service]["command"])
     out = []
     for i, arg in enumerate(argv):
         if i and argv[i - 1] == "--bind":
@@ -140,8 +146,7 @@ def compose_command(service: str, *, queue_prefix: str, port: int) -> list[str]:
 
 def service_priority(service: str) -> dict[str, str]:
     """The service's LATCHKEY_WORKER_NICE from docker-compose.yml (bulk channels run niced)."""
-    compose = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())
-    environment = compose["services"][service].get("environment") or {}
+    environment = compose_services()[service].get("environment") or {}
     nice = environment.get("LATCHKEY_WORKER_NICE")
     return {"LATCHKEY_WORKER_NICE": str(nice)} if nice is not None else {}
 
@@ -153,9 +158,8 @@ def weigh_like_compose(service: str, proc: subprocess.Popen) -> str:
     that set their own (LATCHKEY_WORKER_NICE: the bulk workers lower their session themselves)
     are left alone.
     A negative nice needs root (CAP_SYS_NICE); without it the line printed says so."""
-    spec = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())["services"][service]
-    shares = spec.get("cpu_shares", 1024)
-    if "LATCHKEY_WORKER_NICE" in (spec.get("environment") or {}) or shares == 1024:
+    shares = compose_services()[service].get("cpu_shares", 1024)
+    if service_priority(service) or shares == 1024:
         return ""
     nice = round(-math.log(shares / 1024, 1.25))
     try:
@@ -166,8 +170,7 @@ def weigh_like_compose(service: str, proc: subprocess.Popen) -> str:
 
 
 def worker_services() -> list[str]:
-    compose = yaml.safe_load((common.ROOT / "docker-compose.yml").read_text())
-    return sorted(name for name in compose["services"] if name.startswith("worker"))
+    return sorted(name for name in compose_services() if name.startswith("worker"))
 
 
 # Data ----------------------------------------------------------------------------------------
@@ -207,6 +210,18 @@ def b_doors(b_org, prefix: str, count: int) -> list[str]:
     return refs
 
 
+def agent_doors(prop, agent, n: int, count: int) -> None:
+    """`count` paired locks of organization A's behind `agent` on property `prop` (the n-th)."""
+    from locks.models import Lock
+
+    for k in range(count):
+        Lock.objects.create(
+            organization_id=prop.organization_id, property=prop, name=f"A door {n}.{k}",
+            driver="ble_agent", agent=agent, ble_address=f"54:D2:72:{n:02X}:{k:02X}:00",
+            config={"paired": True},
+        )  # fmt: skip
+
+
 def create_world() -> World:
     from locks.integrations.ble_agent.enrollment import agent_create
     from portal.services import api_key_create, organization_create
@@ -226,7 +241,6 @@ def create_world() -> World:
     world = World(
         b_key=b_key, a_key=a_key, a_org_id=a_org.pk, b_props=b_props, b_alone_props=b_alone_props
     )
-    from locks.models import Lock
 
     for n in range(SILENT_AGENTS):
         prop = property_create(
@@ -235,11 +249,7 @@ def create_world() -> World:
         world.silent_props.append(prop.pk)
         agent, enrollment = agent_create(organization=a_org, name=f"Silent agent {n}")
         world.silent_enrollments.append(enrollment)
-        for k in range(SILENT_LOCKS):
-            Lock.objects.create(
-                organization=a_org, property=prop, name=f"A door {n}.{k}", driver="ble_agent",
-                agent=agent, ble_address=f"54:D2:72:{n:02X}:{k:02X}:00", config={"paired": True},
-            )  # fmt: skip
+        agent_doors(prop, agent, n, SILENT_LOCKS)
     # The feed's own property has no lock: the feed's cost here is fetching, parsing and
     # capping 40,000 events into 2,000 stays, not planning their codes.
     world.feed_prop = property_create(

@@ -34,7 +34,14 @@ import time
 
 import _common as common
 from db_probe import PROBE_HEADER
-from noisy_neighbour import ACCESS_LOG_FORMAT, compose_command, server_ping_times
+from noisy_neighbour import (
+    ACCESS_LOG_FORMAT,
+    agent_doors,
+    booking_body,
+    compose_command,
+    post_open_loop,
+    server_ping_times,
+)
 
 DATABASE = "latchkey_bench_web_ping"
 BROKER_DB, CACHE_DB = 3, 4
@@ -90,7 +97,6 @@ def ping_in_process(key: str) -> list[float]:
 def a_world() -> tuple[str, list[int]]:
     """Organization A: properties of A_LOCKS agent locks each; its write key and the ids."""
     from locks.integrations.ble_agent.enrollment import agent_create
-    from locks.models import Lock
     from portal.services import api_key_create, organization_create
     from properties.services import property_create
 
@@ -100,37 +106,20 @@ def a_world() -> tuple[str, list[int]]:
     props = []
     for n in range(A_PROPERTIES):
         prop = property_create(organization=org, name=f"A {n}", timezone="Europe/Vienna")
-        for k in range(A_LOCKS):
-            Lock.objects.create(
-                organization=org, property=prop, name=f"A door {n}.{k}", driver="ble_agent",
-                agent=agent, ble_address=f"54:D2:72:{n:02X}:{k:02X}:00", config={"paired": True},
-            )  # fmt: skip
+        agent_doors(prop, agent, n, A_LOCKS)
         props.append(prop.pk)
     return key, props
 
 
 def post_bookings(port: int, key: str, props: list[int], rate: float, seconds: float, tag: str):
     """The poster process: A's bookings at `rate` a second (open loop) for `seconds`."""
-    import httpx2
-    from noisy_neighbour import booking_body
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx2.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60
-        ) as client:
-            start, tasks = loop.time(), []
-            for i in range(round(rate * seconds)):
-                await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
-                body = booking_body(f"A-{tag}-{i}", props[i % len(props)], i)
-                tasks.append(asyncio.create_task(client.post("/api/v1/bookings/", json=body)))
-            answers = await asyncio.gather(*tasks)
-        bad = [a.status_code for a in answers if a.status_code != 201]
-        if bad:
-            raise SystemExit(f"A's posts answered {bad[:5]}")
-
-    asyncio.run(run())
+    bodies = [
+        booking_body(f"A-{tag}-{i}", props[i % len(props)], i) for i in range(round(rate * seconds))
+    ]
+    posted = asyncio.run(post_open_loop(f"http://127.0.0.1:{port}", key, bodies, rate))
+    bad = [p.status for p in posted if p.status != 201]
+    if bad:
+        raise SystemExit(f"A's posts answered {bad[:5]}")
 
 
 def shared_rounds(port: int, b_key: str, a_key: str, props: list[int], web) -> dict:
