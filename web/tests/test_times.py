@@ -34,12 +34,19 @@ pytestmark = pytest.mark.django_db
 
 ORG_ZONE = "America/Los_Angeles"  # UTC-8 in winter, -7 in summer
 PROP_ZONE = "Pacific/Auckland"  # UTC+13 in the southern summer, +12 in winter
-NOW = timezone.now().replace(second=0, microsecond=0)
+# The hour this module is loaded in: the moments below fall at minutes of their own, whatever
+# the minute of loading. (From the minute itself, a load at :53 put them all on full hours, where
+# the standing access and code windows are, and the UTC renderings left to tell apart fell to 10;
+# all on one minute, they also matched each other's local renderings hours apart, which Auckland's
+# change of offset in April made more of: 9 on 2027-04-04.)
+NOW = timezone.now().replace(minute=0, second=0, microsecond=0)
 
 
 def at(hours: float) -> dt.datetime:
-    """A stored moment a few hours from now, off the full hour so renderings are distinctive."""
-    return NOW + dt.timedelta(hours=hours, minutes=7)
+    """A stored moment a few hours from now, off the full hour and at a minute no other of these
+    moments has (7, plus 2 per hour away), so a UTC rendering of one can never equal a local
+    rendering of another, whatever the zones' offsets that day."""
+    return NOW + dt.timedelta(hours=hours, minutes=(7 + 2 * round(abs(hours))) % 60)
 
 
 @pytest.fixture
